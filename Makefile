@@ -1,0 +1,49 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MIN_VENV := .venv-min
+# The oldest versions we support; `make test` runs the storage tests against them too.
+MIN_PINS := "numpy==1.26.*" "pandas==2.2.*" "tables==3.9.*"
+LINTED := pytraj tests examples benchmarks
+
+.PHONY: demo test lint typecheck pytest test-min bench bench-smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/quickstart.py
+
+test: lint typecheck pytest test-min
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+$(MIN_VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install --quiet $(MIN_PINS) -e . pytest pytest-timeout hypothesis "h5py<3.12"
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -c "import numpy, pandas, tables; print('minimum versions:', numpy.__version__, pandas.__version__, tables.__version__)"
+	$(MIN_VENV)/bin/python -m pytest -m storage -p no:cacheprovider -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(MIN_VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache

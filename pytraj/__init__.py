@@ -1,0 +1,45 @@
+"""pytraj: explore the parameter space of simulations; keep a whole study in one HDF5 file.
+
+>>> import pytraj as pt
+>>> traj = pt.Trajectory("mult")
+>>> _ = traj.add_parameter("x", 1.0)
+>>> _ = traj.add_parameter("y", 1.0)
+>>> traj.explore(pt.cartesian_product({"x": [1.0, 2.0], "y": [6.0, 7.0]}))
+>>> len(traj)
+4
+"""
+
+from __future__ import annotations
+
+from pytraj import errors
+from pytraj.errors import PytrajError, RunsFailedError
+from pytraj.leaves import (
+    Parameter,
+    PickleParameter,
+    PickleResult,
+    Result,
+    register_leaf_class,
+)
+from pytraj.trajectory.spaces import ParameterSpace, cartesian_product
+from pytraj.trajectory.trajectory import Trajectory
+from pytraj.tree import Group, Link, Node
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Group",
+    "Link",
+    "Node",
+    "Parameter",
+    "ParameterSpace",
+    "PickleParameter",
+    "PickleResult",
+    "PytrajError",
+    "Result",
+    "RunsFailedError",
+    "Trajectory",
+    "__version__",
+    "cartesian_product",
+    "errors",
+    "register_leaf_class",
+]

@@ -1,0 +1,184 @@
+"""Errors and warnings raised by pytraj.
+
+Every error is a :class:`PytrajError` and also the builtin exception a caller would
+naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
+
+    PytrajError
+    ├── InvalidNameError            (ValueError)    a node name breaks the naming rules
+    ├── NodeNotFoundError           (KeyError)      no node at that path (item access)
+    │   └── NodeAttributeError      (AttributeError) the same, through attribute access
+    ├── AmbiguousNameError          (LookupError)   a short name matches several leaves
+    ├── NodeExistsError             (ValueError)    ``add_*`` of a name that is taken
+    ├── NodeTypeError               (TypeError)     a node is not of the kind asked for
+    ├── UnsupportedValueError       (TypeError)     a value pytraj cannot store
+    ├── InvalidValueError           (ValueError)    a value that does not fit its parameter
+    ├── ParameterLockedError        (RuntimeError)  changing a parameter while a run holds it
+    ├── ExplorationError            (ValueError)    ranges of unequal length, unknown names ...
+    ├── RunError                    (RuntimeError)  misuse of runs (nested runs, bad index)
+    │   └── RunValueMissingError    (KeyError)      a run has no value for a per-run result
+    ├── RunsFailedError             (RuntimeError)  some runs of a study raised
+    ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
+    ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
+    ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
+    └── StorageError                (OSError)       anything about files
+        ├── FileFormatError                         not a pytraj file, newer layout, corrupted
+        ├── FileLockedError                         another process writes the file
+        └── TrajectoryNotFoundError (KeyError)      no trajectory of that name or index
+
+Warnings::
+
+    PytrajWarning (UserWarning)
+    ├── ShadowingWarning        a child name hides a method or attribute of its group
+    ├── DuplicatePointWarning   the same parameter point is explored twice
+    └── RecoveryWarning         a file was repaired from its journal on open
+    PytrajDeprecationWarning (DeprecationWarning)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousNameError",
+    "DuplicatePointWarning",
+    "ExplorationError",
+    "FileFormatError",
+    "FileLockedError",
+    "InvalidNameError",
+    "InvalidValueError",
+    "NodeAttributeError",
+    "NodeExistsError",
+    "NodeNotFoundError",
+    "NodeTypeError",
+    "OptionError",
+    "ParameterLockedError",
+    "PickleNotAllowedError",
+    "PytrajDeprecationWarning",
+    "PytrajError",
+    "PytrajWarning",
+    "RecoveryWarning",
+    "RunError",
+    "RunValueMissingError",
+    "RunsFailedError",
+    "ShadowingWarning",
+    "StorageError",
+    "StudyMismatchError",
+    "TrajectoryNotFoundError",
+    "UnsupportedValueError",
+]
+
+
+class PytrajError(Exception):
+    """Base class of every error pytraj raises on purpose."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; every pytraj error reads as plain text instead.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class InvalidNameError(PytrajError, ValueError):
+    """A node name breaks the naming rules (``[A-Za-z0-9_-]+``, no leading underscore)."""
+
+
+class NodeNotFoundError(PytrajError, KeyError):
+    """No node exists at the requested path."""
+
+
+class NodeAttributeError(NodeNotFoundError, AttributeError):
+    """No child of that name, raised through attribute access so ``hasattr`` works."""
+
+
+class AmbiguousNameError(PytrajError, LookupError):
+    """A short name matches several leaves at the same level of preference."""
+
+
+class NodeExistsError(PytrajError, ValueError):
+    """``add_*`` was asked for a name that already exists."""
+
+
+class NodeTypeError(PytrajError, TypeError):
+    """A node exists but is not of the kind the operation needs."""
+
+
+class UnsupportedValueError(PytrajError, TypeError):
+    """A value of a type that pytraj cannot store in this kind of leaf."""
+
+
+class InvalidValueError(PytrajError, ValueError):
+    """A value of a supported type that does not fit where it is put."""
+
+
+class ParameterLockedError(PytrajError, RuntimeError):
+    """A locked parameter (one that a run uses) was changed."""
+
+
+class ExplorationError(PytrajError, ValueError):
+    """Exploration input that cannot become a list of parameter points."""
+
+
+class RunError(PytrajError, RuntimeError):
+    """A run was used in a way that cannot work (nested runs, unknown index ...)."""
+
+
+class RunValueMissingError(PytrajError, KeyError):
+    """A run has no value for a per-run result (failed, pending or not produced)."""
+
+
+class RunsFailedError(PytrajError, RuntimeError):
+    """Some runs of a study raised; the others completed and are stored.
+
+    Attributes
+    ----------
+    failed : list of int
+        Indices of the runs that failed.
+    """
+
+    def __init__(self, message: str, failed: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.failed: list[int] = list(failed or [])
+
+
+class OptionError(PytrajError, ValueError):
+    """An option of an Environment, loader or command has an invalid value."""
+
+
+class StudyMismatchError(PytrajError, ValueError):
+    """A re-run study definition differs from the one stored in the file."""
+
+
+class PickleNotAllowedError(PytrajError, PermissionError):
+    """A pickled leaf was accessed while loading with ``allow_pickle=False``."""
+
+
+class StorageError(PytrajError, OSError):
+    """A file could not be read or written as asked."""
+
+
+class FileFormatError(StorageError):
+    """A file is not a pytraj file, has a newer layout, or is damaged."""
+
+
+class FileLockedError(StorageError):
+    """Another process holds a file open for writing."""
+
+
+class TrajectoryNotFoundError(StorageError, KeyError):
+    """A file holds no trajectory of the requested name or index."""
+
+
+class PytrajWarning(UserWarning):
+    """Base class of pytraj's warnings."""
+
+
+class ShadowingWarning(PytrajWarning):
+    """A child name hides a method or attribute; reach it with ``group["name"]``."""
+
+
+class DuplicatePointWarning(PytrajWarning):
+    """The same parameter point was explored more than once; every copy runs."""
+
+
+class RecoveryWarning(PytrajWarning):
+    """A file that was not closed cleanly was repaired from its journal."""
+
+
+class PytrajDeprecationWarning(DeprecationWarning):
+    """A pytraj feature that will go away; the message names the replacement."""

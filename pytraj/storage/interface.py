@@ -1,0 +1,132 @@
+"""The storage interface every backend implements, and the run-table layout.
+
+A backend stores one trajectory: its :class:`~pytraj.storage.records.StudyDefinition`,
+its run table and its per-run values, organised by column (one column per per-run
+result item). Resume and merge are written once, above this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pytraj.storage.records import FailureRecord, RunRecord, StudyDefinition
+
+__all__ = ["RUN_TABLE_DTYPE", "ColumnData", "RunTableData", "Storage"]
+
+#: One row per run. ``host`` indexes :attr:`RunTableData.hosts`; ``error`` indexes the
+#: failure list (-1: none). Kept small because a row is written for every run.
+RUN_TABLE_DTYPE = np.dtype(
+    [
+        ("idx", "<i8"),
+        ("point_id", "S16"),
+        ("status", "u1"),
+        ("attempt", "<u2"),
+        ("start", "<f8"),
+        ("finish", "<f8"),
+        ("host", "<i4"),
+        ("error", "<i4"),
+        ("pid", "<i4"),
+    ]
+)
+
+
+@dataclass(slots=True)
+class RunTableData:
+    """The run table as stored: rows, the host names they index, the failures."""
+
+    rows: np.ndarray
+    hosts: list[str]
+    failures: list[FailureRecord]
+
+
+@dataclass(slots=True)
+class ColumnData:
+    """The values of one per-run item across the runs that have one.
+
+    Attributes
+    ----------
+    runs
+        Run indices (int64, ascending) that have a value.
+    values
+        One value per entry of ``runs``: a numpy array when the column is a plain
+        numeric/bool column, else a list of values.
+    convert
+        Turns one element of ``values`` into the exact stored type (e.g. ``float`` for
+        a column of Python floats held as float64); None when elements are exact.
+    """
+
+    runs: np.ndarray
+    values: np.ndarray | list[Any]
+    convert: Callable[[Any], Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def value_at(self, position: int) -> Any:
+        """The value at ``position`` (an index into ``runs``), with its exact type."""
+        value = self.values[position]
+        return self.convert(value) if self.convert is not None else value
+
+    def position_of(self, idx: int) -> int:
+        """Position of run ``idx`` in ``runs``, or -1 when it has no value."""
+        position = int(np.searchsorted(self.runs, idx))
+        if position < len(self.runs) and self.runs[position] == idx:
+            return position
+        return -1
+
+
+class Storage(ABC):
+    """Where one trajectory lives: a small interface over plain records.
+
+    Backends: :class:`~pytraj.storage.memory.MemoryStorage` (the reference) and the
+    HDF5 backend in :mod:`pytraj.storage.hdf5`.
+    """
+
+    #: Whether the backend accepts writes.
+    writable: bool = True
+
+    @abstractmethod
+    def write_definition(self, definition: StudyDefinition) -> None:
+        """Store the study definition, replacing the previous one."""
+
+    @abstractmethod
+    def read_definition(self) -> StudyDefinition:
+        """Return the stored definition (trajectory-level result items may be
+        :data:`~pytraj.storage.records.NOT_LOADED`, fetched by :meth:`read_items`)."""
+
+    @abstractmethod
+    def read_items(self, path: str) -> dict[str, Any]:
+        """Return the items of the trajectory-level result at ``path``."""
+
+    @abstractmethod
+    def commit_runs(self, records: Sequence[RunRecord]) -> None:
+        """Store finished runs. A record replaces everything stored earlier for its run
+        (its values and its row), so a retried run overwrites its failed attempt; the
+        failure history is kept."""
+
+    @abstractmethod
+    def read_run_table(self) -> RunTableData:
+        """Return the run table rows (runs that were committed), hosts and failures."""
+
+    @abstractmethod
+    def read_column(self, path: str, item: str) -> ColumnData:
+        """Return all stored values of one per-run item (an empty column if none)."""
+
+    @abstractmethod
+    def read_cell(self, path: str, item: str, idx: int) -> Any:
+        """Return run ``idx``'s value of one per-run item; raise KeyError if it has none."""
+
+    def read_run_log(self, idx: int) -> str:
+        """Return the captured log of run ``idx`` ("" when none was captured)."""
+        return ""
+
+    def flush(self) -> None:  # noqa: B027  # optional hook: memory needs no flush
+        """Make everything committed durable."""
+
+    def close(self) -> None:  # noqa: B027  # optional hook
+        """Flush and release resources; the backend is unusable afterwards."""

@@ -1,0 +1,189 @@
+"""The in-memory backend: the reference every other backend is tested against.
+
+Values are kept encoded (with :mod:`pytraj.storage.valuecodec`, or pickled for Pickle
+leaves), exactly as a file would hold them, so that reading back gives fresh objects
+with their exact types and no aliasing with what the simulation still holds.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
+from pytraj.storage.records import (
+    FailureRecord,
+    LeafRecord,
+    RunRecord,
+    StudyDefinition,
+)
+from pytraj.storage.valuecodec import dumps, loads
+
+__all__ = ["MemoryStorage"]
+
+
+def _encode(value: Any, pickled: bool) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) if pickled else dumps(value)
+
+
+def _decode(data: bytes, pickled: bool) -> Any:
+    return pickle.loads(data) if pickled else loads(data)  # noqa: S301  # Pickle leaves only
+
+
+class MemoryStorage(Storage):
+    """Keep one trajectory in memory.
+
+    Parameters
+    ----------
+    name
+        The trajectory's name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._definition: StudyDefinition | None = None
+        self._pickled: dict[str, bool] = {}
+        self._rows: dict[int, tuple[Any, ...]] = {}
+        self._hosts: list[str] = []
+        self._host_ids: dict[str, int] = {}
+        self._failures: list[FailureRecord] = []
+        self._columns: dict[tuple[str, str], dict[int, bytes]] = {}
+        self._run_values: dict[int, list[tuple[str, str]]] = {}
+        self._logs: dict[int, str] = {}
+
+    # -- definition ------------------------------------------------------------------
+    def write_definition(self, definition: StudyDefinition) -> None:
+        leaves = []
+        for leaf in definition.leaves:
+            self._pickled[leaf.path] = leaf.pickled
+            leaves.append(
+                replace(
+                    leaf,
+                    annotations={k: dumps(v) for k, v in leaf.annotations.items()},
+                    default=_encode(leaf.default, leaf.pickled),
+                    explored=None
+                    if leaf.explored is None
+                    else [_encode(v, leaf.pickled) for v in leaf.explored],
+                    items={
+                        k: None if leaf.per_run else _encode(v, leaf.pickled)
+                        for k, v in leaf.items.items()
+                    },
+                )
+            )
+        groups = [
+            replace(g, annotations={k: dumps(v) for k, v in g.annotations.items()})
+            for g in definition.groups
+        ]
+        self._definition = replace(
+            definition,
+            provenance=dict(definition.provenance),
+            groups=groups,
+            leaves=leaves,
+            links=[replace(link) for link in definition.links],
+            point_ids=list(definition.point_ids),
+        )
+
+    def read_definition(self) -> StudyDefinition:
+        if self._definition is None:
+            return StudyDefinition(name=self.name)
+        stored = self._definition
+        leaves = [
+            replace(
+                leaf,
+                annotations={k: loads(v) for k, v in leaf.annotations.items()},
+                default=_decode(leaf.default, leaf.pickled),
+                explored=None
+                if leaf.explored is None
+                else [_decode(v, leaf.pickled) for v in leaf.explored],
+                items={
+                    k: None if leaf.per_run else _decode(v, leaf.pickled)
+                    for k, v in leaf.items.items()
+                },
+            )
+            for leaf in stored.leaves
+        ]
+        groups = [
+            replace(g, annotations={k: loads(v) for k, v in g.annotations.items()})
+            for g in stored.groups
+        ]
+        return replace(
+            stored,
+            provenance=dict(stored.provenance),
+            groups=groups,
+            leaves=leaves,
+            links=[replace(link) for link in stored.links],
+            point_ids=list(stored.point_ids),
+        )
+
+    def read_items(self, path: str) -> dict[str, Any]:
+        for leaf in self.read_definition().leaves:
+            if leaf.path == path:
+                return dict(leaf.items)
+        raise KeyError(path)
+
+    # -- runs ------------------------------------------------------------------------
+    def _host_id(self, host: str) -> int:
+        known = self._host_ids.get(host)
+        if known is None:
+            known = self._host_ids[host] = len(self._hosts)
+            self._hosts.append(host)
+        return known
+
+    def _learn_leaves(self, leaves: Sequence[LeafRecord]) -> None:
+        for leaf in leaves:
+            self._pickled.setdefault(leaf.path, leaf.pickled)
+
+    def commit_runs(self, records: Sequence[RunRecord]) -> None:
+        for record in records:
+            self._learn_leaves(record.leaves)
+            for key in self._run_values.pop(record.idx, []):
+                self._columns[key].pop(record.idx, None)
+            error = -1
+            if record.failure is not None:
+                error = len(self._failures)
+                self._failures.append(replace(record.failure))
+            self._rows[record.idx] = (
+                record.idx,
+                record.point_id,
+                record.status,
+                record.attempt,
+                record.start,
+                record.finish,
+                self._host_id(record.host),
+                error,
+                record.pid,
+            )
+            keys = []
+            for key, value in record.values.items():
+                self._columns.setdefault(key, {})[record.idx] = _encode(
+                    value, self._pickled.get(key[0], False)
+                )
+                keys.append(key)
+            self._run_values[record.idx] = keys
+            if record.log:
+                self._logs[record.idx] = record.log
+            else:
+                self._logs.pop(record.idx, None)
+
+    def read_run_table(self) -> RunTableData:
+        rows = np.array([self._rows[idx] for idx in sorted(self._rows)], dtype=RUN_TABLE_DTYPE)
+        return RunTableData(rows=rows, hosts=list(self._hosts), failures=list(self._failures))
+
+    def read_column(self, path: str, item: str) -> ColumnData:
+        cells = self._columns.get((path, item), {})
+        runs = np.array(sorted(cells), dtype=np.int64)
+        pickled = self._pickled.get(path, False)
+        return ColumnData(runs=runs, values=[_decode(cells[int(i)], pickled) for i in runs])
+
+    def read_cell(self, path: str, item: str, idx: int) -> Any:
+        cells = self._columns.get((path, item), {})
+        if idx not in cells:
+            raise KeyError((path, item, idx))
+        return _decode(cells[idx], self._pickled.get(path, False))
+
+    def read_run_log(self, idx: int) -> str:
+        return self._logs.get(idx, "")

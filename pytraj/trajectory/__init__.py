@@ -1,0 +1,1 @@
+"""Trajectories: the root of a study, exploration, parameter spaces, runs and queries."""

@@ -1,0 +1,112 @@
+"""Turn a trajectory into a :class:`StudyDefinition` and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytraj.errors import NodeTypeError
+from pytraj.leaves.base import leaf_class
+from pytraj.leaves.parameter import Parameter
+from pytraj.leaves.result import Result
+from pytraj.storage.interface import Storage
+from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, LinkRecord, StudyDefinition
+from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.trajectory import Trajectory
+from pytraj.tree.node import Group, Link
+
+__all__ = ["from_definition", "to_definition"]
+
+
+def to_definition(traj: Trajectory) -> StudyDefinition:
+    """Describe ``traj`` (its tree, explored ranges and trajectory-level values)."""
+    groups: list[GroupRecord] = []
+    leaves: list[LeafRecord] = []
+    links: list[LinkRecord] = []
+    for node in traj.iter_nodes():
+        annotations = node._annotations.to_dict() if node._annotations else {}
+        if isinstance(node, Link):
+            links.append(LinkRecord(node.full_name, node.target.full_name, node.comment))
+        elif isinstance(node, Group):
+            groups.append(GroupRecord(node.full_name, node.comment, annotations))
+        elif isinstance(node, Parameter):
+            leaves.append(LeafRecord(
+                path=node.full_name, leaf_class=type(node).__name__, comment=node.comment,
+                annotations=annotations, pickled=node.pickles_values, default=node.default,
+                explored=list(node._range) if node._range is not None else None,
+            ))
+        elif isinstance(node, Result):
+            if node.per_run:
+                items: dict[str, Any] = dict.fromkeys(node._items)
+            elif node._loader is not None:
+                items = dict.fromkeys(node.item_names(), NOT_LOADED)
+            else:
+                items = dict(node._items)
+            leaves.append(LeafRecord(
+                path=node.full_name, leaf_class=type(node).__name__, comment=node.comment,
+                annotations=annotations, per_run=node.per_run, pickled=node.pickles_values,
+                items=items,
+            ))
+        else:  # pragma: no cover - every leaf class derives from Parameter or Result
+            raise NodeTypeError(f"cannot describe {node!r}")
+    return StudyDefinition(
+        name=traj.name,
+        comment=traj.comment,
+        created=traj.created,
+        provenance=dict(traj.provenance),
+        groups=groups,
+        leaves=leaves,
+        links=links,
+        n_runs=len(traj),
+        point_ids=[bytes(p) for p in traj.run_table.rows["point_id"]],
+    )
+
+
+def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory:
+    """Rebuild a trajectory from its definition and run table, bound to ``storage``.
+
+    Trajectory-level result items marked :data:`NOT_LOADED` are fetched from storage
+    on first access.
+    """
+    traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
+    traj._created = definition.created
+    traj._provenance = dict(definition.provenance)
+    for record in definition.groups:
+        group = traj.require_group(record.path)
+        group.comment = record.comment
+        if record.annotations:
+            group.annotations.update(record.annotations)
+    for leaf_record in definition.leaves:
+        _restore_leaf(traj, leaf_record, storage)
+    for link in definition.links:
+        traj.add_link(link.path, link.target, comment=link.comment)
+    data = storage.read_run_table()
+    traj._run_table = RunTable.from_stored(data, max(definition.n_runs, 1))
+    if definition.point_ids:
+        traj._run_table.set_point_ids(definition.point_ids[: len(traj._run_table)])
+        traj._point_ids_valid = True
+    traj._definition_dirty = False
+    return traj
+
+
+def _restore_leaf(traj: Trajectory, record: LeafRecord, storage: Storage) -> None:
+    cls = leaf_class(record.leaf_class)
+    parts = record.path.split(".")
+    parent = traj.require_group(".".join(parts[:-1]))
+    leaf: Any
+    if issubclass(cls, Parameter):
+        leaf = cls._restore(parts[-1], record.default, record.explored, comment=record.comment)
+    elif issubclass(cls, Result):
+        leaf = cls(parts[-1], comment=record.comment, per_run=record.per_run)
+        if record.per_run:
+            leaf._items = dict.fromkeys(record.items)
+        elif any(value is NOT_LOADED for value in record.items.values()):
+            path = record.path
+            leaf._items = dict.fromkeys(record.items)
+            leaf._loader = lambda: storage.read_items(path)
+        else:
+            leaf._items = dict(record.items)
+    else:
+        raise NodeTypeError(f"{record.leaf_class} is neither a Parameter nor a Result")
+    parent._attach(leaf)
+    if record.annotations:
+        leaf.annotations.update(record.annotations)

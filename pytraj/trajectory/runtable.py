@@ -1,0 +1,159 @@
+"""The in-memory run table: one row per run with its status and provenance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData
+from pytraj.storage.records import COMPLETED, FAILED, PENDING, STATUS_NAMES, FailureRecord, RunRecord
+
+__all__ = ["RunTable"]
+
+
+class RunTable:
+    """Status, attempts, times, hosts and failures of every run of a trajectory.
+
+    Rows live in one numpy structured array (:data:`RUN_TABLE_DTYPE`), grown by
+    doubling so that exploring and committing stay O(1) per run.
+    """
+
+    __slots__ = ("_failures", "_host_ids", "_hosts", "_n", "_rows")
+
+    def __init__(self, n_runs: int = 1) -> None:
+        self._rows = np.zeros(max(n_runs, 1), dtype=RUN_TABLE_DTYPE)
+        self._n = 0
+        self._hosts: list[str] = []
+        self._host_ids: dict[str, int] = {}
+        self._failures: list[FailureRecord] = []
+        self.resize(n_runs)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The rows of all runs (a view; do not modify)."""
+        return self._rows[: self._n]
+
+    @property
+    def hosts(self) -> list[str]:
+        """Host names that the ``host`` column indexes."""
+        return list(self._hosts)
+
+    @property
+    def failures(self) -> list[FailureRecord]:
+        """Every failed attempt, oldest first (retries keep their history)."""
+        return list(self._failures)
+
+    def resize(self, n_runs: int) -> None:
+        """Grow to ``n_runs`` rows (new rows pending) or shrink (only pending rows)."""
+        if n_runs < self._n:
+            dropped = self._rows[n_runs : self._n]
+            if np.any(dropped["status"] != PENDING):
+                raise ValueError("cannot drop runs that have been stored")
+        elif n_runs > len(self._rows):
+            grown = np.zeros(max(n_runs, 2 * len(self._rows)), dtype=RUN_TABLE_DTYPE)
+            grown[: self._n] = self._rows[: self._n]
+            self._rows = grown
+        if n_runs > self._n:
+            fresh = self._rows[self._n : n_runs]
+            fresh["idx"] = np.arange(self._n, n_runs)
+            fresh["status"] = PENDING
+            fresh["host"] = -1
+            fresh["error"] = -1
+        self._n = n_runs
+
+    def set_point_ids(self, point_ids: Sequence[bytes]) -> None:
+        """Set the point id of every run."""
+        self._rows["point_id"][: self._n] = point_ids
+
+    def point_id(self, idx: int) -> bytes:
+        """The 16-byte point id of run ``idx``."""
+        return bytes(self._rows["point_id"][idx])
+
+    def status(self, idx: int) -> int:
+        """The status code of run ``idx``."""
+        return int(self._rows["status"][idx])
+
+    def status_name(self, idx: int) -> str:
+        """The status of run ``idx`` as a word (``"completed"``)."""
+        return STATUS_NAMES[self.status(idx)]
+
+    def counts(self) -> dict[str, int]:
+        """How many runs have each status."""
+        counted = Counter(self._rows["status"][: self._n].tolist())
+        return {name: counted.get(code, 0) for code, name in STATUS_NAMES.items()}
+
+    def indices(self, status: int) -> np.ndarray:
+        """Indices of the runs with ``status``."""
+        return np.flatnonzero(self._rows["status"][: self._n] == status)
+
+    def host(self, idx: int) -> str:
+        """The host that ran ``idx`` ("" before it ran)."""
+        host = int(self._rows["host"][idx])
+        return self._hosts[host] if host >= 0 else ""
+
+    def failure(self, idx: int) -> FailureRecord | None:
+        """The failure of run ``idx``'s latest attempt, if that attempt failed."""
+        error = int(self._rows["error"][idx])
+        return self._failures[error] if error >= 0 else None
+
+    def failures_of(self, idx: int) -> list[FailureRecord]:
+        """All recorded failures of run ``idx``, oldest first."""
+        return [failure for failure in self._failures if failure.idx == idx]
+
+    def record(self, record: RunRecord) -> None:
+        """Enter a finished attempt."""
+        host = self._host_ids.get(record.host)
+        if host is None:
+            host = self._host_ids[record.host] = len(self._hosts)
+            self._hosts.append(record.host)
+        error = -1
+        if record.status == FAILED and record.failure is not None:
+            error = len(self._failures)
+            self._failures.append(record.failure)
+        self._rows[record.idx] = (
+            record.idx,
+            record.point_id,
+            record.status,
+            record.attempt,
+            record.start,
+            record.finish,
+            host,
+            error,
+            record.pid,
+        )
+
+    def next_attempt(self, idx: int) -> int:
+        """The attempt number a new try of run ``idx`` gets."""
+        if self.status(idx) == PENDING and int(self._rows["attempt"][idx]) == 0:
+            return 1
+        return int(self._rows["attempt"][idx]) + 1
+
+    def is_completed(self, idx: int) -> bool:
+        """Whether run ``idx`` completed."""
+        return self.status(idx) == COMPLETED
+
+    @classmethod
+    def from_stored(cls, data: RunTableData, n_runs: int) -> RunTable:
+        """Rebuild the table of ``n_runs`` runs from what a backend returned."""
+        table = cls(n_runs)
+        table._hosts = list(data.hosts)
+        table._host_ids = {host: i for i, host in enumerate(data.hosts)}
+        table._failures = list(data.failures)
+        for row in data.rows:
+            if int(row["idx"]) < n_runs:
+                table._rows[int(row["idx"])] = row
+        return table
+
+    def to_stored(self) -> RunTableData:
+        """The table as a backend stores it (only runs that ran)."""
+        rows = self.rows
+        return RunTableData(
+            rows=rows[rows["status"] != PENDING].copy(),
+            hosts=list(self._hosts),
+            failures=list(self._failures),
+        )

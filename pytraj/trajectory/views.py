@@ -1,0 +1,361 @@
+"""Views over runs: ``traj.runs[i]`` and the per-run view ``traj.results.z``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+
+from pytraj.errors import NodeAttributeError, RunValueMissingError
+from pytraj.leaves.parameter import Parameter
+from pytraj.leaves.result import Result
+from pytraj.storage.records import STATUS_NAMES, FailureRecord
+from pytraj.tree.node import Group, Node
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pytraj.trajectory.trajectory import Trajectory
+
+__all__ = ["PerRunView", "RunNodeView", "RunView", "RunsView"]
+
+_MISSING: Any = object()
+
+
+class PerRunView:
+    """The values of one per-run result item across runs (``traj.results.z``).
+
+    ``view[i]`` is run i's value (negative i counts from the last run); a run without
+    a value raises :class:`~pytraj.errors.RunValueMissingError` naming its status.
+    ``len(view)`` counts the runs that have a value. Slices, lists of run indices and
+    boolean masks over all runs give sub-views.
+    """
+
+    __slots__ = ("_item", "_leaf", "_selection", "_traj")
+
+    def __init__(self, traj: Trajectory, leaf: Result, item: str,
+                 selection: np.ndarray | None = None) -> None:
+        self._traj = traj
+        self._leaf = leaf
+        self._item = item
+        self._selection = selection  # run indices this view is limited to, or None: all
+
+    @property
+    def name(self) -> str:
+        """``"results.z"``, or ``"results.stats.mean"`` for one item of several."""
+        path = self._leaf.full_name
+        return path if self._item == self._leaf.name else f"{path}.{self._item}"
+
+    @property
+    def runs(self) -> np.ndarray:
+        """Indices of the runs (in this view) that have a value."""
+        runs = self._traj._column(self._leaf.full_name, self._item).runs
+        if self._selection is None:
+            return runs
+        return runs[np.isin(runs, self._selection)]
+
+    def _selected(self) -> np.ndarray:
+        if self._selection is None:
+            return np.arange(len(self._traj))
+        return self._selection
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self) -> Iterator[Any]:
+        column = self._traj._column(self._leaf.full_name, self._item)
+        for idx in self.runs:
+            yield column.value_at(column.position_of(int(idx)))
+
+    @overload
+    def __getitem__(self, key: int) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice | Sequence[int] | np.ndarray) -> PerRunView: ...
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int | np.integer):
+            idx = self._traj._check_index(int(key))
+            if self._selection is not None and idx not in self._selection:
+                raise RunValueMissingError(f"run {idx} is not part of this view of {self.name}")
+            return self._traj._cell(self._leaf.full_name, self._item, idx)
+        all_runs = self._selected()
+        if isinstance(key, slice):
+            chosen = np.arange(len(self._traj))[key]
+        else:
+            array = np.asarray(key)
+            if array.dtype == bool:
+                if len(array) != len(self._traj):
+                    raise IndexError(
+                        f"a boolean mask over {self.name} needs {len(self._traj)} entries "
+                        f"(one per run), got {len(array)}"
+                    )
+                chosen = np.flatnonzero(array)
+            else:
+                chosen = np.array([self._traj._check_index(int(i)) for i in array], dtype=np.int64)
+        if self._selection is not None:
+            chosen = chosen[np.isin(chosen, all_runs)]
+        return PerRunView(self._traj, self._leaf, self._item, np.asarray(chosen, dtype=np.int64))
+
+    def get(self, idx: int, default: Any = None) -> Any:
+        """Run ``idx``'s value, or ``default`` when it has none."""
+        try:
+            return self[idx]
+        except RunValueMissingError:
+            return default
+
+    def to_series(self) -> pd.Series:
+        """A pandas Series indexed by run index (only runs with a value)."""
+        import pandas as pd
+
+        column = self._traj._column(self._leaf.full_name, self._item)
+        runs = self.runs
+        positions = np.searchsorted(column.runs, runs)
+        index = pd.Index(runs, name="idx")
+        if isinstance(column.values, np.ndarray) and column.values.ndim == 1:
+            return pd.Series(column.values[positions], index=index, name=self.name)
+        values = [column.value_at(int(p)) for p in positions]
+        data = np.empty(len(values), dtype=object)
+        data[:] = values
+        return pd.Series(data, index=index, name=self.name, dtype=object)
+
+    def to_numpy(self, *, fill: Any = _MISSING) -> np.ndarray:
+        """The values as an array, in run order.
+
+        Scalars give a 1-D array, fixed-shape arrays a stacked ``(n, *shape)`` array,
+        anything else an object array. Runs without a value raise unless ``fill`` is
+        given, which then stands in for them.
+        """
+        column = self._traj._column(self._leaf.full_name, self._item)
+        wanted = self._selected()
+        positions = np.searchsorted(column.runs, wanted)
+        positions = np.minimum(positions, max(len(column.runs) - 1, 0))
+        present = (
+            column.runs[positions] == wanted if len(column.runs) else np.zeros(len(wanted), bool)
+        )
+        if not present.all() and fill is _MISSING:
+            missing = wanted[~present]
+            shown = ", ".join(map(str, missing[:10].tolist()))
+            raise RunValueMissingError(
+                f"{len(missing)} runs have no value for {self.name} ({shown}"
+                f"{' ...' if len(missing) > 10 else ''}); pass fill= to stand in for them"
+            )
+        if isinstance(column.values, np.ndarray) and column.values.ndim >= 1:
+            taken = column.values[positions[present]] if present.any() else column.values[:0]
+            if present.all():
+                return np.asarray(taken)
+            dtype = np.result_type(taken.dtype, np.min_scalar_type(fill)) if np.isscalar(fill) else object
+            out = np.empty((len(wanted), *taken.shape[1:]), dtype=dtype)
+            out[present] = taken
+            out[~present] = fill
+            return out
+        values = [column.value_at(int(p)) if ok else fill for p, ok in zip(positions, present, strict=True)]
+        return _stack(values)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.to_numpy()
+        return array.astype(dtype) if dtype is not None else array
+
+    def __repr__(self) -> str:
+        total = len(self._selected())
+        return f"<PerRunView {self.name!r} {len(self)} of {total} runs>"
+
+
+def _stack(values: list[Any]) -> np.ndarray:
+    """Stack equal-shape arrays or scalars; anything ragged becomes an object array."""
+    if values and all(isinstance(v, np.ndarray) for v in values):
+        shapes = {v.shape for v in values}
+        dtypes = {v.dtype for v in values}
+        if len(shapes) == 1 and len(dtypes) == 1:
+            return np.stack(values)
+    if values and all(isinstance(v, bool | int | float | complex | np.generic) for v in values):
+        return np.asarray(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+class RunNodeView:
+    """A group of the tree as run ``idx`` sees it (``traj.runs[3].results``)."""
+
+    __slots__ = ("_group", "_idx", "_traj")
+
+    def __init__(self, traj: Trajectory, idx: int, group: Group) -> None:
+        self._traj = traj
+        self._idx = idx
+        self._group = group
+
+    def _value(self, node: Node) -> Any:
+        if node.is_link:
+            node = node.target  # type: ignore[attr-defined]  # a Link
+        if isinstance(node, Group):
+            return RunNodeView(self._traj, self._idx, node)
+        if isinstance(node, Parameter):
+            return node.value_at(self._idx)
+        if isinstance(node, Result) and node.per_run:
+            names = node.item_names()
+            if len(names) == 1:
+                return self._traj._cell(node.full_name, names[0], self._idx)
+            return RunResultView(self._traj, self._idx, node)
+        return node._natural()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        child = self._group._children.get(name)
+        if child is None:
+            child = self._group._find_below(name)
+        return self._value(child)
+
+    def __getitem__(self, path: str) -> Any:
+        return self._value(self._group.node(path))
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._group._children))
+
+    def __repr__(self) -> str:
+        return f"<run {self._idx} of {self._group!r}>"
+
+
+class RunResultView:
+    """A multi-item per-run result as one run sees it (``traj.runs[3].results.stats``)."""
+
+    __slots__ = ("_idx", "_leaf", "_traj")
+
+    def __init__(self, traj: Trajectory, idx: int, leaf: Result) -> None:
+        self._traj = traj
+        self._idx = idx
+        self._leaf = leaf
+
+    def __getitem__(self, item: str) -> Any:
+        if item not in self._leaf.item_names():
+            raise NodeAttributeError(f"result {self._leaf.full_name!r} has no item {item!r}")
+        return self._traj._cell(self._leaf.full_name, item, self._idx)
+
+    def __getattr__(self, item: str) -> Any:
+        if item.startswith("_"):
+            raise AttributeError(item)
+        return self[item]
+
+    def __repr__(self) -> str:
+        return f"<run {self._idx} of {self._leaf!r}>"
+
+
+class RunView(RunNodeView):
+    """One run: its index, point id, status and values (``traj.runs[3]``)."""
+
+    __slots__ = ()
+
+    def __init__(self, traj: Trajectory, idx: int) -> None:
+        super().__init__(traj, idx, traj)
+
+    @property
+    def idx(self) -> int:
+        """The run's index."""
+        return self._idx
+
+    @property
+    def point_id(self) -> str:
+        """The stable id of the run's parameter point (32 hex characters)."""
+        return self._traj.point_id(self._idx).hex()
+
+    @property
+    def status(self) -> str:
+        """``"pending"``, ``"completed"`` or ``"failed"``."""
+        return STATUS_NAMES[self._traj.run_table.status(self._idx)]
+
+    @property
+    def attempt(self) -> int:
+        """How many times the run was tried."""
+        return int(self._traj.run_table.rows["attempt"][self._idx])
+
+    @property
+    def start(self) -> float:
+        """When the latest attempt started (UTC epoch seconds, 0 before it ran)."""
+        return float(self._traj.run_table.rows["start"][self._idx])
+
+    @property
+    def finish(self) -> float:
+        """When the latest attempt finished (UTC epoch seconds, 0 before it ran)."""
+        return float(self._traj.run_table.rows["finish"][self._idx])
+
+    @property
+    def host(self) -> str:
+        """The machine that ran it."""
+        return self._traj.run_table.host(self._idx)
+
+    @property
+    def pid(self) -> int:
+        """The process that ran it."""
+        return int(self._traj.run_table.rows["pid"][self._idx])
+
+    @property
+    def failure(self) -> FailureRecord | None:
+        """Why the latest attempt failed (None unless it failed)."""
+        return self._traj.run_table.failure(self._idx)
+
+    @property
+    def log(self) -> str:
+        """Captured log and output of the run, when the study captured them."""
+        return self._traj.storage.read_run_log(self._idx)
+
+    def parameters_dict(self) -> dict[str, Any]:
+        """Every parameter's value in this run, by full name."""
+        from pytraj.trajectory.exploration import parameters_of
+
+        return {p.full_name: p.value_at(self._idx) for p in parameters_of(self._traj)}
+
+    def __repr__(self) -> str:
+        return f"<Run {self._idx} of {self._traj.name!r} ({self.status})>"
+
+
+class RunsView(Sequence[RunView]):
+    """All runs of a trajectory as a sequence of :class:`RunView`."""
+
+    __slots__ = ("_traj",)
+
+    def __init__(self, traj: Trajectory) -> None:
+        self._traj = traj
+
+    def __len__(self) -> int:
+        return len(self._traj)
+
+    @overload
+    def __getitem__(self, key: int) -> RunView: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[RunView]: ...
+
+    def __getitem__(self, key: int | slice) -> RunView | list[RunView]:
+        if isinstance(key, slice):
+            return [RunView(self._traj, i) for i in range(len(self._traj))[key]]
+        return RunView(self._traj, self._traj._check_index(key))
+
+    def __iter__(self) -> Iterator[RunView]:
+        for idx in range(len(self._traj)):
+            yield RunView(self._traj, idx)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The run table: status, attempt, start, finish, host, pid and point id per run."""
+        import pandas as pd
+
+        table = self._traj.run_table
+        rows = table.rows
+        hosts = table.hosts
+        return pd.DataFrame(
+            {
+                "status": pd.Categorical(
+                    [STATUS_NAMES[int(s)] for s in rows["status"]],
+                    categories=list(STATUS_NAMES.values()),
+                ),
+                "attempt": rows["attempt"].astype(np.int64),
+                "start": rows["start"],
+                "finish": rows["finish"],
+                "host": [hosts[h] if h >= 0 else "" for h in rows["host"]],
+                "pid": rows["pid"],
+                "point_id": [bytes(p).hex() for p in rows["point_id"]],
+            },
+            index=pd.Index(rows["idx"], name="idx"),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Runs of {self._traj.name!r}: {len(self)}>"

@@ -1,0 +1,92 @@
+"""Text and HTML drawings of a tree, truncated so that big trees stay readable.
+
+Leaves describe themselves through ``_summary()`` (a short one-line state); the
+renderer knows nothing else about them. The HTML uses ``<details>`` elements only: no
+scripts, styles from outside or other external resources, so it works in any notebook.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytraj.tree.node import Group, Node
+
+__all__ = ["render_html", "render_text"]
+
+DISPLAY_MAX_CHILDREN = 20
+HTML_MAX_NODES = 500
+
+
+def _summary(node: Node) -> str:
+    if node.is_link:
+        return f"-> {node.target.full_name}"  # type: ignore[attr-defined]  # Link has target
+    summary = getattr(node, "_summary", None)
+    text = summary() if callable(summary) else ""
+    return text
+
+
+def render_text(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
+                max_depth: int | None = None) -> str:
+    """Draw ``group`` and its subtree with box characters.
+
+    Parameters
+    ----------
+    group
+        The group to draw.
+    max_children
+        Children shown per group; the rest are summarised as ``... N more``.
+    max_depth
+        Deepest level drawn below ``group`` (None: all).
+    """
+    lines = [f"{group.full_name or group.name}/"]
+
+    def walk(node: Group, prefix: str, level: int) -> None:
+        children = list(node._children.values())
+        shown = children[:max_children]
+        for position, child in enumerate(shown):
+            last = position == len(shown) - 1 and len(children) <= max_children
+            branch = "└── " if last else "├── "
+            label = child.name + ("/" if child.is_group else "")
+            summary = _summary(child)
+            lines.append(f"{prefix}{branch}{label}" + (f"  {summary}" if summary else ""))
+            if child.is_group and (max_depth is None or level < max_depth):
+                walk(child, prefix + ("    " if last else "│   "), level + 1)  # type: ignore[arg-type]
+        if len(children) > max_children:
+            lines.append(f"{prefix}└── ... {len(children) - max_children} more")
+
+    walk(group, "", 1)
+    return "\n".join(lines)
+
+
+def render_html(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
+                max_nodes: int = HTML_MAX_NODES) -> str:
+    """Return a collapsible HTML view of ``group`` for Jupyter (``_repr_html_``)."""
+    budget = [max_nodes]
+
+    def item(node: Node) -> str:
+        budget[0] -= 1
+        name = html.escape(node.name)
+        summary = html.escape(_summary(node))
+        comment = html.escape(node.comment)
+        title = f' title="{comment}"' if comment else ""
+        tail = f" <span style='color:#666'>{summary}</span>" if summary else ""
+        if not node.is_group:
+            return f"<li{title}><code>{name}</code>{tail}</li>"
+        return f"<li{title}><details><summary><b>{name}/</b>{tail}</summary>{children(node)}</details></li>"  # type: ignore[arg-type]
+
+    def children(node: Group) -> str:
+        parts: list[str] = []
+        kids = list(node._children.values())
+        for child in kids[:max_children]:
+            if budget[0] <= 0:
+                parts.append("<li>... (truncated)</li>")
+                break
+            parts.append(item(child))
+        if len(kids) > max_children:
+            parts.append(f"<li>... {len(kids) - max_children} more</li>")
+        return "<ul style='list-style:none;margin:0;padding-left:1.2em'>" + "".join(parts) + "</ul>"
+
+    header = html.escape(repr(group))
+    return f"<div class='pytraj-tree'><details open><summary>{header}</summary>{children(group)}</details></div>"
