@@ -9,8 +9,6 @@
 4
 """
 
-from __future__ import annotations
-
 from pytraj import errors
 from pytraj.errors import PytrajError, RunsFailedError
 from pytraj.leaves import (

@@ -114,9 +114,13 @@ def test_array_results_stack(traj: pt.Trajectory) -> None:
 
 
 def test_failed_block_is_recorded_and_reraised(traj: pt.Trajectory) -> None:
-    with pytest.raises(ZeroDivisionError), traj.start_run(1):
-        traj.add_result("z", 1.0)
-        _ = 1 / 0
+    def failing_run() -> None:
+        with traj.start_run(1):
+            traj.add_result("z", 1.0)
+            _ = 1 / 0
+
+    with pytest.raises(ZeroDivisionError):
+        failing_run()
     run = traj.runs[1]
     assert run.status == "failed"
     assert run.failure is not None
@@ -141,8 +145,9 @@ def test_interrupt_leaves_the_run_pending(traj: pt.Trajectory) -> None:
 
 def test_run_misuse(traj: pt.Trajectory) -> None:
     with traj.start_run(0):
-        with pytest.raises(RunError, match="cannot nest"), traj.start_run(1):
-            pass
+        nested = traj.start_run(1)
+        with pytest.raises(RunError, match="cannot nest"):
+            nested.__enter__()
         with pytest.raises(RunError, match="in progress"):
             traj.add_parameter("late", 1)
         traj.add_result("z", 1.0)

@@ -153,7 +153,7 @@ def test_len_is_one_until_explored(traj: pt.Trajectory) -> None:
 
 
 def test_explore_coerces_before_changing_anything(traj: pt.Trajectory) -> None:
-    with pytest.raises(ExplorationError, match="lengths"):
+    with pytest.raises(ExplorationError, match="same number of values"):
         traj.explore({"x": [1.0, 2.0], "y": [1, 2, 3]})
     with pytest.raises(Exception, match="parameters.y"):
         traj.explore({"x": [1.0, 2.0], "y": [1, 2.5]})
@@ -191,7 +191,12 @@ def test_cartesian_product_exploration(traj: pt.Trajectory) -> None:
     traj.explore(pt.cartesian_product({"x": [1.0, 2.0], "y": [6, 7, 8]}))
     assert len(traj) == 6
     assert [(r.x, r.y) for r in traj.runs] == [
-        (1.0, 6), (1.0, 7), (1.0, 8), (2.0, 6), (2.0, 7), (2.0, 8)
+        (1.0, 6),
+        (1.0, 7),
+        (1.0, 8),
+        (2.0, 6),
+        (2.0, 7),
+        (2.0, 8),
     ]
 
 
@@ -244,7 +249,9 @@ def test_run_views(traj: pt.Trajectory) -> None:
     assert [run.idx for run in runs] == [0, 1]
     assert runs[1].status == "pending"
     assert runs[1].parameters_dict() == {
-        "parameters.x": 2.0, "parameters.y": 2, "parameters.net.size": 5
+        "parameters.x": 2.0,
+        "parameters.y": 2,
+        "parameters.net.size": 5,
     }
     assert repr(runs[0]) == "<Run 0 of 'study' (pending)>"
 

@@ -39,8 +39,9 @@ class Parameter(Leaf):
         self._locked = False
 
     @classmethod
-    def _restore(cls, name: str, default: Any, explored: list[Any] | None, *,
-                 comment: str = "") -> Parameter:
+    def _restore(
+        cls, name: str, default: Any, explored: list[Any] | None, *, comment: str = ""
+    ) -> Parameter:
         """Rebuild a stored parameter without checking its values again."""
         leaf = cls.__new__(cls)
         Leaf.__init__(leaf, name, comment=comment)

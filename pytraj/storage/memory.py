@@ -31,7 +31,7 @@ def _encode(value: Any, pickled: bool) -> bytes:
 
 
 def _decode(data: bytes, pickled: bool) -> Any:
-    return pickle.loads(data) if pickled else loads(data)  # noqa: S301  # Pickle leaves only
+    return pickle.loads(data) if pickled else loads(data)  # Pickle leaves only
 
 
 class MemoryStorage(Storage):

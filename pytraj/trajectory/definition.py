@@ -29,11 +29,17 @@ def to_definition(traj: Trajectory) -> StudyDefinition:
         elif isinstance(node, Group):
             groups.append(GroupRecord(node.full_name, node.comment, annotations))
         elif isinstance(node, Parameter):
-            leaves.append(LeafRecord(
-                path=node.full_name, leaf_class=type(node).__name__, comment=node.comment,
-                annotations=annotations, pickled=node.pickles_values, default=node.default,
-                explored=list(node._range) if node._range is not None else None,
-            ))
+            leaves.append(
+                LeafRecord(
+                    path=node.full_name,
+                    leaf_class=type(node).__name__,
+                    comment=node.comment,
+                    annotations=annotations,
+                    pickled=node.pickles_values,
+                    default=node.default,
+                    explored=list(node._range) if node._range is not None else None,
+                )
+            )
         elif isinstance(node, Result):
             if node.per_run:
                 items: dict[str, Any] = dict.fromkeys(node._items)
@@ -41,11 +47,17 @@ def to_definition(traj: Trajectory) -> StudyDefinition:
                 items = dict.fromkeys(node.item_names(), NOT_LOADED)
             else:
                 items = dict(node._items)
-            leaves.append(LeafRecord(
-                path=node.full_name, leaf_class=type(node).__name__, comment=node.comment,
-                annotations=annotations, per_run=node.per_run, pickled=node.pickles_values,
-                items=items,
-            ))
+            leaves.append(
+                LeafRecord(
+                    path=node.full_name,
+                    leaf_class=type(node).__name__,
+                    comment=node.comment,
+                    annotations=annotations,
+                    per_run=node.per_run,
+                    pickled=node.pickles_values,
+                    items=items,
+                )
+            )
         else:  # pragma: no cover - every leaf class derives from Parameter or Result
             raise NodeTypeError(f"cannot describe {node!r}")
     return StudyDefinition(

@@ -44,8 +44,9 @@ def resolve_parameter(traj: Trajectory, name: str) -> Parameter:
     return node
 
 
-def _coerced_columns(traj: Trajectory, space: Mapping[str, Any] | ParameterSpace
-                     ) -> tuple[dict[Parameter, list[Any]], int]:
+def _coerced_columns(
+    traj: Trajectory, space: Mapping[str, Any] | ParameterSpace
+) -> tuple[dict[Parameter, list[Any]], int]:
     from pytraj.trajectory.spaces import as_columns
 
     columns = as_columns(space)
@@ -139,9 +140,7 @@ def _compute_point_ids(traj: Trajectory, indices: Any) -> None:
 def _warn_duplicates(traj: Trajectory, start: int) -> None:
     ids = traj.run_table.rows["point_id"]
     counted = Counter(ids.tolist())
-    repeated = sorted(
-        {i for i in range(start, len(ids)) if counted[bytes(ids[i])] > 1}
-    )
+    repeated = sorted({i for i in range(start, len(ids)) if counted[bytes(ids[i])] > 1})
     if repeated:
         shown = ", ".join(map(str, repeated[:10])) + (" ..." if len(repeated) > 10 else "")
         warnings.warn(

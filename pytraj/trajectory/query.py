@@ -81,8 +81,7 @@ def find_runs(traj: Trajectory, conditions: Mapping[str, Any]) -> list[int]:
                 hit = np.array([bool(compare(value, target)) for value in values], dtype=bool)
         else:
             raise OptionError(
-                f"unknown operator {op!r} in {key!r}; use one of "
-                f"{', '.join([*_OPERATORS, 'in'])}"
+                f"unknown operator {op!r} in {key!r}; use one of {', '.join([*_OPERATORS, 'in'])}"
             )
         mask &= hit & present
     return np.flatnonzero(mask).tolist()

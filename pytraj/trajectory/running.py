@@ -48,8 +48,9 @@ class RunState:
             host=this_host(),
             pid=os.getpid(),
             # A failed attempt keeps no partial results: its values would mix with a retry's.
+            # It still declares new leaves: the producing tree will not declare them again.
             values=self.values if failure is None else {},
-            leaves=list(self.leaves.values()) if failure is None else [],
+            leaves=list(self.leaves.values()),
             failure=failure,
             log=self.log,
         )

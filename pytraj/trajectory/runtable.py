@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData
-from pytraj.storage.records import COMPLETED, FAILED, PENDING, STATUS_NAMES, FailureRecord, RunRecord
+from pytraj.storage.records import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    STATUS_NAMES,
+    FailureRecord,
+    RunRecord,
+)
 
 __all__ = ["RunTable"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
-from numbers import Integral
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from pytraj.errors import (
     AmbiguousNameError,
@@ -27,14 +28,14 @@ from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import COMPLETED, STATUS_NAMES, LeafRecord, RunRecord
 from pytraj.trajectory import exploration
-from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.running import RunState, failure_record
+from pytraj.trajectory.runtable import RunTable
 from pytraj.tree.names import split_path, validate_name
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
     from pytraj.trajectory.spaces import ParameterSpace
-    from pytraj.trajectory.views import PerRunView, RunsView
+    from pytraj.trajectory.views import RunsView
 
 __all__ = ["BRANCHES", "Trajectory"]
 
@@ -85,6 +86,8 @@ class Trajectory(Group):
         "_current_idx",
         "_data_version",
         "_definition_dirty",
+        "_parameters_locked",
+        "_per_run_nodes",
         "_point_ids_valid",
         "_provenance",
         "_run_table",
@@ -92,17 +95,23 @@ class Trajectory(Group):
         "_study_dir",
     )
 
-    def __init__(self, name: str = "trajectory", *, comment: str = "",
-                 filename: str | os.PathLike[str] | None = None, overwrite: bool = False,
-                 file_options: Any = None, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "trajectory",
+        *,
+        comment: str = "",
+        filename: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        file_options: Any = None,
+        storage: Storage | None = None,
+    ) -> None:
         super().__init__(name, comment=comment)
         if filename is not None:
             if storage is not None:
                 raise OptionError("give either filename= or storage=, not both")
             from pytraj.storage.hdf5 import open_new_trajectory
 
-            storage = open_new_trajectory(filename, name, overwrite=overwrite,
-                                          options=file_options)
+            storage = open_new_trajectory(filename, name, overwrite=overwrite, options=file_options)
         self._current_idx = -1
         self._active_run: RunState | None = None
         self._run_table = RunTable(1)
@@ -114,6 +123,9 @@ class Trajectory(Group):
         self._point_ids_valid = False
         self._definition_dirty = True
         self._study_dir: Path | None = None
+        # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
+        self._parameters_locked = False
+        self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
         for branch in BRANCHES:
             self.add_group(branch)
 
@@ -157,8 +169,14 @@ class Trajectory(Group):
         return self._provenance
 
     # -- adding leaves ---------------------------------------------------------------
-    def add_parameter(self, name: str | Parameter, value: Any = None, comment: str = "", *,
-                      leaf_class: type[Parameter] = Parameter) -> Parameter:
+    def add_parameter(
+        self,
+        name: str | Parameter,
+        value: Any = None,
+        comment: str = "",
+        *,
+        leaf_class: type[Parameter] = Parameter,
+    ) -> Parameter:
         """Add a parameter under ``parameters`` (dotted names create groups).
 
         Parameters
@@ -175,27 +193,50 @@ class Trajectory(Group):
         """
         self._ensure_no_active_run("add parameters")
         if isinstance(name, Parameter):
-            return self._add_leaf("parameters", name.name, name)  # type: ignore[no-any-return]
+            return self._add_leaf("parameters", name.name, name)
         leaf = leaf_class(_last(name), value, comment=comment)
-        return self._add_leaf("parameters", name, leaf)  # type: ignore[no-any-return]
+        return self._add_leaf("parameters", name, leaf)
 
-    def add_config(self, name: str, value: Any = None, comment: str = "", *,
-                   leaf_class: type[Parameter] = Parameter) -> Parameter:
+    def add_config(
+        self,
+        name: str,
+        value: Any = None,
+        comment: str = "",
+        *,
+        leaf_class: type[Parameter] = Parameter,
+    ) -> Parameter:
         """Add a configuration value under ``config`` (not part of the parameter point)."""
         self._ensure_no_active_run("add config")
         return self._add_leaf("config", name, leaf_class(_last(name), value, comment=comment))
 
-    def add_derived_parameter(self, name: str, value: Any = None, comment: str = "", *,
-                              leaf_class: type[Leaf] | None = None) -> Leaf:
+    def add_derived_parameter(
+        self,
+        name: str,
+        value: Any = None,
+        comment: str = "",
+        *,
+        leaf_class: type[Leaf] | None = None,
+    ) -> Leaf:
         """Add a derived parameter: computed from the parameters, per run inside a run."""
         if self._active_run is not None:
-            return self._add_per_run("derived_parameters", name, {_last(name): value}, comment,
-                                     leaf_class or Result)
+            return self._add_per_run(
+                "derived_parameters", name, {_last(name): value}, comment, leaf_class or Result
+            )
         cls = leaf_class or Parameter
+        if not issubclass(cls, Parameter):
+            raise NodeTypeError(
+                f"derived parameters outside runs are Parameters; {cls.__name__} is not one"
+            )
         return self._add_leaf("derived_parameters", name, cls(_last(name), value, comment=comment))
 
-    def add_result(self, name: str | Result, *args: Any, comment: str = "",
-                   leaf_class: type[Result] = Result, **items: Any) -> Result:
+    def add_result(
+        self,
+        name: str | Result,
+        *args: Any,
+        comment: str = "",
+        leaf_class: type[Result] = Result,
+        **items: Any,
+    ) -> Result:
         """Add a result under ``results``; inside a run it belongs to that run.
 
         ``add_result("z", 42)`` stores one item named ``z``; ``add_result("stats",
@@ -203,16 +244,16 @@ class Trajectory(Group):
         """
         if isinstance(name, Result):
             if self._active_run is not None:
-                return self._add_per_run("results", name.name, name.items, name.comment,
-                                         type(name))
-            return self._add_leaf("results", name.name, name)  # type: ignore[return-value]
+                return self._add_per_run("results", name.name, name.items, name.comment, type(name))
+            return self._add_leaf("results", name.name, name)
         if len(args) > 1:
             raise TypeError(f"add_result({name!r}, ...) takes one positional value")
         if args:
             items = {_last(name): args[0], **items}
         if self._active_run is not None:
             return self._add_per_run("results", name, items, comment, leaf_class)
-        return self._add_leaf("results", name, leaf_class(_last(name), comment=comment, **items))  # type: ignore[return-value]
+        leaf = leaf_class(_last(name), comment=comment, **items)
+        return self._add_leaf("results", name, leaf)
 
     def _add_leaf(self, branch: str, path: str, leaf: Leaf) -> Any:
         parts = split_path(path)
@@ -230,31 +271,38 @@ class Trajectory(Group):
         parent._attach(leaf)
         self._definition_dirty = True
         if isinstance(leaf, Parameter) and branch == "parameters":
+            self._parameters_locked = False
             self._parameters_changed(leaf)
         return leaf
 
-    def _add_per_run(self, branch: str, path: str, items: Mapping[str, Any], comment: str,
-                     cls: type[Leaf]) -> Any:
+    def _add_per_run(
+        self, branch: str, path: str, items: Mapping[str, Any], comment: str, cls: type[Leaf]
+    ) -> Any:
         state = self._active_run
-        assert state is not None  # noqa: S101  # callers check
-        parts = split_path(path)
-        if parts[0] == branch and len(parts) > 1:
-            parts = parts[1:]
-        full = ".".join((branch, *parts))
-        node = self._existing(full)
-        if node is None:
-            node = self._create_per_run_leaf(full, cls.__name__, comment, list(items))
-        elif not isinstance(node, Result) or not node.per_run:
-            raise NodeTypeError(
-                f"{full!r} is a trajectory-level {type(node).__name__}; a name is either "
-                "per run or for the whole trajectory. Use another name inside runs"
-            )
+        assert state is not None  # callers check
+        cached = self._per_run_nodes.get((branch, path))
+        if cached is None:
+            parts = split_path(path)
+            if parts[0] == branch and len(parts) > 1:
+                parts = parts[1:]
+            full = ".".join((branch, *parts))
+            existing = self._existing(full)
+            if existing is None:
+                existing = self._create_per_run_leaf(full, cls.__name__, comment, [])
+            elif not isinstance(existing, Result) or not existing.per_run:
+                raise NodeTypeError(
+                    f"{full!r} is a trajectory-level {type(existing).__name__}; a name is "
+                    "either per run or for the whole trajectory. Use another name inside runs"
+                )
+            cached = self._per_run_nodes[(branch, path)] = (existing, full)
+        node, full = cached
         for item, value in items.items():
-            self._per_run_set(node, item, value)
+            self._per_run_set(node, item, value, full)
         return node
 
-    def _create_per_run_leaf(self, full: str, class_name: str, comment: str,
-                             item_names: list[str]) -> Result:
+    def _create_per_run_leaf(
+        self, full: str, class_name: str, comment: str, item_names: list[str]
+    ) -> Result:
         cls = leaf_class(class_name)
         if not issubclass(cls, Result):
             raise NodeTypeError(f"per-run leaves must be Results, got {class_name}")
@@ -265,6 +313,13 @@ class Trajectory(Group):
         parent._attach(leaf)
         self._definition_dirty = True
         return leaf
+
+    def _on_detach(self, node: Node) -> None:
+        self._per_run_nodes.clear()
+        self._column_cache.clear()
+        self._definition_dirty = True
+        self._point_ids_valid = False  # a removed parameter changes pending points
+        self._parameters_locked = False
 
     def _existing(self, full: str) -> Node | None:
         try:
@@ -386,7 +441,7 @@ class Trajectory(Group):
 
     def _check_index(self, idx: int) -> int:
         n = len(self._run_table)
-        if not isinstance(idx, int | Integral):
+        if not isinstance(idx, int | np.integer):
             raise TypeError(f"run indices are integers, got {type(idx).__name__}")
         position = int(idx) + n if idx < 0 else int(idx)
         if not 0 <= position < n:
@@ -424,9 +479,11 @@ class Trajectory(Group):
                 "run again (expand the trajectory to add points)"
             )
         exploration.ensure_point_ids(self)
-        for leaf in self._branch("parameters").iter_leaves():
-            if isinstance(leaf, Parameter):
-                leaf.lock()
+        if not self._parameters_locked:
+            for leaf in self._branch("parameters").iter_leaves():
+                if isinstance(leaf, Parameter):
+                    leaf.lock()
+            self._parameters_locked = True
         state = RunState(idx, self._run_table.point_id(idx), self._run_table.next_attempt(idx))
         self._active_run = state
         self._current_idx = idx
@@ -457,8 +514,9 @@ class Trajectory(Group):
     def _learn_per_run_leaf(self, record: LeafRecord) -> None:
         node = self._existing(record.path)
         if node is None:
-            self._create_per_run_leaf(record.path, record.leaf_class, record.comment,
-                                      list(record.items))
+            self._create_per_run_leaf(
+                record.path, record.leaf_class, record.comment, list(record.items)
+            )
             return
         if not isinstance(node, Result) or not node.per_run:
             raise NodeTypeError(
@@ -471,28 +529,38 @@ class Trajectory(Group):
                 self._definition_dirty = True
 
     # -- per-run values --------------------------------------------------------------
-    def _per_run_set(self, leaf: Result, item: str, value: Any) -> None:
+    def _per_run_set(self, leaf: Result, item: str, value: Any, full: str | None = None) -> None:
+        """Add run-local value ``item`` of per-run ``leaf`` (the hot path of every run).
+
+        The run's record declares a leaf (class, comment, items) only when this tree
+        learned something new about it in this run; a writer learns it from the first
+        record that uses it, and a worker's first record always carries it.
+        """
         state = self._active_run
+        full = full or leaf.full_name
         if state is None:
             raise RunError(
-                f"{leaf.full_name!r} holds one value per run; set it inside a run "
-                "(traj.start_run or env.run)"
+                f"{full!r} holds one value per run; set it inside a run (traj.start_run or env.run)"
             )
-        where = f"{leaf.full_name}[{item!r}] in run {state.idx}"
-        validate_name(item, parent=leaf.full_name)
-        leaf.check_value(value, where)
-        key = (leaf.full_name, item)
+        key = (full, item)
         if key in state.values:
-            raise NodeExistsError(f"{where} was added already in this run")
-        state.values[key] = value
-        spec = state.leaves.get(leaf.full_name)
-        if spec is None:
-            spec = state.leaves[leaf.full_name] = LeafRecord(
-                path=leaf.full_name, leaf_class=type(leaf).__name__, comment=leaf.comment,
-                per_run=True, pickled=leaf.pickles_values)
-        spec.items[item] = None
+            raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
+        leaf.check_value(value, f"{full}[{item!r}]")
         if item not in leaf._items:
+            validate_name(item, parent=full)
             leaf._items[item] = None
+            spec = state.leaves.get(full)
+            if spec is None:
+                spec = state.leaves[full] = LeafRecord(
+                    path=full,
+                    leaf_class=type(leaf).__name__,
+                    comment=leaf.comment,
+                    per_run=True,
+                    pickled=leaf.pickles_values,
+                )
+            spec.items.update(dict.fromkeys(leaf._items))
+            self._definition_dirty = True
+        state.values[key] = value
 
     def _per_run_item(self, leaf: Result, item: str) -> Any:
         """``traj.results.z``: this run's value in a run, else a per-run view."""
@@ -531,7 +599,9 @@ class Trajectory(Group):
             except KeyError:
                 pass
         status = STATUS_NAMES[self._run_table.status(idx)]
-        raise RunValueMissingError(f"run {idx} has no value for {path}[{item!r}] (status: {status})")
+        raise RunValueMissingError(
+            f"run {idx} has no value for {path}[{item!r}] (status: {status})"
+        )
 
     # -- exploration -----------------------------------------------------------------
     def explore(self, space: Mapping[str, Any] | ParameterSpace) -> None:
@@ -639,4 +709,3 @@ class _RestoreRun:
 
 def _last(path: str) -> str:
     return split_path(path)[-1]
-

@@ -34,8 +34,9 @@ class PerRunView:
 
     __slots__ = ("_item", "_leaf", "_selection", "_traj")
 
-    def __init__(self, traj: Trajectory, leaf: Result, item: str,
-                 selection: np.ndarray | None = None) -> None:
+    def __init__(
+        self, traj: Trajectory, leaf: Result, item: str, selection: np.ndarray | None = None
+    ) -> None:
         self._traj = traj
         self._leaf = leaf
         self._item = item
@@ -144,12 +145,19 @@ class PerRunView:
             taken = column.values[positions[present]] if present.any() else column.values[:0]
             if present.all():
                 return np.asarray(taken)
-            dtype = np.result_type(taken.dtype, np.min_scalar_type(fill)) if np.isscalar(fill) else object
+            dtype = (
+                np.result_type(taken.dtype, np.min_scalar_type(fill))
+                if np.isscalar(fill)
+                else object
+            )
             out = np.empty((len(wanted), *taken.shape[1:]), dtype=dtype)
             out[present] = taken
             out[~present] = fill
             return out
-        values = [column.value_at(int(p)) if ok else fill for p, ok in zip(positions, present, strict=True)]
+        values = [
+            column.value_at(int(p)) if ok else fill
+            for p, ok in zip(positions, present, strict=True)
+        ]
         return _stack(values)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

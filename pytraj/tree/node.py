@@ -357,6 +357,9 @@ class Group(Node):
             )
         parent._detach(child)
 
+    def _on_detach(self, node: Node) -> None:
+        """Called on the root after ``node`` left its tree; subclasses drop caches here."""
+
     def _new_group(self, name: str, *, comment: str = "") -> Group:
         """Create a child group; subclasses return their own kind."""
         return Group(name, comment=comment)
@@ -405,6 +408,8 @@ class Group(Node):
                     root._index.pop(node.name, None)
         del self._children[child.name]
         child._parent = None
+        if isinstance(root, Group):
+            root._on_detach(child)
         if isinstance(child, Group):
             child._index = {}
             for node in _walk(child):

@@ -27,8 +27,9 @@ def _summary(node: Node) -> str:
     return text
 
 
-def render_text(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
-                max_depth: int | None = None) -> str:
+def render_text(
+    group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN, max_depth: int | None = None
+) -> str:
     """Draw ``group`` and its subtree with box characters.
 
     Parameters
@@ -60,8 +61,9 @@ def render_text(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
     return "\n".join(lines)
 
 
-def render_html(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
-                max_nodes: int = HTML_MAX_NODES) -> str:
+def render_html(
+    group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN, max_nodes: int = HTML_MAX_NODES
+) -> str:
     """Return a collapsible HTML view of ``group`` for Jupyter (``_repr_html_``)."""
     budget = [max_nodes]
 
@@ -74,7 +76,8 @@ def render_html(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
         tail = f" <span style='color:#666'>{summary}</span>" if summary else ""
         if not node.is_group:
             return f"<li{title}><code>{name}</code>{tail}</li>"
-        return f"<li{title}><details><summary><b>{name}/</b>{tail}</summary>{children(node)}</details></li>"  # type: ignore[arg-type]
+        inner = children(node)  # type: ignore[arg-type]  # is_group: node is a Group
+        return f"<li{title}><details><summary><b>{name}/</b>{tail}</summary>{inner}</details></li>"
 
     def children(node: Group) -> str:
         parts: list[str] = []
@@ -89,4 +92,7 @@ def render_html(group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN,
         return "<ul style='list-style:none;margin:0;padding-left:1.2em'>" + "".join(parts) + "</ul>"
 
     header = html.escape(repr(group))
-    return f"<div class='pytraj-tree'><details open><summary>{header}</summary>{children(group)}</details></div>"
+    body = children(group)
+    return (
+        f"<div class='pytraj-tree'><details open><summary>{header}</summary>{body}</details></div>"
+    )
