@@ -12,6 +12,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── NodeTypeError               (TypeError)     a node is not of the kind asked for
     ├── UnsupportedValueError       (TypeError)     a value pytraj cannot store
     ├── InvalidValueError           (ValueError)    a value that does not fit its parameter
+    ├── ValueDecodeError            (ValueError)    stored bytes that are not a valid value
     ├── ParameterLockedError        (RuntimeError)  changing a parameter while a run holds it
     ├── ExplorationError            (ValueError)    ranges of unequal length, unknown names ...
     ├── RunError                    (RuntimeError)  misuse of runs (nested runs, bad index)
@@ -63,6 +64,7 @@ __all__ = [
     "StudyMismatchError",
     "TrajectoryNotFoundError",
     "UnsupportedValueError",
+    "ValueDecodeError",
 ]
 
 
@@ -104,6 +106,10 @@ class UnsupportedValueError(PytrajError, TypeError):
 
 class InvalidValueError(PytrajError, ValueError):
     """A value of a supported type that does not fit where it is put."""
+
+
+class ValueDecodeError(PytrajError, ValueError):
+    """Bytes that are not a valid encoding of a value (truncated, damaged or foreign)."""
 
 
 class ParameterLockedError(PytrajError, RuntimeError):

@@ -29,6 +29,7 @@ EXPECTED_BUILTINS = {
     "FileFormatError": OSError,
     "FileLockedError": OSError,
     "TrajectoryNotFoundError": KeyError,
+    "ValueDecodeError": ValueError,
 }
 
 

@@ -1,0 +1,364 @@
+"""The write-ahead journal that makes a study survive kills and crashes.
+
+The single writer appends each batch of finished runs to ``<file>.journal`` (see
+:func:`journal_path_for`) before it puts them into the HDF5 file, and fsyncs the journal
+once per batch; HDF5 is flushed on a budget. A run counts as completed once it is in the
+journal. Opening a file that was not closed cleanly replays the journal
+(:func:`read_journal`); if a kill during a flush damaged the HDF5 file, the file is
+rebuilt from the journal, which also holds the study definition. A clean close removes
+the journal (``close(remove=True)``). The format is described in
+:mod:`pytraj.storage.hdf5.journal_format`; its reading API is re-exported here.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from pytraj.storage.records import RunRecord
+>>> data = pathlib.Path(tempfile.mkdtemp()) / "study.h5"
+>>> with Journal.create(journal_path_for(data), data) as journal:
+...     journal.append_runs("mult", [RunRecord(idx=0, point_id=bytes(16))])
+...     journal.sync()
+>>> [record.idx for record in read_journal(journal_path_for(data)).runs["mult"]]
+[0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from pytraj.errors import FileFormatError, StorageError
+from pytraj.storage.hdf5.journal_format import (
+    CHECKPOINT,
+    DEFINITION,
+    JOURNAL_FORMAT_VERSION,
+    JOURNAL_SUFFIX,
+    RUNS,
+    JournalContents,
+    JournalEntry,
+    JournalHeader,
+    JournalScan,
+    JournalTrajectory,
+    checkpoint_payload,
+    decode_entry,
+    encode_frame,
+    encode_header,
+    iter_frames,
+    iter_journal,
+    journal_path_for,
+    name_chunk,
+    read_journal,
+)
+from pytraj.storage.recordcodec import encode_definition, encode_runs_into
+from pytraj.storage.records import RunRecord, StudyDefinition
+
+__all__ = [
+    "CHECKPOINT",
+    "DEFINITION",
+    "JOURNAL_FORMAT_VERSION",
+    "JOURNAL_SUFFIX",
+    "RUNS",
+    "Journal",
+    "JournalContents",
+    "JournalEntry",
+    "JournalHeader",
+    "JournalTrajectory",
+    "iter_journal",
+    "journal_path_for",
+    "read_journal",
+]
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a created, renamed or removed directory entry durable (POSIX only)."""
+    if os.name == "nt":  # Windows cannot open directories; NTFS journals its metadata
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        # A regular file takes all bytes at once except on a full disk or above ~2 GB.
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Journal:
+    """An open journal that the single writer appends to.
+
+    Create one with :meth:`create` or continue one with :meth:`open`; both return a
+    journal positioned at its end. Appends are one ``os.write`` each: once one returns,
+    the frame is in the page cache and survives a kill of the process; :meth:`sync` makes
+    it survive a power loss too.
+    """
+
+    __slots__ = ("_fd", "_pickled", "_size", "header", "path")
+
+    def __init__(self, path: Path, fd: int, header: JournalHeader, size: int) -> None:
+        self.path = path
+        self.header = header
+        self._fd = fd
+        self._size = size
+        # Pickle leaves per trajectory, learned from definitions, so that run records
+        # need not carry their leaves for their values to be pickled.
+        self._pickled: dict[str, set[str]] = {}
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        journal_path: str | os.PathLike[str],
+        data_path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> Journal:
+        """Create a new, empty journal for ``data_path`` and make it durable.
+
+        Parameters
+        ----------
+        journal_path
+            Where to create it (normally ``journal_path_for(data_path)``).
+        data_path
+            The data file it protects; recorded in the header.
+        overwrite
+            Replace an existing journal (atomically). Without it an existing journal is
+            an error, so that runs not yet replayed are never thrown away.
+
+        Raises
+        ------
+        StorageError
+            When a journal exists (and ``overwrite`` is false) or cannot be written.
+        """
+        path = Path(journal_path)
+        header = JournalHeader(
+            JOURNAL_FORMAT_VERSION, Path(os.path.abspath(data_path)), time.time(), os.urandom(16)
+        )
+        raw = encode_header(header)
+        flags = os.O_WRONLY | os.O_CREAT | _O_BINARY
+        try:
+            if overwrite:
+                # Write aside and rename, so a kill leaves either journal whole.
+                temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
+                fd = os.open(temporary, flags | os.O_TRUNC, 0o666)
+                try:
+                    try:
+                        _write_all(fd, raw)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.replace(temporary, path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(temporary)
+                    raise
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+            else:
+                fd = os.open(path, flags | os.O_EXCL | os.O_APPEND, 0o666)
+                try:
+                    _write_all(fd, raw)
+                    os.fsync(fd)
+                except BaseException:
+                    os.close(fd)
+                    os.unlink(path)
+                    raise
+            try:
+                _sync_directory(path)
+            except BaseException:
+                os.close(fd)
+                raise
+        except FileExistsError:
+            raise StorageError(
+                f"the journal {path} already exists and may hold runs not yet in "
+                f"{data_path}; replay it (read_journal) and continue it with Journal.open, "
+                "or pass overwrite=True once its runs are stored"
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"cannot create the journal {path}: {exc.strerror}") from exc
+        return cls(path, fd, header, len(raw))
+
+    @classmethod
+    def open(cls, journal_path: str | os.PathLike[str]) -> Journal:
+        """Continue an existing journal (after replaying it with :func:`read_journal`).
+
+        The header and every frame are checked; a torn last write is cut off, so that new
+        frames follow the last good one.
+
+        Raises
+        ------
+        FileFormatError
+            When the file is not a journal, is damaged, or has no complete header (then
+            it holds nothing: create a new one with ``overwrite=True``).
+        """
+        path = Path(journal_path)
+        pickled: dict[str, set[str]] = {}
+        scan = JournalScan()
+        for offset, kind, payload in iter_frames(path, scan):
+            if kind == DEFINITION:
+                entry = decode_entry(path, offset, kind, payload)
+                leaves = entry.definition.leaves if entry.definition is not None else []
+                pickled[entry.name] = {leaf.path for leaf in leaves if leaf.pickled}
+        header = scan.header
+        if header is None:
+            raise FileFormatError(
+                f"the journal {path} has no complete header (a kill came while it was "
+                "created), so it holds no runs; replace it with "
+                "Journal.create(path, data_path, overwrite=True)"
+            )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+            try:
+                if scan.torn_tail:
+                    os.ftruncate(fd, scan.valid_size)
+                    os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            raise StorageError(f"cannot open the journal {path}: {exc.strerror}") from exc
+        journal = cls(path, fd, header, scan.valid_size)
+        journal._pickled = pickled
+        return journal
+
+    # -- appending -------------------------------------------------------------------
+    def _append(self, kind: int, chunks: list[bytes]) -> None:
+        if self._fd < 0:
+            raise StorageError(f"the journal {self.path} is closed; open it again to append")
+        frame = encode_frame(kind, chunks)
+        try:
+            _write_all(self._fd, frame)
+        except BaseException as exc:
+            # Even a KeyboardInterrupt between two partial writes must not leave a torn
+            # frame in front of the next one.
+            self._undo_partial_write()
+            if isinstance(exc, OSError):
+                raise StorageError(
+                    f"cannot append to the journal {self.path}: {exc.strerror}; this batch "
+                    "is not recorded (free disk space and store it again)"
+                ) from exc
+            raise
+        self._size += len(frame)
+
+    def _undo_partial_write(self) -> None:
+        """Cut off what a failed write left, so that later frames follow good ones."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            # The file may now end in a torn frame; appending after it would turn it
+            # into damage in the middle, so this journal takes no more frames.
+            os.close(self._fd)
+            self._fd = -1
+
+    def append_definition(self, traj_name: str, definition: StudyDefinition) -> None:
+        """Append the study definition of trajectory ``traj_name`` (replaces earlier ones).
+
+        Items of trajectory-level results should be loaded (not ``NOT_LOADED``) for the
+        journal to be able to rebuild the file.
+        """
+        body = encode_definition(definition)
+        self._append(DEFINITION, [name_chunk(traj_name), body])
+        self._pickled[traj_name] = {leaf.path for leaf in definition.leaves if leaf.pickled}
+
+    def append_runs(self, traj_name: str, records: Sequence[RunRecord]) -> None:
+        """Append a batch of finished runs of trajectory ``traj_name`` as one frame.
+
+        One ``os.write`` and no fsync: once this returns the batch survives a kill of the
+        process; call :meth:`sync` for it to survive a crash of the machine.
+        """
+        if not records:
+            return
+        pickled = self._pickled.get(traj_name)
+        for record in records:
+            for leaf in record.leaves:
+                if leaf.pickled:
+                    if pickled is None:
+                        pickled = self._pickled[traj_name] = set()
+                    pickled.add(leaf.path)
+        chunks = [name_chunk(traj_name)]
+        encode_runs_into(chunks, records, pickled=pickled or ())
+        self._append(RUNS, chunks)
+
+    def append_checkpoint(self) -> None:
+        """Mark that the data file now holds everything journaled so far.
+
+        Call it only after the data file was flushed and fsynced; replay into an intact
+        file may then skip the runs before it (:attr:`JournalTrajectory.flushed`).
+        """
+        self._append(CHECKPOINT, [checkpoint_payload(time.time())])
+
+    def sync(self) -> None:
+        """fsync the journal: everything appended so far survives a power loss."""
+        if self._fd < 0:
+            raise StorageError(f"the journal {self.path} is closed; open it again to sync")
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(f"cannot fsync the journal {self.path}: {exc.strerror}") from exc
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Bytes in the journal (header and frames)."""
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._fd < 0
+
+    def close(self, remove: bool = False) -> None:
+        """Close the journal; with ``remove``, delete it (a clean close of the data file).
+
+        Without ``remove`` the journal is fsynced and kept, to be replayed or continued.
+        Closing twice does nothing.
+        """
+        try:
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                try:
+                    if not remove:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            if remove:
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    return
+                _sync_directory(self.path)
+        except OSError as exc:
+            raise StorageError(f"cannot close the journal {self.path}: {exc.strerror}") from exc
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<Closed Journal {str(self.path)!r}>"
+        return f"<Journal {str(self.path)!r} ({self._size:,} bytes)>"
+
+    def __del__(self) -> None:
+        # A forgotten journal must not leak its descriptor; its frames are on disk already.
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._fd = -1
+            # OSError: already closed behind our back; nothing is left to release.
+            with contextlib.suppress(OSError):
+                os.close(fd)

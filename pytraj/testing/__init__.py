@@ -1,0 +1,1 @@
+"""Test helpers for pytraj and for code built on it: comparisons and Hypothesis strategies."""
