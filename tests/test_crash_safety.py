@@ -34,7 +34,7 @@ BIG_SIZE = 12_500  # float64 values: 100 KB
 
 CHILD = textwrap.dedent(
     f"""
-    import os, sys
+    import os, sys, time
     import numpy as np
     import pytraj as pt
     from pytraj.io import load
@@ -49,6 +49,7 @@ CHILD = textwrap.dedent(
     pending = [i for i in range(len(traj)) if traj.runs[i].status != "completed"]
     for i in pending:
         with traj.start_run(i):
+            time.sleep(0.001)  # a simulation takes time; lets kills land mid-study
             traj.add_result("z", traj.x * 2.0)
             if i % {BIG_EVERY} == 0:
                 traj.add_result("big", np.full({BIG_SIZE}, traj.x))
@@ -60,23 +61,38 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_until_killed(script: Path, path: Path, delay: float | None) -> tuple[set[int], bool]:
-    """Start the child, kill it after ``delay`` seconds (None: let it finish); return
-    the runs it reported and whether it finished the study."""
+def _run_until_killed(script: Path, path: Path, rng: random.Random | None) -> tuple[set[int], bool]:
+    """Run the child and kill it at a random moment (``rng`` None: let it finish).
+
+    The whole study takes well under a second, so kills are placed by progress: after
+    a random number of reported runs plus a random delay of up to 20 ms (landing in
+    runs, journal writes and HDF5 flushes alike), or, one time in five, during start-up
+    and journal replay. Returns the runs the child reported and whether it finished.
+    """
     child = subprocess.Popen(
         [sys.executable, str(script), str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    if delay is not None:
-        time.sleep(delay)
+    assert child.stdout is not None
+    lines: list[str] = []
+    if rng is not None:
+        if rng.random() < 0.2:
+            time.sleep(rng.uniform(0.0, 0.4))
+        else:
+            target = rng.randint(1, N_RUNS // 20)
+            for line in child.stdout:
+                lines.append(line.strip())
+                if len(lines) >= target or line.strip() == "done":
+                    break
+            time.sleep(rng.uniform(0.0, 0.02))
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)
     out, err = child.communicate(timeout=300)
+    lines += out.splitlines()
     if child.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(f"child failed ({child.returncode}):\n{err}")
-    lines = out.splitlines()
     finished = bool(lines) and lines[-1] == "done"
     return {int(line) for line in lines if line.isdigit()}, finished
 
@@ -113,7 +129,8 @@ def test_sigkill_at_random_moments_loses_nothing_reported(tmp_path: Path) -> Non
     rng = random.Random(20261125)
     reported_so_far: set[int] = set()
     for _ in range(20):
-        reported, finished = _run_until_killed(script, path, rng.uniform(0.3, 2.5))
+        reported, finished = _run_until_killed(script, path, rng)
+        assert not finished, "the study ended before the 20th kill; make it longer"
         reported_so_far |= reported
         completed = _check(path, reported_so_far)
         # Nothing the child never finished may be completed: at most the run it was
@@ -121,8 +138,6 @@ def test_sigkill_at_random_moments_loses_nothing_reported(tmp_path: Path) -> Non
         unreported = completed - reported_so_far
         assert len(unreported) <= 1, sorted(unreported)
         reported_so_far |= unreported
-        if finished:
-            break
     # Finish the study and check that it completes with every value.
     reported, finished = _run_until_killed(script, path, None)
     assert finished
