@@ -151,9 +151,12 @@ class RunTable:
         table._hosts = list(data.hosts)
         table._host_ids = {host: i for i, host in enumerate(data.hosts)}
         table._failures = list(data.failures)
-        for row in data.rows:
-            if int(row["idx"]) < n_runs:
-                table._rows[int(row["idx"])] = row
+        rows = data.rows[data.rows["idx"] < n_runs]
+        # The latest row of a run wins (a retry appends a new one): keep last occurrences.
+        reversed_idx = rows["idx"][::-1]
+        _, first_from_end = np.unique(reversed_idx, return_index=True)
+        latest = rows[len(rows) - 1 - first_from_end]
+        table._rows[latest["idx"]] = latest
         return table
 
     def to_stored(self) -> RunTableData:
