@@ -11,6 +11,7 @@
 
 from pytraj import errors
 from pytraj.errors import PytrajError, RunsFailedError
+from pytraj.io import list_trajectories, load
 from pytraj.leaves import (
     Parameter,
     PickleParameter,
@@ -39,5 +40,7 @@ __all__ = [
     "__version__",
     "cartesian_product",
     "errors",
+    "list_trajectories",
+    "load",
     "register_leaf_class",
 ]

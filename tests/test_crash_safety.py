@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import pytraj as pt
-from pytraj.io import load
+from pytraj.io import list_trajectories, load
 
 pytestmark = [pytest.mark.storage, pytest.mark.slow]
 
@@ -37,10 +37,10 @@ CHILD = textwrap.dedent(
     import os, sys, time
     import numpy as np
     import pytraj as pt
-    from pytraj.io import load
+    from pytraj.io import list_trajectories, load
 
     path = sys.argv[1]
-    if os.path.exists(path):
+    if os.path.exists(path) and "crash" in list_trajectories(path):
         traj = load(path, "crash")
     else:
         traj = pt.Trajectory("crash", filename=path)
@@ -89,8 +89,12 @@ def _run_until_killed(script: Path, path: Path, rng: random.Random | None) -> tu
             time.sleep(rng.uniform(0.0, 0.02))
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)
-    out, err = child.communicate(timeout=300)
-    lines += out.splitlines()
+    # Read the rest through the same buffered stream: communicate() would read the raw
+    # pipe and miss lines the iteration above had already buffered.
+    lines += [line.strip() for line in child.stdout.read().splitlines()]
+    assert child.stderr is not None
+    err = child.stderr.read()
+    child.wait(timeout=300)
     if child.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(f"child failed ({child.returncode}):\n{err}")
     finished = bool(lines) and lines[-1] == "done"
@@ -99,6 +103,8 @@ def _run_until_killed(script: Path, path: Path, rng: random.Random | None) -> tu
 
 def _check(path: Path, reported: set[int]) -> set[int]:
     """Open the file and check every reported run; return the completed runs."""
+    if not reported and not (path.exists() and "crash" in list_trajectories(path)):
+        return set()  # killed before the study was created
     with warnings.catch_warnings():
         # Replaying or rebuilding from the journal may warn; that is the point here.
         warnings.simplefilter("ignore", pt.errors.RecoveryWarning)

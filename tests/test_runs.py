@@ -228,3 +228,19 @@ def test_run_table_dataframe(traj: pt.Trajectory) -> None:
     assert list(table["status"]) == ["completed", "pending", "completed", "completed"]
     assert list(table["attempt"]) == [1, 0, 1, 1]
     assert table.loc[0, "point_id"] == traj.runs[0].point_id
+
+
+def test_point_ids_ending_in_nul_bytes_keep_all_16_bytes() -> None:
+    from pytraj.trajectory.pointid import point_id
+
+    # About one id in 256 ends with a NUL byte, which numpy's S16 would drop.
+    values = [float(v) for v in range(2000)]
+    ending_in_nul = [v for v in values if point_id({"parameters.x": v})[-1] == 0]
+    assert ending_in_nul
+    traj = pt.Trajectory("nul")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": ending_in_nul[:3]})
+    for run, value in zip(traj.runs, ending_in_nul, strict=False):
+        assert run.point_id == point_id({"parameters.x": value}).hex()
+        assert traj.point_id(run.idx) == point_id({"parameters.x": value})
+    assert all(len(p) == 16 for p in traj.run_table.point_ids())

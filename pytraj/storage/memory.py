@@ -17,6 +17,7 @@ import numpy as np
 from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
 from pytraj.storage.records import (
     FailureRecord,
+    LazyValue,
     LeafRecord,
     RunRecord,
     StudyDefinition,
@@ -27,6 +28,8 @@ __all__ = ["MemoryStorage"]
 
 
 def _encode(value: Any, pickled: bool) -> bytes:
+    if type(value) is LazyValue:
+        value = value.load()
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) if pickled else dumps(value)
 
 

@@ -17,8 +17,16 @@ from pytraj.tree.node import Group, Link
 __all__ = ["from_definition", "to_definition"]
 
 
-def to_definition(traj: Trajectory) -> StudyDefinition:
-    """Describe ``traj`` (its tree, explored ranges and trajectory-level values)."""
+def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefinition:
+    """Describe ``traj`` (its tree, explored ranges and trajectory-level values).
+
+    Parameters
+    ----------
+    keep_lazy
+        Leave values not yet read from the file as :class:`LazyValue` (for writing back
+        to the same storage, which keeps them) instead of loading them (for shipping
+        the definition elsewhere, e.g. to worker processes).
+    """
     groups: list[GroupRecord] = []
     leaves: list[LeafRecord] = []
     links: list[LinkRecord] = []
@@ -36,8 +44,12 @@ def to_definition(traj: Trajectory) -> StudyDefinition:
                     comment=node.comment,
                     annotations=annotations,
                     pickled=node.pickles_values,
-                    default=node.default,
-                    explored=list(node._range) if node._range is not None else None,
+                    default=node._default if keep_lazy else node.default,
+                    explored=None
+                    if node._range is None
+                    else list(node._range)
+                    if keep_lazy
+                    else list(node.range),
                 )
             )
         elif isinstance(node, Result):
@@ -69,7 +81,7 @@ def to_definition(traj: Trajectory) -> StudyDefinition:
         leaves=leaves,
         links=links,
         n_runs=len(traj),
-        point_ids=[bytes(p) for p in traj.run_table.rows["point_id"]],
+        point_ids=traj.run_table.point_ids(),
     )
 
 

@@ -138,9 +138,9 @@ def _compute_point_ids(traj: Trajectory, indices: Any) -> None:
 
 
 def _warn_duplicates(traj: Trajectory, start: int) -> None:
-    ids = traj.run_table.rows["point_id"]
-    counted = Counter(ids.tolist())
-    repeated = sorted({i for i in range(start, len(ids)) if counted[bytes(ids[i])] > 1})
+    ids = traj.run_table.point_ids()
+    counted = Counter(ids)
+    repeated = [i for i in range(start, len(ids)) if counted[ids[i]] > 1]
     if repeated:
         shown = ", ".join(map(str, repeated[:10])) + (" ..." if len(repeated) > 10 else "")
         warnings.warn(

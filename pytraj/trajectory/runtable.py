@@ -79,7 +79,15 @@ class RunTable:
 
     def point_id(self, idx: int) -> bytes:
         """The 16-byte point id of run ``idx``."""
-        return bytes(self._rows["point_id"][idx])
+        return self._rows["point_id"][idx : idx + 1].view("V16")[0].tobytes()
+
+    def point_ids(self) -> list[bytes]:
+        """The 16-byte point ids of all runs.
+
+        Read through a void view: numpy's ``S16`` drops trailing NUL bytes, which
+        about one id in 256 ends with.
+        """
+        return self._rows["point_id"][: self._n].view("V16").tolist()
 
     def status(self, idx: int) -> int:
         """The status code of run ``idx``."""

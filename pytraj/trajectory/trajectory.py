@@ -657,7 +657,7 @@ class Trajectory(Group):
         from pytraj.trajectory.definition import to_definition
 
         exploration.ensure_point_ids(self)
-        self._storage.write_definition(to_definition(self))
+        self._storage.write_definition(to_definition(self, keep_lazy=True))
         self._definition_dirty = False
 
     def store(self) -> None:

@@ -360,7 +360,7 @@ class RunsView(Sequence[RunView]):
                 "finish": rows["finish"],
                 "host": [hosts[h] if h >= 0 else "" for h in rows["host"]],
                 "pid": rows["pid"],
-                "point_id": [bytes(p).hex() for p in rows["point_id"]],
+                "point_id": [p.hex() for p in table.point_ids()],
             },
             index=pd.Index(rows["idx"], name="idx"),
         )

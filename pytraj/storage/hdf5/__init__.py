@@ -1,0 +1,154 @@
+"""The HDF5 backend on PyTables: file layout, codecs and the write-ahead journal.
+
+Most code meets it through :class:`pytraj.Trajectory` (``filename=``) and
+:func:`pytraj.load`; the functions here are the layer below them.
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "study.h5"
+>>> storage = open_new_trajectory(path, "demo")
+>>> storage.close()
+>>> list_trajectories_in(path)
+['demo']
+"""
+
+from __future__ import annotations
+
+import os
+
+from pytraj.errors import OptionError, StorageError, TrajectoryNotFoundError
+from pytraj.storage.hdf5.backend import FLUSH_BYTES, FLUSH_RUNS, FLUSH_SECONDS, HDF5Storage
+from pytraj.storage.hdf5.files import (
+    FileState,
+    check_file,
+    check_hdf5,
+    file_state,
+    stored_names,
+)
+from pytraj.storage.hdf5.layout import SCHEMA_VERSION
+from pytraj.storage.hdf5.options import FileOptions, available_complibs
+
+__all__ = [
+    "FLUSH_BYTES",
+    "FLUSH_RUNS",
+    "FLUSH_SECONDS",
+    "SCHEMA_VERSION",
+    "FileOptions",
+    "HDF5Storage",
+    "available_complibs",
+    "list_trajectories_in",
+    "open_new_trajectory",
+    "open_trajectory",
+]
+
+
+def open_new_trajectory(
+    filename: str | os.PathLike[str],
+    name: str,
+    *,
+    overwrite: bool = False,
+    options: FileOptions | None = None,
+) -> HDF5Storage:
+    """Create trajectory ``name`` in ``filename`` (created if needed) and return its storage.
+
+    Other trajectories in the file are kept; missing folders are created. The process
+    becomes the file's writer: a second process writing it gets
+    :class:`~pytraj.errors.FileLockedError`.
+
+    Parameters
+    ----------
+    filename
+        The HDF5 file.
+    name
+        The trajectory's name.
+    overwrite
+        Replace a trajectory of that name (only that one); otherwise it is an error.
+    options
+        Compression settings (:class:`FileOptions`).
+
+    Raises
+    ------
+    StorageError
+        When the trajectory exists and ``overwrite`` is false, or the file cannot be used.
+    FileLockedError
+        When another process writes the file.
+    """
+    from pytraj.storage.hdf5 import writer
+
+    if options is None:
+        options = FileOptions()
+    elif not isinstance(options, FileOptions):
+        raise OptionError(
+            f"file_options must be a pytraj.storage.hdf5.FileOptions, got {type(options).__name__}"
+        )
+    state = file_state(filename)
+    try:
+        state.path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder {state.path.parent} for {state.path} ({exc.strerror}); "
+            "choose a folder you can write to"
+        ) from exc
+    storage = HDF5Storage(state, name, options=options)
+    writer.create_trajectory(state, storage, overwrite=overwrite, options=options)
+    return storage
+
+
+def _open_state(filename: str | os.PathLike[str]) -> tuple[FileState, list[str]]:
+    from pytraj.storage.hdf5 import writer
+
+    state = file_state(filename)
+    writer.prepare_read(state)
+    check_hdf5(state.path)
+    with state.reading() as h5:
+        check_file(h5, state.path)
+        names = stored_names(h5)
+    return state, names
+
+
+def list_trajectories_in(filename: str | os.PathLike[str]) -> list[str]:
+    """Names of the trajectories in ``filename``, in creation order."""
+    return _open_state(filename)[1]
+
+
+def open_trajectory(
+    filename: str | os.PathLike[str],
+    name: str | None = None,
+    index: int = -1,
+    *,
+    allow_pickle: bool = True,
+) -> HDF5Storage:
+    """Open a stored trajectory for lazy reading (it becomes a writer on its first write).
+
+    Parameters
+    ----------
+    filename
+        The HDF5 file.
+    name
+        The trajectory's name; when None, ``index`` picks one in creation order.
+    index
+        Position in creation order (-1: the newest).
+    allow_pickle
+        Whether values of Pickle leaves may be unpickled (on access).
+
+    Raises
+    ------
+    TrajectoryNotFoundError
+        When no trajectory has that name or index (the message lists those present).
+    """
+    state, names = _open_state(filename)
+    path = state.path
+    if name is None:
+        if not names:
+            raise TrajectoryNotFoundError(f"{path} holds no trajectory")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise OptionError(f"index must be an int, got {type(index).__name__}")
+        if not -len(names) <= index < len(names):
+            raise TrajectoryNotFoundError(
+                f"{path} holds {len(names)} trajectories ({', '.join(names)}); index "
+                f"{index} is out of range"
+            )
+        name = names[index]
+    elif name not in names:
+        present = ", ".join(repr(n) for n in names) or "none"
+        raise TrajectoryNotFoundError(f"{path} holds no trajectory {name!r}; it holds {present}")
+    return HDF5Storage(state, name, allow_pickle=allow_pickle)

@@ -1,0 +1,513 @@
+"""The HDF5 storage backend: buffered, journaled writes and lazy, columnar reads.
+
+Writing: :meth:`HDF5Storage.commit_runs` appends the batch to the write-ahead journal
+(one ``os.write``) and buffers it in Python lists; nothing touches HDF5. The buffers go
+into the file in bulk on a budget (:data:`FLUSH_SECONDS`, :data:`FLUSH_RUNS`,
+:data:`FLUSH_BYTES`), on :meth:`~HDF5Storage.flush` / :meth:`~HDF5Storage.close`, and
+before any read that needs them; each flush fsyncs the journal first and opens the HDF5
+file only for the time it writes.
+
+Reading: the definition (skeleton), run table and columns are read on demand, one read
+per store; run i's value of a column is one row, found through the column's run -> row
+index, which is read once and kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytraj.errors import TrajectoryNotFoundError
+from pytraj.storage.hdf5 import runs as run_nodes
+from pytraj.storage.hdf5.cells import (
+    TOMBSTONE,
+    ColumnState,
+    list_columns,
+    read_cell_value,
+    read_column_data,
+    read_mapping,
+    write_column,
+)
+from pytraj.storage.hdf5.codecs import (
+    Pickled,
+    PickleLoader,
+    lazy_value,
+    pickled_lazy,
+    read_value,
+)
+from pytraj.storage.hdf5.columns import ColumnSpec
+from pytraj.storage.hdf5.definitions import (
+    check_reserved,
+    materialize,
+    same_definition,
+    write_definition,
+)
+from pytraj.storage.hdf5.files import FileBusyError, FileState
+from pytraj.storage.hdf5.layout import (
+    JOURNAL_ID,
+    JOURNAL_RUNS,
+    LOG_KEY,
+    RUN_TABLE,
+    RUNS,
+    column_path,
+    traj_path,
+)
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.skeleton import read_definition, read_items
+from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
+from pytraj.storage.records import LazyValue, RunRecord, StudyDefinition
+
+__all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
+
+#: Flush budget: buffered runs go into HDF5 after this long, this many runs, or this
+#: many journaled bytes, whichever comes first.
+FLUSH_SECONDS = 1.0
+FLUSH_RUNS = 1000
+FLUSH_BYTES = 64 * 1024 * 1024
+#: Cell reads of one column after which the whole column is read (and kept) instead.
+CELL_READS_PER_COLUMN = 16
+
+_Key = tuple[str, str]
+
+
+class HDF5Storage(Storage):
+    """One trajectory in a pytraj HDF5 file.
+
+    Get one from :func:`pytraj.storage.hdf5.open_new_trajectory` (a new trajectory) or
+    :func:`pytraj.storage.hdf5.open_trajectory` (a stored one, read lazily; it becomes
+    the file's writer on its first write, as a trajectory continued from a file does).
+
+    Parameters
+    ----------
+    state
+        The process-wide state of the file.
+    name
+        The trajectory's name (its group in the file).
+    allow_pickle
+        Whether values of Pickle leaves may be unpickled on access.
+    options
+        Compression settings for nodes this storage creates.
+    """
+
+    writable = True
+
+    def __init__(
+        self,
+        state: FileState,
+        name: str,
+        *,
+        allow_pickle: bool = True,
+        options: FileOptions | None = None,
+    ) -> None:
+        self._state = state
+        self.name = name
+        self.allow_pickle = allow_pickle
+        self.options = options if options is not None else FileOptions()
+        self._stored: StudyDefinition | None = None
+        self._pending_definition: StudyDefinition | None = None
+        self._is_writer = False
+        # Buffers of the writer, emptied by every flush.
+        self._rows: list[tuple[Any, ...]] = []
+        self._failures: list[Any] = []
+        self._new_hosts: list[str] = []
+        self._buffers: dict[_Key, tuple[list[int], list[Any]]] = {}
+        self._dirty = False
+        # What the writer knows of the file.
+        self._pickled: dict[str, bool] = {}
+        self._host_ids: dict[str, int] = {}
+        self._n_failures = 0
+        self._committed = np.zeros(0, dtype=bool)
+        self._known_columns: set[_Key] = set()
+        self._column_states: dict[_Key, ColumnState] = {}
+        # Read caches, valid for one flush generation.
+        self._mappings: dict[_Key, tuple[int, ColumnSpec, np.ndarray, np.ndarray]] = {}
+        self._columns: dict[_Key, tuple[int, ColumnData]] = {}
+        self._cell_reads: dict[_Key, int] = {}
+
+    # -- identity --------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The HDF5 file."""
+        return self._state.path
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether committed runs or a definition wait to be written to HDF5."""
+        return self._dirty
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this storage currently writes its file."""
+        return self._is_writer
+
+    def __repr__(self) -> str:
+        role = "writing" if self._is_writer else "reading"
+        return f"<HDF5Storage {self.name!r} in {str(self.path)!r} ({role})>"
+
+    # -- writing ---------------------------------------------------------------------
+    def _ensure_writer(self) -> None:
+        if not self._is_writer:
+            from pytraj.storage.hdf5 import writer
+
+            writer.acquire(self._state, self)
+
+    def write_definition(self, definition: StudyDefinition) -> None:
+        check_reserved(definition)
+        current = self._pending_definition or self._stored
+        if same_definition(current, definition):
+            return
+        self._ensure_writer()
+        journal = self._state.journal
+        assert journal is not None  # the writer holds the journal
+        journal.append_definition(self.name, self.materialized(definition, journal=True))
+        self._state.journal_names.add(self.name)
+        self._buffer_definition(definition)
+
+    def _buffer_definition(self, definition: StudyDefinition) -> None:
+        for leaf in definition.leaves:
+            self._pickled[leaf.path] = leaf.pickled
+        self._pending_definition = definition
+        self._dirty = True
+
+    def commit_runs(self, records: Sequence[RunRecord]) -> None:
+        if not records:
+            return
+        self._ensure_writer()
+        state = self._state
+        journal = state.journal
+        assert journal is not None
+        journal.append_runs(self.name, records)
+        state.journal_counts[self.name] = state.journal_counts.get(self.name, 0) + len(records)
+        state.journal_names.add(self.name)
+        self._buffer_runs(records)
+        if (
+            len(self._rows) >= FLUSH_RUNS
+            or journal.size - state.journal_size_at_flush >= FLUSH_BYTES
+            or time.monotonic() - state.last_flush >= FLUSH_SECONDS
+        ):
+            self._budget_flush()
+
+    def _budget_flush(self) -> None:
+        state = self._state
+        try:
+            state.flush(patient=state.journal_size_pending() >= 2 * FLUSH_BYTES)
+        except FileBusyError:
+            # Another program reads the file right now; the runs are safe in the journal.
+            state.last_flush = time.monotonic()
+
+    def _buffer_runs(self, records: Sequence[RunRecord]) -> None:
+        """Enter records into the buffers (the per-run hot path: no HDF5 call)."""
+        rows = self._rows
+        buffers = self._buffers
+        host_ids = self._host_ids
+        for record in records:
+            idx = record.idx
+            for leaf in record.leaves:
+                self._pickled.setdefault(leaf.path, leaf.pickled)
+            host = host_ids.get(record.host)
+            if host is None:
+                host = host_ids[record.host] = len(host_ids)
+                self._new_hosts.append(record.host)
+            error = -1
+            if record.failure is not None:
+                error = self._n_failures + len(self._failures)
+                self._failures.append(record.failure)
+            rows.append(
+                (
+                    idx,
+                    record.point_id,
+                    record.status,
+                    record.attempt,
+                    record.start,
+                    record.finish,
+                    host,
+                    error,
+                    record.pid,
+                )
+            )
+            values = record.values
+            for key, value in values.items():
+                buffer = buffers.get(key)
+                if buffer is None:
+                    buffer = buffers[key] = ([], [])
+                    self._known_columns.add(key)
+                buffer[0].append(idx)
+                buffer[1].append(value)
+            if record.log:
+                self._buffer_cell(LOG_KEY, idx, record.log)
+            committed = self._committed
+            if idx < len(committed) and committed[idx]:
+                # Committed again: it replaces everything the run stored before.
+                for key in list(self._known_columns):
+                    if key not in values and not (key == LOG_KEY and record.log):
+                        self._buffer_cell(key, idx, TOMBSTONE)
+            else:
+                self._mark_committed(idx)
+        self._dirty = True
+
+    def _buffer_cell(self, key: _Key, idx: int, value: Any) -> None:
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = ([], [])
+            self._known_columns.add(key)
+        buffer[0].append(idx)
+        buffer[1].append(value)
+
+    def _mark_committed(self, idx: int) -> None:
+        committed = self._committed
+        if idx >= len(committed):
+            grown = np.zeros(max(idx + 1, 2 * len(committed), 1024), dtype=bool)
+            grown[: len(committed)] = committed
+            self._committed = committed = grown
+        committed[idx] = True
+
+    def start_writing(self, h5: Any) -> None:
+        """Learn what the writer needs from the file (called when it becomes the writer)."""
+        group = h5.get_node(traj_path(self.name))
+        runs = group._f_get_child(RUNS)
+        hosts = run_nodes.read_hosts(runs)
+        self._host_ids = {host: position for position, host in enumerate(hosts)}
+        self._n_failures = run_nodes.count_failures(runs)
+        table = runs._f_get_child(RUN_TABLE)
+        self._committed = np.zeros(0, dtype=bool)
+        if table.nrows:
+            indices = table.read(field="idx")
+            self._committed = np.zeros(int(indices.max()) + 1, dtype=bool)
+            self._committed[indices] = True
+        self._known_columns = set(list_columns(runs))
+        self._column_states = {}
+        if self._stored is None:
+            self._stored = read_definition(h5, group, self)
+        for leaf in self._stored.leaves:
+            self._pickled.setdefault(leaf.path, leaf.pickled)
+        self._is_writer = True
+
+    def stop_writing(self) -> None:
+        """Forget the writer's view of the file (called when it gives the role up)."""
+        self._is_writer = False
+
+    def _write_pending(self, h5: Any) -> None:
+        """Write the buffers into the open file (called by the file's flush)."""
+        group = self._group(h5)
+        runs = group._f_get_child(RUNS)
+        pending = self._pending_definition
+        if pending is not None:
+            write_definition(h5, group, self._stored, pending, self.options)
+            self._stored = pending
+            self._pending_definition = None
+        expected = max(self._stored.n_runs if self._stored is not None else 1, 1)
+        for key in list(self._buffers):
+            idxs, values = self._buffers[key]
+            self._column_states[key] = write_column(
+                h5,
+                column_path(self.name, key),
+                runs,
+                key,
+                state=self._column_states.get(key),
+                idxs=idxs,
+                values=values,
+                pickled=self._pickled.get(key[0], False),
+                options=self.options,
+                expected=expected,
+            )
+            del self._buffers[key]  # written: a retry after an error must not repeat it
+        if self._new_hosts:
+            run_nodes.append_hosts(runs, self._new_hosts)
+            self._new_hosts = []
+        if self._failures:
+            run_nodes.append_failures(runs, self._failures)
+            self._n_failures += len(self._failures)
+            self._failures = []
+        if self._rows:
+            run_nodes.append_rows(runs, np.array(self._rows, dtype=RUN_TABLE_DTYPE))
+            self._rows = []
+        journal = self._state.journal
+        if journal is not None:
+            group._v_attrs[JOURNAL_ID] = journal.header.journal_id.hex()
+            group._v_attrs[JOURNAL_RUNS] = self._state.journal_counts.get(self.name, 0)
+        self._dirty = False
+
+    def flush(self) -> None:
+        if self._is_writer:
+            self._state.flush()
+
+    def close(self) -> None:
+        if not self._is_writer:
+            return
+        from pytraj.storage.hdf5 import writer
+
+        clean = False
+        try:
+            self._state.flush()
+            clean = True
+        finally:
+            writer.release(self._state, self, clean=clean)
+
+    # -- definitions -----------------------------------------------------------------
+    def materialized(self, definition: StudyDefinition, *, journal: bool) -> StudyDefinition:
+        """``definition`` with the items it left in the file read (see :func:`materialize`)."""
+        return materialize(definition, self._read_items_now, journal=journal)
+
+    def _read_items_now(self, path: str) -> dict[str, Any]:
+        """Items of a stored result, straight from the file (no flush)."""
+        with self._state.reading() as h5:
+            try:
+                return read_items(h5, self._group(h5), path, self)
+            except KeyError:
+                return {}
+
+    # Loaders for the skeleton: lazily read and unpickled values.
+    def lazy(self, path: str, description: str) -> LazyValue:
+        """A value of node ``path`` read when first accessed."""
+        state = self._state
+        allowed = self.allow_pickle
+
+        def load() -> Any:
+            with state.reading() as h5:
+                value = read_value(h5.get_node(path))
+            if type(value) is Pickled:
+                return PickleLoader(value.raw, allowed, description)()
+            return value
+
+        return lazy_value(load, description)
+
+    def pickled(self, raw: bytes, where: str) -> LazyValue:
+        """A pickled value, unpickled when first accessed (if allowed)."""
+        return pickled_lazy(raw, self.allow_pickle, where)
+
+    # -- reading ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Keep the file open across several reads (loading a trajectory makes a few)."""
+        self._state.flush_pending()
+        with self._state.reading():
+            yield
+
+    def _group(self, h5: Any) -> Any:
+        try:
+            return h5.get_node(traj_path(self.name))
+        except LookupError:
+            raise TrajectoryNotFoundError(
+                f"{self.path} no longer holds trajectory {self.name!r} (was it overwritten "
+                "or removed?); load it again with pytraj.load"
+            ) from None
+
+    def read_definition(self) -> StudyDefinition:
+        self._state.flush_pending()
+        with self._state.reading() as h5:
+            definition = read_definition(h5, self._group(h5), self)
+        # What the file holds now: later definitions are compared with it.
+        self._stored = definition
+        return definition
+
+    def read_items(self, path: str) -> dict[str, Any]:
+        self._state.flush_pending()
+        items = self._read_items_now_or_raise(path)
+        stored = self._stored
+        if stored is not None:
+            for leaf in stored.leaves:
+                if leaf.path == path and not leaf.per_run:
+                    # Remember what was handed out: an unchanged item is not rewritten.
+                    leaf.items.update(items)
+        return items
+
+    def _read_items_now_or_raise(self, path: str) -> dict[str, Any]:
+        with self._state.reading() as h5:
+            return read_items(h5, self._group(h5), path, self)
+
+    def read_run_table(self) -> RunTableData:
+        self._state.flush_pending()
+        with self._state.reading() as h5:
+            runs = self._group(h5)._f_get_child(RUNS)
+            return RunTableData(
+                rows=run_nodes.read_rows(runs),
+                hosts=run_nodes.read_hosts(runs),
+                failures=run_nodes.read_failures(runs),
+            )
+
+    def _mapping(self, h5: Any, key: _Key) -> tuple[ColumnSpec, np.ndarray, np.ndarray] | None:
+        generation = self._state.generation
+        cached = self._mappings.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2], cached[3]
+        try:
+            group = h5.get_node(column_path(self.name, key))
+        except LookupError:
+            return None
+        spec = ColumnSpec.from_attrs(group._v_attrs)
+        if spec is None:
+            return None
+        runs, rows = read_mapping(group)
+        self._mappings[key] = (generation, spec, runs, rows)
+        return spec, runs, rows
+
+    def read_column(self, path: str, item: str) -> ColumnData:
+        self._state.flush_pending()
+        key = (path, item)
+        cached = self._columns.get(key)
+        if cached is not None and cached[0] == self._state.generation:
+            return cached[1]
+        with self._state.reading() as h5:
+            self._group(h5)
+            found = self._mapping(h5, key)
+            if found is None:
+                column = ColumnData(runs=np.zeros(0, dtype=np.int64), values=[])
+            else:
+                spec, runs, rows = found
+                column = read_column_data(
+                    h5.get_node(column_path(self.name, key)),
+                    spec,
+                    runs,
+                    rows,
+                    allow_pickle=self.allow_pickle,
+                    where=f"{path}[{item!r}]",
+                )
+        self._columns[key] = (self._state.generation, column)
+        return column
+
+    def read_cell(self, path: str, item: str, idx: int) -> Any:
+        self._state.flush_pending()
+        key = (path, item)
+        cached = self._columns.get(key)
+        if cached is None or cached[0] != self._state.generation:
+            reads = self._cell_reads.get(key, 0) + 1
+            self._cell_reads[key] = reads
+            mapping = self._mappings.get(key)
+            if reads > CELL_READS_PER_COLUMN and mapping is not None and mapping[1].is_small:
+                # Many single reads of a column of scalars or text: one read of all of it
+                # is cheaper (never for arrays, which could fill the memory).
+                self.read_column(path, item)
+                cached = self._columns.get(key)
+        if cached is not None and cached[0] == self._state.generation:
+            position = cached[1].position_of(idx)
+            if position < 0:
+                raise KeyError((path, item, idx))
+            return cached[1].value_at(position)
+        with self._state.reading() as h5:
+            self._group(h5)
+            found = self._mapping(h5, key)
+            if found is None:
+                raise KeyError((path, item, idx))
+            spec, runs, rows = found
+            position = int(np.searchsorted(runs, idx))
+            if position >= len(runs) or runs[position] != idx:
+                raise KeyError((path, item, idx))
+            return read_cell_value(
+                h5.get_node(column_path(self.name, key)),
+                spec,
+                int(rows[position]),
+                allow_pickle=self.allow_pickle,
+                where=f"{path}[{item!r}] of run {idx}",
+            )
+
+    def read_run_log(self, idx: int) -> str:
+        try:
+            log = self.read_cell(*LOG_KEY, idx)
+        except KeyError:
+            return ""
+        return str(log)

@@ -1,0 +1,234 @@
+"""Per-run columns: one store per item across all runs, its run -> row index, overflow.
+
+The first value written fixes the store (:func:`~pytraj.storage.hdf5.columns.spec_for`);
+a later value that does not fit goes, exactly, into the column's ``overflow`` heap as
+valuecodec bytes. ``cells`` records, in commit order, which row holds which run's value;
+the latest cell of a run wins, so a run committed again simply appends. Reading a whole
+column is one read per store; reading one run's value is one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pytraj.storage.hdf5.codecs import PickleLoader, decode_text, encode_text
+from pytraj.storage.hdf5.columns import (
+    ColumnSpec,
+    append_heap,
+    append_rows,
+    create_heap,
+    create_store,
+    read_all_rows,
+    read_heap_all,
+    read_heap_row,
+    read_one_row,
+    spec_for,
+    store_length,
+)
+from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, VALUES
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.interface import ColumnData
+from pytraj.storage.valuecodec import dumps, loads
+
+__all__ = [
+    "TOMBSTONE",
+    "ColumnState",
+    "list_columns",
+    "read_cell_value",
+    "read_column_data",
+    "read_mapping",
+    "require_group",
+    "write_column",
+]
+
+#: Stands in a column buffer for "this run no longer has a value here".
+TOMBSTONE: Any = type("Tombstone", (), {"__repr__": lambda self: "TOMBSTONE"})()
+
+_NO_VALUE = -1
+
+
+@dataclass(slots=True)
+class ColumnState:
+    """What a storage knows about one column of the file."""
+
+    spec: ColumnSpec | None = None
+    nrows: int = 0
+    noverflow: int = 0
+
+
+def require_group(h5: Any, path: str) -> Any:
+    """The group at ``path``, created with its parents when missing."""
+    try:
+        return h5.get_node(path)
+    except LookupError:
+        parent, _, name = path.rpartition("/")
+        return h5.create_group(require_group(h5, parent or "/"), name)
+
+
+def load_state(group: Any) -> ColumnState:
+    """The state of an existing column group."""
+    spec = ColumnSpec.from_attrs(group._v_attrs)
+    if spec is None:
+        return ColumnState()
+    noverflow = 0
+    if f"{OVERFLOW}_ends" in group._v_children:
+        noverflow = store_length(group, OVERFLOW, ColumnSpec("encoded", "encoded"))
+    return ColumnState(spec, store_length(group, VALUES, spec), noverflow)
+
+
+def list_columns(runs_group: Any) -> list[tuple[str, str]]:
+    """Every column created in a trajectory, as ``(leaf path, item)`` keys."""
+    if COLUMNS not in runs_group._v_children:
+        return []
+    keys = []
+    for raw in runs_group._f_get_child(COLUMNS).read():
+        path, _, item = decode_text(raw).partition("\t")
+        keys.append((path, item))
+    return keys
+
+
+def write_column(
+    h5: Any,
+    group_path: str,
+    runs_group: Any,
+    key: tuple[str, str],
+    *,
+    state: ColumnState | None,
+    idxs: Sequence[int],
+    values: Sequence[Any],
+    pickled: bool,
+    options: FileOptions,
+    expected: int,
+) -> ColumnState:
+    """Append buffered cells (run ``idxs[k]`` gets ``values[k]``, maybe a TOMBSTONE).
+
+    Creates the column, fixing its store by the first value, when it does not exist yet.
+    Returns the column's new state.
+    """
+    group = require_group(h5, group_path)
+    if state is None:
+        state = load_state(group)
+    spec = state.spec
+    if spec is None:
+        first = next((value for value in values if value is not TOMBSTONE), TOMBSTONE)
+        if first is TOMBSTONE:
+            return state  # only "no value" cells for a column that holds nothing
+        spec = spec_for(first, pickled)
+        create_store(h5, group, VALUES, spec, options=options, expected=expected)
+        create_cells(h5, group, options, expected)
+        spec.to_attrs(group._v_attrs)
+        runs_group._f_get_child(COLUMNS).append(encode_text(f"{key[0]}\t{key[1]}"))
+        state.spec = spec
+    main: list[Any] = []
+    overflow: list[bytes] = []
+    rows = np.empty(len(values), dtype=np.int64)
+    nrows, noverflow = state.nrows, state.noverflow
+    fits = spec.fits
+    for position, value in enumerate(values):
+        if value is TOMBSTONE:
+            rows[position] = _NO_VALUE
+        elif fits(value):
+            rows[position] = nrows + len(main)
+            main.append(value)
+        else:
+            rows[position] = -2 - (noverflow + len(overflow))
+            overflow.append(dumps(value))
+    append_rows(group, VALUES, spec, main)
+    if overflow:
+        if f"{OVERFLOW}_ends" not in group._v_children:
+            create_heap(h5, group, OVERFLOW, options, expected)
+        append_heap(group, OVERFLOW, overflow)
+    cells = np.empty((len(values), 2), dtype=np.int64)
+    cells[:, 0] = idxs
+    cells[:, 1] = rows
+    group._f_get_child(CELLS).append(cells)
+    return ColumnState(spec, nrows + len(main), noverflow + len(overflow))
+
+
+def create_cells(h5: Any, group: Any, options: FileOptions, expected: int) -> None:
+    """The ``cells`` of a column: (run index, row) pairs, compressed (both mostly grow).
+
+    An EArray rather than a Table: it opens several times faster, which every flush
+    pays once per column.
+    """
+    import tables
+
+    from pytraj.storage.hdf5.columns import TABLE_CHUNK_BYTES, chunk_rows
+
+    node = h5.create_earray(
+        group,
+        CELLS,
+        atom=tables.Int64Atom(),
+        shape=(0, 2),
+        filters=options.table_filters(),
+        chunkshape=(chunk_rows(16, expected, TABLE_CHUNK_BYTES), 2),
+    )
+    node._v_attrs["columns"] = "idx,row"
+
+
+def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``(runs, rows)``: the runs that have a value (ascending) and where each value is."""
+    cells = group._f_get_child(CELLS).read()
+    idx = np.ascontiguousarray(cells[:, 0])
+    row = np.ascontiguousarray(cells[:, 1])
+    if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
+        # The latest cell of each run wins: the first occurrence in reversed order.
+        runs, first = np.unique(idx[::-1], return_index=True)
+        idx, row = runs, row[len(row) - 1 - first]
+    keep = row != _NO_VALUE
+    if not keep.all():
+        idx, row = idx[keep], row[keep]
+    return idx, row
+
+
+def _pickle_reader(allowed: bool, where: str) -> Callable[[Any], Any]:
+    def unpickle(raw: Any) -> Any:
+        return PickleLoader(bytes(raw), allowed, where)()
+
+    return unpickle
+
+
+def read_column_data(
+    group: Any,
+    spec: ColumnSpec,
+    runs: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any],
+    *,
+    allow_pickle: bool,
+    where: str,
+) -> ColumnData:
+    """All values of a column (one read per store)."""
+    if not len(runs):
+        return ColumnData(runs=runs, values=[])
+    stored = read_all_rows(group, VALUES, spec)
+    element = _pickle_reader(allow_pickle, where) if spec.kind == "pickle" else spec.element()
+    if bool(np.all(rows >= 0)):
+        if isinstance(stored, np.ndarray):
+            same = len(rows) == len(stored) and bool(np.all(rows == np.arange(len(rows))))
+            return ColumnData(runs=runs, values=stored if same else stored[rows], convert=element)
+        return ColumnData(runs=runs, values=[stored[r] for r in rows.tolist()], convert=element)
+    overflow = [loads(raw) for raw in read_heap_all(group, OVERFLOW)]
+    values: list[Any] = []
+    for row in rows.tolist():
+        if row >= 0:
+            value = stored[row]
+            values.append(element(value) if element is not None else value)
+        else:
+            values.append(overflow[-2 - row])
+    return ColumnData(runs=runs, values=values)
+
+
+def read_cell_value(
+    group: Any, spec: ColumnSpec, row: int, *, allow_pickle: bool, where: str
+) -> Any:
+    """One run's value, read from its row."""
+    if row <= -2:
+        return loads(read_heap_row(group, OVERFLOW, -2 - row))
+    value = read_one_row(group, VALUES, spec, row)
+    if spec.kind == "pickle":
+        return PickleLoader(value, allow_pickle, where)()
+    return value

@@ -1,0 +1,492 @@
+"""Writing a study definition into a trajectory group, changing only what changed.
+
+The definition's groups, leaves and links become HDF5 groups, value nodes and soft
+links below the trajectory group; their order is kept in the ``catalog``. Explored
+values go to ``runs/explored`` (scalars, one column per parameter, beside the point ids)
+or to an ``explored`` store in the parameter's group. A definition is compared with the
+one the file holds (:func:`same_definition`) so that closing an unchanged trajectory
+writes nothing, and writing a changed one rewrites only the parts that differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from pytraj.errors import StorageError
+from pytraj.storage.hdf5.cells import require_group
+from pytraj.storage.hdf5.codecs import (
+    DTYPE_ATTR,
+    TYPE_ATTR,
+    PickleLoader,
+    RawPickle,
+    encode_text,
+    loader_of,
+    resolve,
+    same_value,
+    scalar_tag,
+    set_attr,
+    set_mapping,
+    storage_dtype,
+    write_value,
+)
+from pytraj.storage.hdf5.columns import ColumnSpec, append_rows, create_store, spec_for
+from pytraj.storage.hdf5.layout import (
+    ANNOTATIONS,
+    CATALOG,
+    COMMENT,
+    DEFAULT,
+    EXPLORED,
+    ITEMS,
+    LEAF_CLASS,
+    LINK_COMMENT,
+    PER_RUN,
+    PICKLED,
+    PROVENANCE,
+    RESERVED,
+    RUNS,
+    node_path,
+)
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, StudyDefinition
+
+__all__ = [
+    "COLUMN_PATHS",
+    "catalog_entries",
+    "materialize",
+    "check_reserved",
+    "same_definition",
+    "write_definition",
+]
+
+#: Attribute of ``runs/explored`` listing the full names of its columns (after point_id).
+COLUMN_PATHS = "pytraj_columns"
+_COLUMN_ATTR = "pytraj_column"
+
+
+def check_reserved(definition: StudyDefinition) -> None:
+    """Refuse tree paths that would collide with the file's own nodes."""
+    paths = [g.path for g in definition.groups] + [leaf.path for leaf in definition.leaves]
+    paths += [link.path for link in definition.links]
+    for path in paths:
+        top = path.split(".", 1)[0]
+        if top in RESERVED:
+            raise StorageError(
+                f"{path!r} of trajectory {definition.name!r} starts with {top!r}, a name the "
+                f"HDF5 layout reserves ({', '.join(sorted(RESERVED))}); rename that node"
+            )
+
+
+def catalog_entries(definition: StudyDefinition) -> list[str]:
+    """The catalog rows: every group, leaf and link of the definition, in order."""
+    rows = [f"group\t{group.path}" for group in definition.groups]
+    rows += [f"leaf\t{leaf.path}" for leaf in definition.leaves]
+    rows += [f"link\t{link.path}\t{link.target}" for link in definition.links]
+    return rows
+
+
+# -- journaling --------------------------------------------------------------------------------
+
+
+def journal_value(value: Any) -> Any:
+    """A value ready for the journal: pickles read from a file stay bytes (never unpickled
+    on the way), other lazy values stay lazy (the journal's encoder loads them)."""
+    loader = loader_of(value)
+    if isinstance(loader, PickleLoader) and not loader.loaded:
+        return RawPickle(loader.raw)
+    return value
+
+
+def materialize(
+    definition: StudyDefinition,
+    read_items: Callable[[str], dict[str, Any]],
+    *,
+    journal: bool,
+) -> StudyDefinition:
+    """``definition`` with the items it left in the file (:data:`NOT_LOADED`) read.
+
+    The journal must be able to rebuild a file from a definition alone. With
+    ``journal``, values of Pickle leaves still in their file are handed on as their
+    pickle bytes.
+    """
+    leaves = []
+    for leaf in definition.leaves:
+        items = leaf.items
+        if not leaf.per_run and any(value is NOT_LOADED for value in items.values()):
+            stored = read_items(leaf.path)
+            items = {
+                item: stored.get(item, value) if value is NOT_LOADED else value
+                for item, value in items.items()
+            }
+        default, explored = leaf.default, leaf.explored
+        if journal and leaf.pickled:
+            items = {item: journal_value(value) for item, value in items.items()}
+            default = journal_value(default)
+            explored = None if explored is None else [journal_value(v) for v in explored]
+        if items is leaf.items and default is leaf.default and explored is leaf.explored:
+            leaves.append(leaf)
+            continue
+        leaves.append(
+            LeafRecord(
+                path=leaf.path,
+                leaf_class=leaf.leaf_class,
+                comment=leaf.comment,
+                annotations=leaf.annotations,
+                per_run=leaf.per_run,
+                pickled=leaf.pickled,
+                default=default,
+                explored=explored,
+                items=items,
+            )
+        )
+    return replace(definition, leaves=leaves)
+
+
+# -- comparing --------------------------------------------------------------------------------
+
+
+def _same_mapping(old: dict[str, Any], new: dict[str, Any], pickled: bool = False) -> bool:
+    if list(old) != list(new):
+        return False
+    return all(same_value(old[key], new[key], pickled) for key in new)
+
+
+def _same_list(old: list[Any] | None, new: list[Any] | None, pickled: bool) -> bool:
+    if old is None or new is None:
+        return old is new
+    if old is new:
+        return True
+    if len(old) != len(new):
+        return False
+    return all(a is b or same_value(a, b, pickled) for a, b in zip(old, new, strict=True))
+
+
+def _same_leaf_meta(old: LeafRecord, new: LeafRecord) -> bool:
+    return (
+        old.leaf_class == new.leaf_class
+        and old.comment == new.comment
+        and old.per_run == new.per_run
+        and old.pickled == new.pickled
+        and list(old.items) == list(new.items)
+        and _same_mapping(old.annotations, new.annotations)
+    )
+
+
+def _same_items(old: LeafRecord, new: LeafRecord) -> bool:
+    if new.per_run:
+        return True
+    return all(
+        value is NOT_LOADED or same_value(old.items.get(item), value, new.pickled)
+        for item, value in new.items.items()
+    )
+
+
+def _same_group(old: GroupRecord | None, new: GroupRecord) -> bool:
+    return (
+        old is not None
+        and old.comment == new.comment
+        and _same_mapping(old.annotations, new.annotations)
+    )
+
+
+def _padded(point_ids: list[bytes]) -> list[bytes]:
+    # As stored: numpy's S16 drops trailing NULs, which the file puts back.
+    return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
+
+
+def _same_explored(old: StudyDefinition, new: StudyDefinition) -> bool:
+    if old.point_ids != new.point_ids and _padded(old.point_ids) != _padded(new.point_ids):
+        return False
+    old_leaves = {leaf.path: leaf for leaf in old.leaves}
+    explored_new = {leaf.path for leaf in new.leaves if leaf.explored is not None}
+    explored_old = {leaf.path for leaf in old.leaves if leaf.explored is not None}
+    if explored_new != explored_old:
+        return False
+    return all(
+        _same_list(old_leaves[leaf.path].explored, leaf.explored, leaf.pickled)
+        for leaf in new.leaves
+        if leaf.explored is not None
+    )
+
+
+def same_definition(old: StudyDefinition | None, new: StudyDefinition) -> bool:
+    """Whether ``new`` holds nothing that ``old`` (the stored definition) does not."""
+    if old is None:
+        return False
+    if (
+        old.name != new.name
+        or old.comment != new.comment
+        or old.created != new.created
+        or old.n_runs != new.n_runs
+        # A tree rebuilt from a file may list siblings in another order: not a change.
+        or sorted(catalog_entries(old)) != sorted(catalog_entries(new))
+        or not _same_mapping(old.provenance, new.provenance)
+        or [link.comment for link in old.links] != [link.comment for link in new.links]
+    ):
+        return False
+    old_groups = {group.path: group for group in old.groups}
+    if not all(_same_group(old_groups.get(group.path), group) for group in new.groups):
+        return False
+    old_leaves = {leaf.path: leaf for leaf in old.leaves}
+    for leaf in new.leaves:
+        previous = old_leaves[leaf.path]
+        if not (
+            _same_leaf_meta(previous, leaf)
+            and _same_items(previous, leaf)
+            and same_value(previous.default, leaf.default, leaf.pickled)
+        ):
+            return False
+    return _same_explored(old, new)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def write_definition(
+    h5: Any,
+    traj_group: Any,
+    old: StudyDefinition | None,
+    new: StudyDefinition,
+    options: FileOptions,
+) -> None:
+    """Bring the trajectory group from ``old`` (what it holds) to ``new``."""
+    import tables
+
+    name = traj_group._v_name
+    attrs = traj_group._v_attrs
+    set_attr(attrs, COMMENT, new.comment)
+    attrs["created"] = float(new.created)
+    attrs["n_runs"] = int(new.n_runs)
+    set_mapping(attrs, PROVENANCE, new.provenance)
+
+    entries = catalog_entries(new)
+    if old is None or catalog_entries(old) != entries:
+        if CATALOG in traj_group._v_children:
+            h5.remove_node(traj_group, CATALOG)
+        catalog = h5.create_vlarray(
+            traj_group,
+            CATALOG,
+            atom=tables.VLStringAtom(),
+            filters=options.plain_filters(),
+            chunkshape=(max(len(entries), 1),),
+        )
+        for entry in entries:
+            catalog.append(encode_text(entry))
+
+    old_groups = {group.path: group for group in old.groups} if old is not None else {}
+    for group in new.groups:
+        if _same_group(old_groups.get(group.path), group):
+            continue
+        node = require_group(h5, node_path(name, group.path))
+        set_attr(node._v_attrs, COMMENT, group.comment)
+        set_mapping(node._v_attrs, ANNOTATIONS, group.annotations)
+
+    old_leaves = {leaf.path: leaf for leaf in old.leaves} if old is not None else {}
+    new_paths = {leaf.path for leaf in new.leaves}
+    for path, leaf in old_leaves.items():
+        if path not in new_paths:
+            _remove_leaf(h5, name, leaf)
+    for leaf in new.leaves:
+        _write_leaf(h5, name, old_leaves.get(leaf.path), leaf)
+
+    if old is None or [(k.path, k.target, k.comment) for k in old.links] != [
+        (k.path, k.target, k.comment) for k in new.links
+    ]:
+        _write_links(h5, name, old, new)
+    if old is None or not _same_explored(old, new):
+        _write_explored(h5, traj_group, old, new, options)
+
+
+def _write_leaf(h5: Any, traj: str, old: LeafRecord | None, new: LeafRecord) -> None:
+    node = require_group(h5, node_path(traj, new.path))
+    attrs = node._v_attrs
+    if old is None or not _same_leaf_meta(old, new):
+        attrs[LEAF_CLASS] = new.leaf_class
+        set_attr(attrs, COMMENT, new.comment)
+        attrs[PER_RUN] = bool(new.per_run)
+        attrs[PICKLED] = bool(new.pickled)
+        attrs[ITEMS] = ",".join(new.items)
+        set_mapping(attrs, ANNOTATIONS, new.annotations)
+    if old is not None and not old.per_run:
+        for item in old.items:
+            if (item not in new.items or new.per_run) and item in node._v_children:
+                h5.remove_node(node, item, recursive=True)
+    if new.per_run:
+        return
+    for item, value in new.items.items():
+        if value is NOT_LOADED:
+            continue
+        unchanged = (
+            old is not None
+            and not old.per_run
+            and item in old.items
+            and item in node._v_children
+            and same_value(old.items[item], value, new.pickled)
+        )
+        if unchanged:
+            continue
+        write_value(h5, node, item, value, pickled=new.pickled)
+    if not new.items:
+        has_default = new.default is not None or new.explored is not None
+        if has_default:
+            if (
+                old is None
+                or DEFAULT not in node._v_children
+                or not same_value(old.default, new.default, new.pickled)
+            ):
+                write_value(h5, node, DEFAULT, new.default, pickled=new.pickled)
+        elif DEFAULT in node._v_children:
+            h5.remove_node(node, DEFAULT)
+
+
+def _remove_leaf(h5: Any, traj: str, leaf: LeafRecord) -> None:
+    """Take a leaf out of the tree; per-run values stay readable as columns."""
+    try:
+        node = h5.get_node(node_path(traj, leaf.path))
+    except LookupError:
+        return
+    for child in list(node._v_children.values()):
+        if _COLUMN_ATTR not in child._v_attrs:
+            h5.remove_node(child, recursive=True)
+    for attr in list(node._v_attrs._v_attrnamesuser):
+        del node._v_attrs[attr]
+    if not node._v_children:
+        h5.remove_node(node)
+
+
+def _write_links(h5: Any, traj: str, old: StudyDefinition | None, new: StudyDefinition) -> None:
+    for link in old.links if old is not None else []:
+        parent_path, _, link_name = node_path(traj, link.path).rpartition("/")
+        try:
+            parent = h5.get_node(parent_path)
+        except LookupError:
+            continue
+        if link_name in parent._v_children:
+            h5.remove_node(parent, link_name)
+        attr = f"{LINK_COMMENT}.{link_name}"
+        if attr in parent._v_attrs:
+            del parent._v_attrs[attr]
+    for link in new.links:
+        parent_path, _, link_name = node_path(traj, link.path).rpartition("/")
+        parent = require_group(h5, parent_path)
+        h5.create_soft_link(parent, link_name, node_path(traj, link.target))
+        if link.comment:
+            set_attr(parent._v_attrs, f"{LINK_COMMENT}.{link_name}", link.comment)
+
+
+def _table_column_name(path: str, taken: set[str]) -> str:
+    base = path.removeprefix("parameters.").replace(".", "_").replace("-", "_")
+    name, number = base, 1
+    while name in taken or name == "point_id":
+        number += 1
+        name = f"{base}_{number}"
+    taken.add(name)
+    return name
+
+
+def _scalar_column(values: list[Any]) -> tuple[str, np.dtype[Any]] | None:
+    """The (tag, dtype) shared by every value, when they can form a table column."""
+    if not values:
+        return None
+    first = scalar_tag(values[0])
+    if first is None:
+        return None
+    kind_type, dtype = type(values[0]), first[1]
+    for value in values:
+        if type(value) is not kind_type or (first[0] == "numpy" and value.dtype != dtype):
+            return None
+        if kind_type is int and not -(2**63) <= value < 2**63:
+            return None
+    return first
+
+
+def _write_explored(
+    h5: Any,
+    traj_group: Any,
+    old: StudyDefinition | None,
+    new: StudyDefinition,
+    options: FileOptions,
+) -> None:
+    """Rewrite the explored table and the per-parameter explored stores."""
+    traj = traj_group._v_name
+    runs = traj_group._f_get_child(RUNS)
+    if EXPLORED in runs._v_children:
+        h5.remove_node(runs, EXPLORED)
+    for leaf in old.leaves if old is not None else []:
+        try:
+            node = h5.get_node(node_path(traj, leaf.path))
+        except LookupError:
+            continue
+        if EXPLORED in node._v_children and not leaf.items:
+            h5.remove_node(node, EXPLORED, recursive=True)
+
+    point_ids = [bytes(point_id) for point_id in new.point_ids]
+    # Ids are 16 bytes; numpy drops trailing NULs from S16 elements, so shorter ones are
+    # stored NUL-padded and come back whole.
+    with_ids = bool(point_ids) and all(len(point_id) <= 16 for point_id in point_ids)
+    lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
+    n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
+    fields: list[tuple[str, np.dtype[Any]]] = [("point_id", np.dtype("S16"))] if with_ids else []
+    columns: list[tuple[LeafRecord, str, str, np.dtype[Any]]] = []
+    taken: set[str] = set()
+    for leaf in new.leaves:
+        if leaf.explored is None:
+            continue
+        scalar = (
+            None if leaf.pickled or len(leaf.explored) != n_rows else _scalar_column(leaf.explored)
+        )
+        if scalar is None:
+            _write_rows_store(h5, traj, leaf, options)
+            continue
+        column = _table_column_name(leaf.path, taken)
+        columns.append((leaf, column, scalar[0], scalar[1]))
+        fields.append((column, storage_dtype(scalar[1])))
+    if not fields:
+        return
+    data = np.empty(n_rows, dtype=fields)
+    if with_ids:
+        data["point_id"] = np.array(point_ids, dtype="S16")
+    for leaf, column, _tag, dtype in columns:
+        assert leaf.explored is not None
+        array = np.array(leaf.explored, dtype=dtype)
+        data[column] = array.view(np.int64) if dtype.kind in "Mm" else array
+    from pytraj.storage.hdf5.columns import ARRAY_CHUNK_BYTES, chunk_rows
+
+    table = h5.create_table(
+        runs,
+        EXPLORED,
+        obj=data,
+        filters=options.table_filters(),
+        chunkshape=(chunk_rows(data.dtype.itemsize, n_rows, ARRAY_CHUNK_BYTES),),
+    )
+    table._v_attrs[COLUMN_PATHS] = ",".join(leaf.path for leaf, *_ in columns)
+    table._v_attrs["pytraj_point_ids"] = with_ids
+    for _leaf, column, tag, dtype in columns:
+        table._v_attrs[f"{column}.{TYPE_ATTR}"] = tag
+        table._v_attrs[f"{column}.{DTYPE_ATTR}"] = dtype.str
+
+
+def _write_rows_store(h5: Any, traj: str, leaf: LeafRecord, options: FileOptions) -> None:
+    """Explored values that are not table scalars: one row per run in the leaf's group."""
+    assert leaf.explored is not None
+    values = [resolve(value) for value in leaf.explored] if leaf.pickled else leaf.explored
+    node = require_group(h5, node_path(traj, leaf.path))
+    group = h5.create_group(node, EXPLORED)
+    spec = _rows_spec(values, leaf.pickled)
+    create_store(h5, group, "values", spec, options=options, expected=len(values))
+    spec.to_attrs(group._v_attrs)
+    group._v_attrs["nrows"] = len(values)
+    append_rows(group, "values", spec, values)
+
+
+def _rows_spec(values: list[Any], pickled: bool) -> ColumnSpec:
+    """One store kind every value fits (falling back to valuecodec bytes)."""
+    if not values:
+        return ColumnSpec("encoded", "encoded")
+    spec = spec_for(values[0], pickled)
+    if spec.kind in ("pickle", "encoded") or all(spec.fits(value) for value in values):
+        return spec
+    return ColumnSpec("encoded", "encoded")

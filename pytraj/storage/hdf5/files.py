@@ -1,0 +1,443 @@
+"""Files and handles: one PyTables handle per file per process, and the writer lock.
+
+Handles are opened for one operation and closed after it (nested operations share it).
+So a trajectory loaded for reading never holds the file: a writer in the same process
+opens it in the mode it needs, and HDF5's own file locks never keep a writer in another
+process waiting for longer than one read. The single writer of a file holds
+``<file>.lock`` (``fcntl.flock``, released by the kernel when the process dies, so a
+crashed writer never blocks the next one) and the write-ahead journal, both shared by all
+trajectories the process writes in that file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytraj.errors import FileFormatError, FileLockedError, StorageError
+from pytraj.storage.hdf5.layout import (
+    JOURNAL_ID,
+    JOURNAL_SIZE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TRAJECTORIES,
+)
+
+if TYPE_CHECKING:
+    from pytraj.storage.hdf5.backend import HDF5Storage
+    from pytraj.storage.hdf5.journal import Journal
+
+__all__ = [
+    "DamagedFileError",
+    "FileBusyError",
+    "FileState",
+    "WriterLock",
+    "file_state",
+    "forget_all",
+    "forget_state",
+]
+
+#: How long an operation waits for another process's HDF5 lock (a flush or a read).
+LOCK_WAIT_SECONDS = 30.0
+_LOCK_SUFFIX = ".lock"
+
+
+class DamagedFileError(FileFormatError):
+    """An HDF5 file that cannot be opened or read: damaged or truncated.
+
+    Attributes
+    ----------
+    reason
+        What HDF5 said, in one line.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class FileBusyError(StorageError):
+    """Another program kept the HDF5 file open (HDF5's own lock) for too long."""
+
+
+def _is_hdf5_lock_error(exc: BaseException) -> bool:
+    return "unable to lock" in str(exc)
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``<file>.lock``, naming its holder inside the file."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, data_path: Path) -> WriterLock:
+        """Take the lock of ``data_path`` or raise :class:`FileLockedError`."""
+        path = data_path.with_name(data_path.name + _LOCK_SUFFIX)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks; single writer by trust
+            return cls(path, -1)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot create the lock file {path} ({exc.strerror}); pytraj needs write "
+                    "access to the folder of the file it writes"
+                ) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise FileLockedError(
+                    f"{data_path} is being written by {holder}; only one process can write "
+                    "a file at a time: wait until it finishes, or write to another file"
+                ) from None
+            # The previous holder may have removed the file between our open and flock:
+            # then our lock is on a deleted file, and we must take the lock anew.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on host {socket.gethostname()}\n".encode())
+        return cls(path, fd)
+
+    def release(self, remove: bool = True) -> None:
+        """Give the lock up (removing the lock file first, while still holding it)."""
+        if self._fd < 0:
+            return
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = -1
+
+    def forget(self) -> None:
+        """Drop the descriptor without unlocking (in a forked child: the parent holds it)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = -1
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "another process"
+
+
+class FileState:
+    """Everything this process holds for one file: handle, lock, journal, writers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: Any = None
+        self._mode = ""
+        self._depth = 0
+        self.lock: WriterLock | None = None
+        self.journal: Journal | None = None
+        #: Run records per trajectory in the journal (those flushed are in the file).
+        self.journal_counts: dict[str, int] = {}
+        #: Trajectories the journal holds frames of.
+        self.journal_names: set[str] = set()
+        self.writers: dict[str, HDF5Storage] = {}
+        #: Bumped at every flush: cached reads of older generations are stale.
+        self.generation = 0
+        self.last_flush = time.monotonic()
+        self.journal_size_at_flush = 0
+        self.rlock = threading.RLock()
+
+    # -- handles ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Any]:
+        """The file open for reading for the duration of one operation."""
+        with self.rlock:
+            if self._handle is not None:
+                self._depth += 1
+                try:
+                    yield self._handle
+                finally:
+                    self._depth -= 1
+                return
+            self._handle = self._open("r", LOCK_WAIT_SECONDS)
+            self._mode = "r"
+            self._depth = 1
+            try:
+                yield self._handle
+            finally:
+                self._depth = 0
+                handle, self._handle = self._handle, None
+                handle.close()
+
+    @contextlib.contextmanager
+    def writing(self, *, create: bool = False, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Any]:
+        """The file open for writing for one operation; closed (so flushed) at the end."""
+        import tables
+
+        with self.rlock:
+            if self._handle is not None:
+                if self._mode == "r":
+                    raise StorageError(
+                        f"{self.path}: a write was started inside a read; this is a bug in "
+                        "pytraj, please report it"
+                    )
+                self._depth += 1
+                try:
+                    yield self._handle
+                finally:
+                    self._depth -= 1
+                return
+            self._handle = self._open("w" if create else "a", wait)
+            self._mode = "a"
+            self._depth = 1
+            try:
+                with warnings.catch_warnings():
+                    # Node names such as "class" or "1x" are valid pytraj names.
+                    warnings.simplefilter("ignore", tables.NaturalNameWarning)
+                    yield self._handle
+            finally:
+                self._depth = 0
+                handle, self._handle = self._handle, None
+                handle.close()
+
+    def _open(self, mode: str, wait: float) -> Any:
+        import tables
+
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                return tables.open_file(str(self.path), mode)
+            except FileNotFoundError:
+                raise StorageError(
+                    f"no file {self.path}; check the path (pytraj.list_trajectories lists "
+                    "what a file holds)"
+                ) from None
+            except (tables.HDF5ExtError, OSError) as exc:
+                if _is_hdf5_lock_error(exc) and time.monotonic() < deadline:
+                    time.sleep(pause)  # another process reads or flushes: a short wait
+                    pause = min(pause * 2, 0.1)
+                    continue
+                if _is_hdf5_lock_error(exc):
+                    raise FileBusyError(
+                        f"{self.path} stayed open in another program for {wait:.1f} s (HDF5 "
+                        "file lock); close it there and try again"
+                    ) from exc
+                raise damaged_error(self.path, exc) from exc
+
+    # -- flushing --------------------------------------------------------------------
+    def has_pending(self) -> bool:
+        """Whether a writer of this process holds data not in the file yet."""
+        return any(writer.has_pending for writer in self.writers.values())
+
+    def journal_size_pending(self) -> int:
+        """Journaled bytes not flushed into HDF5 yet."""
+        return self.journal.size - self.journal_size_at_flush if self.journal is not None else 0
+
+    def flush(self, *, patient: bool = True) -> None:
+        """Write every writer's buffers: fsync the journal first, then HDF5 in one open.
+
+        Parameters
+        ----------
+        patient
+            Wait up to :data:`LOCK_WAIT_SECONDS` for another program holding the HDF5
+            file; otherwise give up after a moment with :class:`FileBusyError`.
+        """
+        with self.rlock:
+            pending = [writer for writer in self.writers.values() if writer.has_pending]
+            if not pending:
+                return
+            if self.journal is not None:
+                self.journal.sync()
+            wait = LOCK_WAIT_SECONDS if patient else 0.2
+            with self.writing(wait=wait) as h5:
+                for writer in pending:
+                    writer._write_pending(h5)
+                if self.journal is not None and not self.has_pending():
+                    attrs = h5.root._v_attrs
+                    attrs[JOURNAL_ID] = self.journal.header.journal_id.hex()
+                    attrs[JOURNAL_SIZE] = self.journal.size
+            self.generation += 1
+            self.last_flush = time.monotonic()
+            self.journal_size_at_flush = self.journal.size if self.journal is not None else 0
+
+    def flush_pending(self) -> None:
+        """Flush when a writer holds data a read needs."""
+        if self.writers and self.has_pending():
+            self.flush()
+
+    # -- the writer role -------------------------------------------------------------
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process holds the lock (and journal) of the file."""
+        return self.lock is not None
+
+    def fsync_data(self) -> None:
+        """Make the HDF5 file durable (after its handle was closed)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def forget(self) -> None:
+        """Drop what a forked child inherited, touching nothing the parent still uses."""
+        if self.lock is not None:
+            self.lock.forget()
+        self.lock = None
+        if self.journal is not None:
+            journal, self.journal = self.journal, None
+            with contextlib.suppress(OSError):
+                os.close(journal._fd)
+            journal._fd = -1
+        self.writers.clear()
+        self.journal_counts.clear()
+        self.journal_names.clear()
+        self._handle = None
+        self._depth = 0
+        self.rlock = threading.RLock()
+
+
+def damaged_error(path: Path, exc: BaseException) -> DamagedFileError:
+    """The error for an HDF5 file that cannot be opened."""
+    reason = _last_line(exc)
+    return DamagedFileError(
+        f"{path} cannot be opened as an HDF5 file ({reason}); it is damaged or truncated. "
+        "With its journal (<file>.journal) beside it pytraj rebuilds it on open; without one, "
+        "restore the file from a backup",
+        reason,
+    )
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("File ", "End of HDF5"))]
+    return useful[-2] if len(useful) >= 2 else (useful[-1] if useful else type(exc).__name__)
+
+
+def check_file(h5: Any, path: Path) -> None:
+    """Refuse a file that pytraj did not write, or wrote with a newer layout."""
+    attrs = h5.root._v_attrs
+    if SCHEMA not in attrs:
+        raise FileFormatError(
+            f"{path} is an HDF5 file but not a pytraj file (its root has no {SCHEMA} "
+            "attribute); pypet files are read through pytraj.compat.pypet"
+        )
+    version = int(attrs[SCHEMA])
+    if version > SCHEMA_VERSION:
+        raise FileFormatError(
+            f"{path} was written by a newer pytraj (file layout {version}; this pytraj reads "
+            f"layout {SCHEMA_VERSION}); upgrade pytraj to read it"
+        )
+
+
+def stored_names(h5: Any) -> list[str]:
+    """Trajectory names in creation order (groups the root list misses come last)."""
+    from pytraj.storage.hdf5.codecs import get_attr
+
+    text = get_attr(h5.root._v_attrs, TRAJECTORIES, "")
+    names = [name for name in text.split(",") if name]
+    present = {name for name, group in h5.root._v_groups.items() if SCHEMA in group._v_attrs}
+    ordered = [name for name in names if name in present]
+    ordered.extend(sorted(present - set(ordered)))
+    return ordered
+
+
+def check_hdf5(path: Path) -> None:
+    """Raise a clear error when ``path`` is missing or not an HDF5 file at all."""
+    import tables
+
+    if not path.exists():
+        raise StorageError(
+            f"no file {path}; check the path, or create it by giving filename= to a "
+            "Trajectory or an Environment"
+        )
+    if path.is_dir():
+        raise StorageError(f"{path} is a folder, not a pytraj file; give the file's path")
+    try:
+        is_hdf5 = tables.is_hdf5_file(str(path))
+    except (OSError, tables.HDF5ExtError) as exc:
+        raise damaged_error(path, exc) from exc
+    if not is_hdf5:
+        raise FileFormatError(
+            f"{path} is not an HDF5 file (it does not start with the HDF5 signature); "
+            "give the path of a file pytraj wrote"
+        )
+
+
+_STATES: dict[Path, FileState] = {}
+_STATES_LOCK = threading.Lock()
+
+
+def file_state(path: str | os.PathLike[str]) -> FileState:
+    """The process-wide state of the file at ``path`` (one per file: symlinks resolved)."""
+    key = Path(os.path.realpath(path))
+    with _STATES_LOCK:
+        state = _STATES.get(key)
+        if state is None:
+            state = _STATES[key] = FileState(key)
+        return state
+
+
+def forget_state(path: str | os.PathLike[str]) -> None:
+    """Drop the state of a file this process no longer uses (a temporary copy)."""
+    with _STATES_LOCK:
+        _STATES.pop(Path(os.path.realpath(path)), None)
+
+
+def forget_all() -> None:
+    """Forget every file state (a forked child must not touch its parent's files)."""
+    global _STATES_LOCK  # noqa: PLW0603  # a lock held by another thread at fork is dead here
+    _STATES_LOCK = threading.Lock()
+    for state in _STATES.values():
+        state.forget()
+    _STATES.clear()
+
+
+def close_at_exit() -> None:
+    """Close the files this process still writes when the interpreter exits normally.
+
+    A script that forgets ``traj.close()`` then leaves a clean file (no journal to
+    replay). A kill skips this, and the journal covers it.
+    """
+    from pytraj.errors import PytrajWarning
+
+    for state in list(_STATES.values()):
+        for storage in list(state.writers.values()):
+            try:
+                storage.close()
+            except Exception as exc:  # at exit there is no caller left to raise to
+                warnings.warn(
+                    PytrajWarning(
+                        f"could not close {state.path} at exit ({exc}); its journal keeps "
+                        "the runs, and the next open replays them"
+                    ),
+                    stacklevel=1,
+                )
+
+
+atexit.register(close_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_all)

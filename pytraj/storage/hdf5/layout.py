@@ -1,0 +1,142 @@
+"""Where things live in a pytraj HDF5 file: names, the schema version, path mapping.
+
+A file holds one group per trajectory below the root; the tree of each trajectory is
+mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
+
+    /                               pytraj_schema, pytraj_trajectories (creation order),
+                                    pytraj_journal_id/_size (journal at the last flush)
+    /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance.*,
+                                    pytraj_journal_id/_runs (journal records it holds)
+        catalog                     the definition's groups, leaves and links, in order
+        parameters/x/               a leaf: pytraj_leaf, comment, annotation.* ...
+            default                 its value, in natural form where one exists
+            explored                non-scalar explored values, one row per run
+        results/stats/mean          an item of a trajectory-level result
+        results/z/z/                a per-run item: one column across all runs
+            values                  EArray: one scalar or array per row, or a byte heap
+                                    (uint8 bytes end to end + values_ends offsets)
+            cells                   EArray (n, 2): (idx, row), which row holds which run
+            overflow                byte heap: exact values that do not fit ``values``
+        runs/
+            table                   the run table (append-only; the latest row per run wins)
+            explored                Table: point ids and scalar explored values, one row per run
+            hosts                   host names the run table indexes
+            failures                Table (idx, attempt) + failure_* texts, one row per failure
+            columns                 every per-run column, as "leaf path<TAB>item"
+            log/                    the captured per-run logs (a column like the others)
+
+A row of ``cells`` maps run ``idx`` to ``row`` of ``values`` (``row >= 0``), to row
+``-2 - row`` of ``overflow`` (``row <= -2``), or to nothing (``row == -1``: the run was
+committed again without this item). The number of nodes never grows with the runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ANNOTATIONS",
+    "CATALOG",
+    "CELLS",
+    "COLUMNS",
+    "COMMENT",
+    "DEFAULT",
+    "EXPLORED",
+    "FAILURES",
+    "FAILURE_TEXTS",
+    "HOSTS",
+    "ITEMS",
+    "JOURNAL_ID",
+    "JOURNAL_RUNS",
+    "JOURNAL_SIZE",
+    "LEAF_CLASS",
+    "LINK_COMMENT",
+    "LOG",
+    "LOG_KEY",
+    "OVERFLOW",
+    "PER_RUN",
+    "PICKLED",
+    "PROVENANCE",
+    "RESERVED",
+    "RUNS",
+    "RUN_TABLE",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "TRAJECTORIES",
+    "VALUES",
+    "column_path",
+    "is_plain_name",
+    "node_path",
+    "traj_path",
+]
+
+#: Major version of the layout. Files of a higher version are refused; files of the same
+#: version stay readable by every pytraj that writes it.
+SCHEMA_VERSION = 1
+
+# -- attributes -------------------------------------------------------------------------------
+#: Layout version, on the root and on each trajectory group.
+SCHEMA = "pytraj_schema"
+#: On the root: trajectory names in creation order, comma separated.
+TRAJECTORIES = "pytraj_trajectories"
+#: Which journal the trajectory's flushed runs came from, and how many of its records.
+JOURNAL_ID = "pytraj_journal_id"
+JOURNAL_RUNS = "pytraj_journal_runs"
+#: On the root: the journal's size when the file was last flushed (with JOURNAL_ID), so
+#: that opening a file whose journal holds nothing newer needs not read the journal.
+JOURNAL_SIZE = "pytraj_journal_size"
+COMMENT = "comment"
+ANNOTATIONS = "annotation"
+PROVENANCE = "provenance"
+#: On a leaf group: the registered leaf class name; its flags; its item names in order.
+LEAF_CLASS = "pytraj_leaf"
+PER_RUN = "per_run"
+PICKLED = "pickled"
+ITEMS = "pytraj_items"
+#: On a group holding links: ``link_comment.<name>``.
+LINK_COMMENT = "link_comment"
+
+# -- nodes ------------------------------------------------------------------------------------
+CATALOG = "catalog"
+RUNS = "runs"
+RUN_TABLE = "table"
+EXPLORED = "explored"
+HOSTS = "hosts"
+FAILURES = "failures"
+#: The texts of each failure, one VLArray per field, aligned with ``failures`` rows.
+FAILURE_TEXTS = ("exc_types", "messages", "tracebacks", "logs")
+COLUMNS = "columns"
+LOG = "log"
+DEFAULT = "default"
+VALUES = "values"
+CELLS = "cells"
+OVERFLOW = "overflow"
+
+#: Top-level names a trajectory's own tree cannot use in a file.
+RESERVED = frozenset([CATALOG, RUNS])
+#: Column key of the per-run logs (no leaf path can be empty).
+LOG_KEY = ("", LOG)
+
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` can be part of an attribute name or a comma-separated list."""
+    return bool(_PLAIN.match(name))
+
+
+def traj_path(name: str) -> str:
+    """HDF5 path of the trajectory group ``name``."""
+    return f"/{name}"
+
+
+def node_path(traj: str, path: str) -> str:
+    """HDF5 path of the tree node with full name ``path`` (``"results.z"``)."""
+    return f"/{traj}/{path.replace('.', '/')}"
+
+
+def column_path(traj: str, key: tuple[str, str]) -> str:
+    """HDF5 path of the group holding the per-run column ``(leaf path, item)``."""
+    if key == LOG_KEY:
+        return f"/{traj}/{RUNS}/{LOG}"
+    return f"{node_path(traj, key[0])}/{key[1]}"

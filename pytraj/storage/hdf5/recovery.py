@@ -1,0 +1,382 @@
+"""Opening a file whose writer did not close cleanly: replay or rebuild from the journal.
+
+What is protected: every run whose commit returned (it is in the journal, written with
+one ``os.write`` before the commit returns, so a killed process loses nothing; fsynced
+at every flush, so a machine crash loses at most the runs since the last flush) and
+every study definition written, since the last clean close. Recovery then:
+
+* **replays** the journal's records that the HDF5 file lacks: a trajectory group records
+  which journal it was last flushed from and how many of its records it holds;
+* **rebuilds** the file when it cannot be opened or read (a kill during a flush can
+  damage an HDF5 file): the damaged file is moved aside to ``<file>.damaged-<n>``, what
+  can still be read from it is copied (salvaged), and every trajectory of the journal is
+  written again from its definition and run records.
+
+Either way a :class:`~pytraj.errors.RecoveryWarning` says what happened. The journal is
+kept (and continued by the next writer) until a writer closes the file cleanly, so a
+later damage can still be repaired from it. Not protected: runs stored before the last
+clean close of a file that is later damaged beyond salvage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
+from pytraj.storage.hdf5.codecs import resolve
+from pytraj.storage.hdf5.files import (
+    DamagedFileError,
+    FileBusyError,
+    FileState,
+    check_file,
+    check_hdf5,
+    file_state,
+    forget_state,
+    stored_names,
+)
+from pytraj.storage.hdf5.journal import JournalContents, journal_path_for, read_journal
+from pytraj.storage.hdf5.journal_format import JournalScan, iter_frames
+from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_SIZE, LOG_KEY, RUNS, TRAJECTORIES
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.records import RunRecord, StudyDefinition
+
+__all__ = ["recover"]
+
+
+class _Damaged(Exception):
+    """The HDF5 file cannot be used; carries why."""
+
+
+def _damage_errors() -> tuple[type[BaseException], ...]:
+    import tables
+
+    return (tables.HDF5ExtError, tables.NodeError, DamagedFileError, KeyError, ValueError)
+
+
+def _unreadable() -> tuple[type[BaseException], ...]:
+    """What reading a damaged file may raise (salvage skips what raises it)."""
+    return (FileFormatError, StorageError, *_damage_errors())
+
+
+def recover(state: FileState) -> tuple[dict[str, int], set[str]] | None:
+    """Bring the file up to its journal (the caller holds the lock).
+
+    Returns
+    -------
+    tuple or None
+        Run records per trajectory in the journal and the trajectories it mentions, to
+        continue it; None when the journal cannot be continued (a new one is needed).
+    """
+    journal_path = journal_path_for(state.path)
+    contents = read_journal(journal_path, salvage=True)
+    if contents.header is None:
+        return None  # torn while being created: it holds nothing
+    notes: list[str] = []
+    try:
+        replayed = _replay(state, contents)
+        notes += [
+            f"replayed {n} run{'' if n == 1 else 's'} of trajectory {name!r}"
+            for name, n in replayed
+        ]
+    except _Damaged as exc:
+        notes += _rebuild(state, contents, str(exc))
+    with state.writing() as h5:
+        # Everything the journal holds is in the file now: later opens need not read it.
+        h5.root._v_attrs[JOURNAL_ID] = contents.header.journal_id.hex()
+        h5.root._v_attrs[JOURNAL_SIZE] = contents.valid_size
+    continued: tuple[dict[str, int], set[str]] | None = (
+        {name: len(entry.runs) for name, entry in contents.trajectories.items()},
+        set(contents.trajectories),
+    )
+    if contents.damaged_at is not None:
+        state.fsync_data()
+        aside = _free_name(journal_path, "damaged")
+        os.replace(journal_path, aside)
+        notes.append(
+            f"the journal was damaged at byte {contents.damaged_at}; what came after it is "
+            f"lost (the journal was moved to {aside.name})"
+        )
+        continued = None
+    if notes:
+        warnings.warn(
+            RecoveryWarning(f"{state.path} was not closed cleanly; " + "; ".join(notes) + "."),
+            stacklevel=5,
+        )
+    return continued
+
+
+def journal_is_flushed(state: FileState) -> bool:
+    """Whether the file holds everything its journal does (then it need not be read).
+
+    The file records the journal's id and size at every flush; a journal of that id and
+    size was not written to since.
+    """
+    journal_path = journal_path_for(state.path)
+    scan = JournalScan()
+    try:
+        frames = iter_frames(journal_path, scan)
+        next(frames, None)  # reads the header
+        close = getattr(frames, "close", None)  # a generator: release the file now
+        if close is not None:
+            close()
+        with state.reading() as h5:
+            attrs = h5.root._v_attrs
+            flushed_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
+            flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
+    except _unreadable():
+        return False
+    return (
+        scan.header is not None
+        and scan.header.journal_id.hex() == flushed_id
+        and journal_path.stat().st_size == flushed_size
+    )
+
+
+def _free_name(path: Path, word: str) -> Path:
+    number = 1
+    while True:
+        candidate = path.with_name(f"{path.name}.{word}-{number}")
+        if not candidate.exists():
+            return candidate
+        number += 1
+
+
+def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]]:
+    """Write the journal records the file lacks; raise _Damaged if it cannot be used."""
+    from pytraj.storage.hdf5.writer import journal_attrs
+
+    assert contents.header is not None
+    try:
+        check_hdf5(state.path)
+    except DamagedFileError as exc:
+        raise _Damaged(exc.reason) from exc
+    except StorageError as exc:
+        raise _Damaged(str(exc)) from exc
+    try:
+        with state.reading() as h5:
+            check_file(h5, state.path)
+    except DamagedFileError as exc:
+        raise _Damaged(exc.reason) from exc
+    journal_id = contents.header.journal_id.hex()
+    replayed = []
+    try:
+        with state.writing() as h5:
+            for name, entry in contents.trajectories.items():
+                present = name in stored_names(h5)
+                if not present and entry.definition is None:
+                    continue  # removed from the file since; nothing to rebuild it from
+                if present:
+                    stored_id, count = journal_attrs(h5, name)
+                    done = count if stored_id == journal_id else 0
+                else:
+                    _new_group(h5, name)
+                    done = 0
+                todo = entry.runs[done:]
+                _apply(
+                    state,
+                    h5,
+                    name,
+                    definition=entry.definition,
+                    records=todo,
+                    journal_id=journal_id,
+                    count=len(entry.runs),
+                )
+                if todo:
+                    replayed.append((name, len(todo)))
+    except FileBusyError:
+        raise
+    except _damage_errors() as exc:
+        raise _Damaged(f"{type(exc).__name__}: {exc}") from exc
+    return replayed
+
+
+def _new_group(h5: Any, name: str) -> None:
+    from pytraj.storage.hdf5.writer import new_trajectory_group
+
+    names = stored_names(h5)
+    new_trajectory_group(h5, name, FileOptions(), "", 0)
+    h5.root._v_attrs[TRAJECTORIES] = ",".join([*names, name])
+
+
+def _apply(
+    state: FileState,
+    h5: Any,
+    name: str,
+    *,
+    definition: StudyDefinition | None,
+    records: list[RunRecord],
+    journal_id: str,
+    count: int,
+) -> None:
+    """Write a definition and run records into trajectory ``name`` of the open file."""
+    from pytraj.storage.hdf5.backend import HDF5Storage
+    from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_RUNS
+
+    storage = HDF5Storage(state, name)
+    storage.start_writing(h5)
+    if definition is not None:
+        storage._buffer_definition(definition)
+    if records:
+        storage._buffer_runs(records)
+    storage._write_pending(h5)
+    storage.stop_writing()
+    attrs = h5.get_node(f"/{name}")._v_attrs
+    attrs[JOURNAL_ID] = journal_id
+    attrs[JOURNAL_RUNS] = count
+
+
+def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[str]:
+    """Move the damaged file aside and write the trajectories again."""
+    from pytraj.storage.hdf5.writer import create_file
+
+    assert contents.header is not None
+    notes = [f"it could not be read ({reason})"]
+    aside: Path | None = None
+    if state.path.exists():
+        aside = _free_name(state.path, "damaged")
+        os.replace(state.path, aside)
+        notes.append(f"the damaged file was moved to {aside.name}")
+    salvaged = _salvage(aside) if aside is not None else {}
+    create_file(state)
+    journal_id = contents.header.journal_id.hex()
+    rebuilt = []
+    with state.writing() as h5:
+        for name, (definition, records) in salvaged.items():
+            _new_group(h5, name)
+            _apply(state, h5, name, definition=definition, records=records, journal_id="", count=0)
+        for name, entry in contents.trajectories.items():
+            if name not in salvaged:
+                if entry.definition is None:
+                    notes.append(f"trajectory {name!r} could not be rebuilt (no definition)")
+                    continue
+                _new_group(h5, name)
+            _apply(
+                state,
+                h5,
+                name,
+                definition=entry.definition,
+                records=entry.runs,
+                journal_id=journal_id,
+                count=len(entry.runs),
+            )
+            rebuilt.append(f"{name!r} ({len(entry.runs)} journaled runs)")
+    if salvaged:
+        notes.append(f"salvaged {', '.join(map(repr, salvaged))} from the damaged file")
+    notes.append(f"rebuilt {', '.join(rebuilt) or 'nothing'} from the journal")
+    return notes
+
+
+def _padded_copy(path: Path, reason: str) -> Path | None:
+    """A copy of a truncated file grown back to the size its superblock records.
+
+    A kill during a flush can leave the file shorter than HDF5 expects; with the end
+    padded, the parts written before are often readable again.
+    """
+    match = re.search(r"stored_eof = (\d+)", reason)
+    if match is None:
+        return None
+    copy = _free_name(path, "padded")
+    shutil.copyfile(path, copy)
+    with open(copy, "r+b") as stream:
+        stream.truncate(int(match.group(1)))
+    return copy
+
+
+def _salvage(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
+    """Whatever trajectories can still be read from a damaged file, as records."""
+    found: dict[str, tuple[StudyDefinition, list[RunRecord]]] = {}
+    try:
+        with file_state(path).reading() as h5:
+            check_file(h5, path)
+        return _salvage_from(path)
+    except DamagedFileError as exc:
+        copy = _padded_copy(path, exc.reason)
+    except _unreadable():
+        return found
+    if copy is None:
+        return found
+    try:
+        return _salvage_from(copy)
+    except _unreadable():
+        return found
+    finally:
+        forget_state(copy)
+        copy.unlink()
+
+
+def _salvage_from(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
+    from pytraj.storage.hdf5.backend import HDF5Storage
+
+    source = file_state(path)
+    found: dict[str, tuple[StudyDefinition, list[RunRecord]]] = {}
+    with source.reading() as h5:
+        check_file(h5, path)
+        names = stored_names(h5)
+    for name in names:
+        try:
+            storage = HDF5Storage(source, name)
+            definition = _detached(storage.materialized(storage.read_definition(), journal=True))
+            found[name] = (definition, _records_of(storage, definition))
+        except _unreadable():
+            continue
+    return found
+
+
+def _detached(definition: StudyDefinition) -> StudyDefinition:
+    """Every value read now: the damaged file (or its padded copy) goes away."""
+    leaves = [
+        replace(
+            leaf,
+            default=resolve(leaf.default),
+            explored=None if leaf.explored is None else [resolve(v) for v in leaf.explored],
+            items={item: resolve(value) for item, value in leaf.items.items()},
+        )
+        for leaf in definition.leaves
+    ]
+    return replace(definition, leaves=leaves)
+
+
+def _records_of(storage: Any, definition: StudyDefinition) -> list[RunRecord]:
+    """Run records rebuilt from a stored run table and columns."""
+    from pytraj.storage.hdf5.cells import list_columns
+
+    with storage._state.reading() as h5:
+        keys = list_columns(h5.get_node(f"/{storage.name}/{RUNS}"))
+    table = storage.read_run_table()
+    point_ids = np.ascontiguousarray(table.rows["point_id"]).view("V16").tolist()
+    records = {}
+    for position, row in enumerate(table.rows):
+        idx = int(row["idx"])
+        host = int(row["host"])
+        error = int(row["error"])
+        records[idx] = RunRecord(
+            idx=idx,
+            point_id=point_ids[position],
+            status=int(row["status"]),
+            attempt=int(row["attempt"]),
+            start=float(row["start"]),
+            finish=float(row["finish"]),
+            host=table.hosts[host] if 0 <= host < len(table.hosts) else "",
+            pid=int(row["pid"]),
+            failure=table.failures[error] if 0 <= error < len(table.failures) else None,
+        )
+    for key in keys:
+        column = storage.read_column(*key)
+        for position, idx in enumerate(column.runs.tolist()):
+            record = records.get(idx)
+            if record is None:
+                continue
+            value = column.value_at(position)
+            if key == LOG_KEY:
+                record.log = value
+            else:
+                record.values[key] = value
+    return [records[idx] for idx in sorted(records)]

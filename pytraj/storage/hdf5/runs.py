@@ -1,0 +1,142 @@
+"""The ``runs`` group of a trajectory: run table, hosts, failures, the list of columns.
+
+The run table is append-only: a run committed again (a retry) appends a new row and the
+latest row of each run wins when it is read. ``host`` indexes ``hosts`` and ``error``
+indexes ``failures`` (one row per failed attempt, with its texts in four aligned
+``VLArray`` nodes), so a row stays small (55 bytes before compression).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pytraj.storage.hdf5.codecs import decode_text, encode_text
+from pytraj.storage.hdf5.columns import TABLE_CHUNK_BYTES, chunk_rows
+from pytraj.storage.hdf5.layout import COLUMNS, FAILURE_TEXTS, FAILURES, HOSTS, RUN_TABLE, RUNS
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.interface import RUN_TABLE_DTYPE
+from pytraj.storage.records import FailureRecord
+
+__all__ = [
+    "append_failures",
+    "append_hosts",
+    "append_rows",
+    "create_runs_group",
+    "read_failures",
+    "read_hosts",
+    "read_rows",
+]
+
+_FAILURE_DTYPE = np.dtype([("idx", "<i8"), ("attempt", "<i8")])
+#: Rows per chunk of the small variable-length lists (hosts, failure texts, columns).
+VLARRAY_CHUNK_ROWS = 64
+
+
+def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: int) -> Any:
+    """Create the empty ``runs`` group of a new trajectory."""
+    import tables
+
+    runs = h5.create_group(traj_group, RUNS)
+    h5.create_table(
+        runs,
+        RUN_TABLE,
+        description=RUN_TABLE_DTYPE,
+        filters=options.table_filters(),
+        # Not sized by ``expected``: a study often grows after its trajectory is created.
+        # Not bigger either: every flush rewrites the last, partly filled compressed
+        # chunk, and HDF5 does not reuse the space of the old copy once the file closed.
+        chunkshape=(TABLE_CHUNK_BYTES // RUN_TABLE_DTYPE.itemsize,),
+    )
+    # Few rows each: small chunks (a VLArray chunk holds 16-byte references).
+    plain = options.plain_filters()
+    small = (VLARRAY_CHUNK_ROWS,)
+    h5.create_vlarray(runs, HOSTS, atom=tables.VLStringAtom(), filters=plain, chunkshape=small)
+    h5.create_table(
+        runs,
+        FAILURES,
+        description=_FAILURE_DTYPE,
+        filters=options.table_filters(),
+        chunkshape=(chunk_rows(_FAILURE_DTYPE.itemsize, 256, TABLE_CHUNK_BYTES),),
+    )
+    for name in FAILURE_TEXTS:
+        h5.create_vlarray(
+            runs, f"failure_{name}", atom=tables.VLStringAtom(), filters=plain, chunkshape=small
+        )
+    h5.create_vlarray(runs, COLUMNS, atom=tables.VLStringAtom(), filters=plain, chunkshape=small)
+    return runs
+
+
+def append_rows(runs: Any, rows: np.ndarray[Any, Any]) -> None:
+    """Append run-table rows (structured, :data:`RUN_TABLE_DTYPE`)."""
+    if len(rows):
+        runs._f_get_child(RUN_TABLE).append(rows)
+
+
+def append_hosts(runs: Any, hosts: Sequence[str]) -> None:
+    """Append host names (their position is the id rows refer to)."""
+    node = runs._f_get_child(HOSTS)
+    for host in hosts:
+        node.append(encode_text(host))
+
+
+def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
+    """Append failures (their position is the ``error`` id rows refer to)."""
+    if not failures:
+        return
+    table = np.empty(len(failures), dtype=_FAILURE_DTYPE)
+    table["idx"] = [failure.idx for failure in failures]
+    table["attempt"] = [failure.attempt for failure in failures]
+    runs._f_get_child(FAILURES).append(table)
+    for name, field in zip(FAILURE_TEXTS, ("exc_type", "message", "traceback", "log"), strict=True):
+        node = runs._f_get_child(f"failure_{name}")
+        for failure in failures:
+            node.append(encode_text(getattr(failure, field)))
+
+
+def read_hosts(runs: Any) -> list[str]:
+    """The host names, in id order."""
+    return [decode_text(raw) for raw in runs._f_get_child(HOSTS).read()]
+
+
+def read_failures(runs: Any) -> list[FailureRecord]:
+    """Every recorded failure, in id order."""
+    table = runs._f_get_child(FAILURES).read()
+    if not len(table):
+        return []
+    texts = [
+        [decode_text(raw) for raw in runs._f_get_child(f"failure_{name}").read()]
+        for name in FAILURE_TEXTS
+    ]
+    return [
+        FailureRecord(
+            idx=int(idx),
+            attempt=int(attempt),
+            exc_type=texts[0][k],
+            message=texts[1][k],
+            traceback=texts[2][k],
+            log=texts[3][k],
+        )
+        for k, (idx, attempt) in enumerate(
+            zip(table["idx"].tolist(), table["attempt"].tolist(), strict=True)
+        )
+    ]
+
+
+def count_failures(runs: Any) -> int:
+    """How many failures are recorded."""
+    return int(runs._f_get_child(FAILURES).nrows)
+
+
+def read_rows(runs: Any) -> np.ndarray[Any, Any]:
+    """The run table: the latest row of every committed run, ordered by run index."""
+    rows = runs._f_get_child(RUN_TABLE).read()
+    if not len(rows):
+        return np.zeros(0, dtype=RUN_TABLE_DTYPE)
+    idx = rows["idx"]
+    if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
+        _, first = np.unique(idx[::-1], return_index=True)
+        rows = rows[len(rows) - 1 - first]
+    return np.asarray(rows, dtype=RUN_TABLE_DTYPE)

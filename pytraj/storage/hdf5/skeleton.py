@@ -1,0 +1,212 @@
+"""Reading a study definition back: the skeleton a lazily loaded trajectory starts from.
+
+Names, classes, comments, annotations, small parameter defaults and explored values are
+read; trajectory-level result items stay in the file (:data:`NOT_LOADED`), and big values
+and pickles come back as :class:`~pytraj.storage.records.LazyValue` objects that read or
+unpickle them on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from pytraj.errors import FileFormatError
+from pytraj.storage.hdf5.codecs import (
+    DTYPE_ATTR,
+    TYPE_ATTR,
+    Pickled,
+    decode_text,
+    get_attr,
+    get_mapping,
+    node_nbytes,
+    read_value,
+)
+from pytraj.storage.hdf5.columns import ColumnSpec, read_all_rows
+from pytraj.storage.hdf5.definitions import COLUMN_PATHS
+from pytraj.storage.hdf5.layout import (
+    ANNOTATIONS,
+    CATALOG,
+    COMMENT,
+    DEFAULT,
+    EXPLORED,
+    ITEMS,
+    LEAF_CLASS,
+    LINK_COMMENT,
+    PER_RUN,
+    PICKLED,
+    PROVENANCE,
+    RUNS,
+    node_path,
+)
+from pytraj.storage.records import (
+    NOT_LOADED,
+    GroupRecord,
+    LazyValue,
+    LeafRecord,
+    LinkRecord,
+    StudyDefinition,
+)
+
+__all__ = ["LAZY_BYTES", "Loaders", "read_definition", "read_items", "read_node"]
+
+#: Values bigger than this stay in the file until accessed.
+LAZY_BYTES = 64 * 1024
+
+
+class Loaders(Protocol):
+    """Makes the lazy values of a skeleton (they read through the file manager later)."""
+
+    def lazy(self, path: str, description: str) -> LazyValue:
+        """A value read from node ``path`` on first access."""
+
+    def pickled(self, raw: bytes, where: str) -> LazyValue:
+        """A pickle unpickled on first access (or refused)."""
+
+
+def read_node(node: Any, where: str, loaders: Loaders) -> Any:
+    """A value node's value, or a LazyValue for big and pickled ones."""
+    if node_nbytes(node) > LAZY_BYTES:
+        return loaders.lazy(node._v_pathname, where)
+    value = read_value(node)
+    if type(value) is Pickled:
+        return loaders.pickled(value.raw, where)
+    return value
+
+
+def _catalog(traj_group: Any) -> list[list[str]]:
+    if CATALOG not in traj_group._v_children:
+        return []
+    return [decode_text(raw).split("\t") for raw in traj_group._f_get_child(CATALOG).read()]
+
+
+def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]:
+    """Point ids and the scalar explored values, by parameter path."""
+    runs = traj_group._f_get_child(RUNS)
+    if EXPLORED not in runs._v_children:
+        return [], {}
+    table = runs._f_get_child(EXPLORED)
+    data = table.read()
+    attrs = table._v_attrs
+    point_ids: list[bytes] = []
+    if bool(attrs["pytraj_point_ids"]):
+        # As void, not S16: numpy would drop trailing NUL bytes of the ids.
+        point_ids = np.ascontiguousarray(data["point_id"]).view("V16").tolist()
+    paths = [path for path in str(attrs[COLUMN_PATHS]).split(",") if path]
+    columns = [name for name in data.dtype.names if name != "point_id"]
+    explored: dict[str, list[Any]] = {}
+    for path, column in zip(paths, columns, strict=True):
+        tag = str(attrs[f"{column}.{TYPE_ATTR}"])
+        dtype = np.dtype(str(attrs[f"{column}.{DTYPE_ATTR}"]))
+        values = np.ascontiguousarray(data[column])
+        if dtype.kind in "Mm":
+            values = values.view(dtype)
+        explored[path] = values.tolist() if tag != "numpy" else list(values)
+    return point_ids, explored
+
+
+def _rows_store(node: Any, where: str, loaders: Loaders) -> list[Any]:
+    group = node._f_get_child(EXPLORED)
+    spec = ColumnSpec.from_attrs(group._v_attrs)
+    if spec is None:
+        raise FileFormatError(f"{group._v_pathname} has no column type; the file is damaged")
+    rows = read_all_rows(group, "values", spec)
+    if spec.kind == "pickle":
+        return [loaders.pickled(raw, f"{where}[{k}]") for k, raw in enumerate(rows)]
+    if isinstance(rows, np.ndarray):
+        element = spec.element()
+        return [element(row) for row in rows] if element is not None else list(rows)
+    return list(rows)
+
+
+def _read_leaf(
+    h5: Any, traj: str, path: str, explored: dict[str, list[Any]], loaders: Loaders
+) -> LeafRecord:
+    try:
+        node = h5.get_node(node_path(traj, path))
+    except LookupError:
+        raise FileFormatError(
+            f"the catalog of trajectory {traj!r} lists {path!r}, which the file lacks; the "
+            "file is damaged"
+        ) from None
+    attrs = node._v_attrs
+    names = [item for item in get_attr(attrs, ITEMS, "").split(",") if item]
+    per_run = bool(get_attr(attrs, PER_RUN, False))
+    leaf = LeafRecord(
+        path=path,
+        leaf_class=get_attr(attrs, LEAF_CLASS),
+        comment=get_attr(attrs, COMMENT, ""),
+        annotations=get_mapping(attrs, ANNOTATIONS),
+        per_run=per_run,
+        pickled=bool(get_attr(attrs, PICKLED, False)),
+    )
+    if per_run:
+        leaf.items = dict.fromkeys(names)
+        return leaf
+    leaf.items = dict.fromkeys(names, NOT_LOADED)
+    if not names:
+        if DEFAULT in node._v_children:
+            leaf.default = read_node(node._f_get_child(DEFAULT), f"the default of {path}", loaders)
+        if path in explored:
+            leaf.explored = explored[path]
+        elif EXPLORED in node._v_children:
+            leaf.explored = _rows_store(node, f"the explored values of {path}", loaders)
+    return leaf
+
+
+def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefinition:
+    """The stored definition of a trajectory (its skeleton)."""
+    traj = traj_group._v_name
+    attrs = traj_group._v_attrs
+    point_ids, explored = _explored_table(traj_group)
+    definition = StudyDefinition(
+        name=traj,
+        comment=get_attr(attrs, COMMENT, ""),
+        created=float(get_attr(attrs, "created", 0.0)),
+        provenance=get_mapping(attrs, PROVENANCE),
+        n_runs=int(get_attr(attrs, "n_runs", 1)),
+        point_ids=point_ids,
+    )
+    for entry in _catalog(traj_group):
+        kind, path = entry[0], entry[1]
+        if kind == "group":
+            node = h5.get_node(node_path(traj, path))
+            definition.groups.append(
+                GroupRecord(
+                    path,
+                    get_attr(node._v_attrs, COMMENT, ""),
+                    get_mapping(node._v_attrs, ANNOTATIONS),
+                )
+            )
+        elif kind == "leaf":
+            definition.leaves.append(_read_leaf(h5, traj, path, explored, loaders))
+        elif kind == "link":
+            parent_path, _, name = node_path(traj, path).rpartition("/")
+            parent = h5.get_node(parent_path)
+            comment = get_attr(parent._v_attrs, f"{LINK_COMMENT}.{name}", "")
+            definition.links.append(LinkRecord(path, entry[2], comment))
+        else:
+            raise FileFormatError(
+                f"the catalog of trajectory {traj!r} holds an entry of unknown kind {kind!r}; "
+                "it was written by a newer pytraj"
+            )
+    return definition
+
+
+def read_items(h5: Any, traj_group: Any, path: str, loaders: Loaders) -> dict[str, Any]:
+    """The items of the trajectory-level result at ``path`` (big ones lazily)."""
+    traj = traj_group._v_name
+    try:
+        node = h5.get_node(node_path(traj, path))
+    except LookupError:
+        raise KeyError(path) from None
+    names = [item for item in get_attr(node._v_attrs, ITEMS, "").split(",") if item]
+    items: dict[str, Any] = {}
+    for item in names:
+        if item not in node._v_children:
+            raise FileFormatError(
+                f"item {item!r} of {path!r} in trajectory {traj!r} is missing from the file"
+            )
+        items[item] = read_node(node._f_get_child(item), f"{path}[{item!r}]", loaders)
+    return items

@@ -1,0 +1,255 @@
+"""The writer role of a file: lock, journal, recovery on open, creating trajectories.
+
+One process writes a file at a time. It takes ``<file>.lock``; if a journal is left
+beside the file (the last writer did not close cleanly), it replays it first
+(:mod:`~pytraj.storage.hdf5.recovery`) and continues appending to it; otherwise it
+starts a new journal. The role is shared by every trajectory the process writes in the
+file and given up when the last of them closes: a clean close flushes, fsyncs the HDF5
+file and only then removes the journal and the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from pytraj.errors import FileLockedError, OptionError, StorageError
+from pytraj.storage.hdf5.files import FileState, WriterLock, check_file, check_hdf5, stored_names
+from pytraj.storage.hdf5.journal import Journal, journal_path_for
+from pytraj.storage.hdf5.layout import (
+    JOURNAL_ID,
+    JOURNAL_RUNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TRAJECTORIES,
+    is_plain_name,
+)
+from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.records import StudyDefinition
+
+if TYPE_CHECKING:
+    from pytraj.storage.hdf5.backend import HDF5Storage
+
+__all__ = ["acquire", "create_file", "create_trajectory", "prepare_read", "release"]
+
+
+def create_file(state: FileState) -> None:
+    """Create an empty pytraj file (the caller holds the lock)."""
+    from pytraj import __version__
+
+    with state.writing(create=True) as h5:
+        attrs = h5.root._v_attrs
+        attrs[SCHEMA] = SCHEMA_VERSION
+        attrs[TRAJECTORIES] = ""
+        attrs["pytraj_version"] = __version__
+
+
+def _start(state: FileState) -> None:
+    """Take the writer role of the file: lock, recovery, journal."""
+    from pytraj.storage.hdf5 import recovery
+
+    lock = WriterLock.acquire(state.path)
+    try:
+        journal_path = journal_path_for(state.path)
+        if journal_path.exists():
+            found = recovery.recover(state)
+            if found is None:
+                journal = Journal.create(journal_path, state.path, overwrite=True)
+                state.journal_counts, state.journal_names = {}, set()
+            else:
+                journal = Journal.open(journal_path)
+                state.journal_counts, state.journal_names = found
+        else:
+            if not state.path.exists():
+                create_file(state)
+            else:
+                check_hdf5(state.path)
+                with state.reading() as h5:
+                    check_file(h5, state.path)
+            journal = Journal.create(journal_path, state.path)
+            state.journal_counts, state.journal_names = {}, set()
+    except BaseException:
+        lock.release()
+        raise
+    state.lock = lock
+    state.journal = journal
+    state.last_flush = time.monotonic()
+    state.journal_size_at_flush = journal.size
+
+
+def acquire(state: FileState, storage: HDF5Storage) -> None:
+    """Make ``storage`` a writer of its file (taking the file's writer role if needed)."""
+    with state.rlock:
+        other = state.writers.get(storage.name)
+        if other is not None and other is not storage:
+            raise StorageError(
+                f"trajectory {storage.name!r} in {state.path} is being written by another "
+                "Trajectory object of this process; close that one first"
+            )
+        started = False
+        if not state.is_writer:
+            _start(state)
+            started = True
+        try:
+            with state.reading() as h5:
+                storage.start_writing(h5)
+        except BaseException:
+            if started and not state.writers:
+                _stop(state, clean=False)
+            raise
+        state.writers[storage.name] = storage
+
+
+def release(state: FileState, storage: HDF5Storage, *, clean: bool) -> None:
+    """Give up ``storage``'s writer role; the last writer gives up the file's."""
+    with state.rlock:
+        if state.writers.get(storage.name) is storage:
+            del state.writers[storage.name]
+        storage.stop_writing()
+        if not state.writers and state.is_writer:
+            _stop(state, clean=clean)
+
+
+def _stop(state: FileState, *, clean: bool) -> None:
+    journal, lock = state.journal, state.lock
+    state.journal, state.lock = None, None
+    state.journal_counts, state.journal_names = {}, set()
+    try:
+        if journal is not None:
+            if clean:
+                # The journal may go only once the file itself is on disk.
+                state.fsync_data()
+            journal.close(remove=clean)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def prepare_read(state: FileState) -> None:
+    """Before reading a file: write this process's buffered runs, or replay a journal
+    left by a writer that did not close cleanly (if no live process writes the file)."""
+    from pytraj.storage.hdf5 import recovery
+
+    with state.rlock:
+        if state.is_writer:
+            state.flush_pending()
+            return
+        if not journal_path_for(state.path).exists():
+            return
+        try:
+            lock = WriterLock.acquire(state.path)
+        except FileLockedError:
+            return  # a live writer: read what it flushed so far
+        try:
+            if recovery.journal_is_flushed(state):
+                return
+            found = recovery.recover(state)
+            if found is None:
+                with contextlib.suppress(FileNotFoundError):
+                    journal_path_for(state.path).unlink()
+        finally:
+            # The journal stays until a writer closes cleanly: it still protects the runs
+            # it holds should a later kill damage the file.
+            lock.release()
+
+
+def _swap_journal(state: FileState) -> None:
+    """Start a fresh journal (the file holds everything, fsynced), keeping the writers'
+    current definitions in it."""
+    assert state.journal is not None
+    state.fsync_data()
+    old = state.journal
+    state.journal = Journal.create(journal_path_for(state.path), state.path, overwrite=True)
+    old.close()
+    state.journal_counts, state.journal_names = {}, set()
+    state.journal_size_at_flush = state.journal.size
+    for writer in state.writers.values():
+        stored = writer._stored
+        if stored is not None:
+            state.journal.append_definition(writer.name, writer.materialized(stored, journal=True))
+            state.journal_names.add(writer.name)
+
+
+def create_trajectory(
+    state: FileState,
+    storage: HDF5Storage,
+    *,
+    overwrite: bool,
+    options: FileOptions,
+) -> None:
+    """Create trajectory ``storage.name`` in the file and make ``storage`` its writer."""
+    name = storage.name
+    if not is_plain_name(name) or name.startswith("_"):
+        raise OptionError(
+            f"{name!r} cannot name a trajectory in a file; use letters, digits, '_' and '-'"
+        )
+    with state.rlock:
+        if name in state.writers:
+            raise StorageError(
+                f"trajectory {name!r} in {state.path} is open for writing in this process; "
+                "close that Trajectory first"
+            )
+        started = False
+        if not state.is_writer:
+            _start(state)
+            started = True
+        try:
+            state.flush()
+            with state.writing() as h5:
+                names = stored_names(h5)
+                replaced = name in names
+                if replaced:
+                    if not overwrite:
+                        raise StorageError(
+                            f"{state.path} holds a trajectory {name!r} already; continue it "
+                            f"with pytraj.load({str(state.path)!r}, {name!r}), or pass "
+                            "overwrite=True to replace it (the file's other trajectories stay)"
+                        )
+                    h5.remove_node("/", name, recursive=True)
+                    names.remove(name)
+            if name in state.journal_names:
+                # The journal must not replay the old trajectory's runs into the new one.
+                _swap_journal(state)
+            with state.writing() as h5:
+                assert state.journal is not None
+                new_trajectory_group(
+                    h5,
+                    name,
+                    options,
+                    state.journal.header.journal_id.hex(),
+                    state.journal_counts.get(name, 0),
+                )
+                h5.root._v_attrs[TRAJECTORIES] = ",".join([*names, name])
+                storage._stored = StudyDefinition(name=name, n_runs=1, created=0.0)
+            with state.reading() as h5:
+                storage.start_writing(h5)
+            state.writers[name] = storage
+        except BaseException:
+            if started and not state.writers:
+                _stop(state, clean=False)
+            raise
+
+
+def new_trajectory_group(
+    h5: Any, name: str, options: FileOptions, journal_id: str, journal_runs: int
+) -> Any:
+    """Create the group of a new, empty trajectory (not yet listed on the root)."""
+    from pytraj.storage.hdf5.runs import create_runs_group
+
+    group = h5.create_group("/", name)
+    attrs = group._v_attrs
+    attrs[SCHEMA] = SCHEMA_VERSION
+    attrs["n_runs"] = 1
+    attrs[JOURNAL_ID] = journal_id
+    attrs[JOURNAL_RUNS] = journal_runs
+    create_runs_group(h5, group, options, 1)
+    return group
+
+
+def journal_attrs(h5: Any, name: str) -> tuple[str, int]:
+    """The journal id and record count a trajectory group says it holds."""
+    attrs = h5.get_node(f"/{name}")._v_attrs
+    journal_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
+    count = int(attrs[JOURNAL_RUNS]) if JOURNAL_RUNS in attrs else 0
+    return journal_id, count

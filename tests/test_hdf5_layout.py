@@ -1,0 +1,177 @@
+"""The file as other tools see it: PyTables, h5py, node counts, sizes, filters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tables
+
+import pytraj as pt
+from pytraj.errors import OptionError
+from pytraj.io import load
+from pytraj.storage.hdf5 import FileOptions, available_complibs
+
+pytestmark = pytest.mark.storage
+
+
+def w1_study(path: Path, n: int, name: str = "w1", options: FileOptions | None = None) -> None:
+    """One float result per run, through manual runs."""
+    traj = pt.Trajectory(name, filename=path, file_options=options)
+    traj.add_parameter("x", 0.0, comment="the axis")
+    traj.node("parameters.x").annotations["unit"] = "mV"
+    traj.explore({"x": [float(i) for i in range(n)]})
+    for i in range(n):
+        with traj.start_run(i):
+            traj.add_result("z", traj.x * 0.5)
+            traj.add_result("n", i)
+    traj.close()
+
+
+def test_plain_pytables_reads_a_per_run_result_as_one_float64_column(tmp_path: Path) -> None:
+    path = tmp_path / "w1.h5"
+    w1_study(path, 50)
+    # No pytraj in this code path: a fresh interpreter with PyTables only.
+    code = textwrap.dedent(
+        f"""
+        import sys, tables
+        with tables.open_file({str(path)!r}) as f:
+            z = f.get_node("/w1/results/z/z/values").read()
+            idx, row = f.get_node("/w1/results/z/z/cells").read().T
+            n = f.get_node("/w1/results/n/n/values").read()
+            print(z.dtype, n.dtype, len(z), float(z[row[7]]), int(idx[7]))
+        print("pytraj" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, second = done.stdout.splitlines()
+    assert first.split() == ["float64", "int64", "50", "3.5", "7"]
+    assert second == "False"
+
+
+def test_h5py_shows_a_recognisable_tree(tmp_path: Path) -> None:
+    path = tmp_path / "w1.h5"
+    w1_study(path, 5)
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["pytraj_schema"]) == 1
+        traj = f["w1"]
+        assert int(traj.attrs["pytraj_schema"]) == 1
+        assert {"parameters", "derived_parameters", "results", "config", "runs"} <= set(traj)
+        x = traj["parameters/x"]
+        # PyTables writes text attributes as fixed-width strings, which h5py gives as bytes.
+        assert x.attrs["pytraj_leaf"] == b"Parameter"
+        assert x.attrs["comment"] == b"the axis"
+        assert x.attrs["annotation.unit"] == b"mV"
+        assert x["default"][()] == 0.0
+        assert bool(traj["results/z"].attrs["per_run"])
+        run_table = traj["runs/table"][:]
+        assert run_table["idx"].tolist() == [0, 1, 2, 3, 4]
+        assert run_table["status"].tolist() == [2] * 5
+        explored = traj["runs/explored"][:]
+        assert explored["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert explored["point_id"].dtype == np.dtype("S16")
+        assert traj["results/z/z/values"][:].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def count_nodes(path: Path) -> int:
+    with tables.open_file(str(path)) as f:
+        return sum(1 for _ in f.walk_nodes("/"))
+
+
+def test_node_count_does_not_grow_with_the_runs(tmp_path: Path) -> None:
+    small, large = tmp_path / "small.h5", tmp_path / "large.h5"
+    w1_study(small, 10)
+    w1_study(large, 25_000)
+    assert count_nodes(small) == count_nodes(large)
+    assert load(large).results.z[24_999] == 12_499.5
+
+
+def test_a_study_of_10000_runs_takes_less_than_100_bytes_per_run(tmp_path: Path) -> None:
+    path = tmp_path / "w1.h5"
+    traj = pt.Trajectory("w1", filename=path)
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [float(i) for i in range(10_000)]})
+    for i in range(10_000):
+        with traj.start_run(i):
+            traj.add_result("z", traj.x * 0.5)
+    traj.close()
+    assert path.stat().st_size / 10_000 < 100
+
+
+def test_python_ints_are_int64_and_come_back_as_int(tmp_path: Path) -> None:
+    path = tmp_path / "ints.h5"
+    traj = pt.Trajectory("ints", filename=path)
+    traj.add_parameter("k", 0)
+    traj.explore({"k": [0, 2**40, -(2**62)]})
+    for i in range(3):
+        with traj.start_run(i):
+            traj.add_result("big", traj.k * 2)
+    traj.close()
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/ints/results/big/big/values").dtype == np.int64
+        assert f.get_node("/ints/runs/explored").coldtypes["k"] == np.int64
+    loaded = load(path)
+    assert list(loaded.results.big) == [0, 2**41, -(2**63)]
+    assert all(type(v) is int for v in loaded.results.big)
+    assert all(type(v) is int for v in loaded.node("parameters.k").range)
+
+
+def test_float_arrays_are_not_compressed_by_default_but_tables_are(tmp_path: Path) -> None:
+    path = tmp_path / "arrays.h5"
+    traj = pt.Trajectory("a", filename=path)
+    with traj.start_run(0):
+        traj.add_result("trace", np.linspace(0, 1, 1000))
+        traj.add_result("counts", np.arange(1000))
+    traj.close()
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/a/results/trace/trace/values").filters.complevel == 0
+        assert f.get_node("/a/results/counts/counts/values").filters.complib == "zlib"
+        assert f.get_node("/a/runs/table").filters.complib == "zlib"
+
+
+@pytest.mark.parametrize("complib", ["blosc2:zstd", "bzip2", "zlib"])
+def test_other_compression_libraries(tmp_path: Path, complib: str) -> None:
+    if complib not in available_complibs():
+        pytest.skip(f"{complib} is not available in this PyTables")
+    path = tmp_path / "c.h5"
+    w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/w1/runs/table").filters.complib == complib
+    assert list(load(path).results.n) == list(range(20))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"complib": "lzo"}, r"complib='lzo'.* not available; choose one of zlib"),
+        ({"complib": "gzip"}, r"complib='gzip'"),
+        ({"complevel": 10}, r"complevel=10.*0 \(none\) to 9"),
+        ({"complevel": True}, r"complevel=True"),
+        ({"shuffle": "yes"}, r"shuffle='yes'.*True or False"),
+        ({"fletcher32": 1}, r"fletcher32=1"),
+    ],
+)
+def test_file_options_are_checked_when_given(options: dict[str, object], message: str) -> None:
+    with pytest.raises(OptionError, match=message):
+        FileOptions(**options)  # type: ignore[arg-type]
+
+
+def test_file_options_must_be_file_options(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="FileOptions"):
+        pt.Trajectory("t", filename=tmp_path / "o.h5", file_options={"complib": "zlib"})
+
+
+def test_checksums_on_request(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    w1_study(path, 3, options=FileOptions(fletcher32=True))
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/w1/runs/table").filters.fletcher32
+    assert os.path.getsize(path) > 0

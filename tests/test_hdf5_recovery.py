@@ -1,0 +1,181 @@
+"""Unclean shutdowns for real: journal replay, continuing the journal, rebuilds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pytraj as pt
+from pytraj.errors import RecoveryWarning
+from pytraj.io import list_trajectories, load
+from pytraj.storage.hdf5.journal import read_journal
+
+pytestmark = pytest.mark.storage
+
+ROOT = Path(pt.__file__).resolve().parents[1]
+
+# Commits runs ``first``..``last - 1`` of trajectory "crash" (created or continued), then
+# leaves the way it is told: ``exit`` (os._exit, no cleanup), ``kill`` (SIGKILL itself),
+# ``close`` (a clean close).
+CHILD = """
+import os, signal, sys
+import numpy as np
+import pytraj as pt
+from pytraj.io import list_trajectories, load
+
+path, first, last, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if os.path.exists(path) and "crash" in list_trajectories(path):
+    traj = load(path, "crash")
+else:
+    traj = pt.Trajectory("crash", filename=path, comment="survives")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [float(i) for i in range(100)]})
+    traj.add_result("setup", note="made before the runs", table=np.arange(4.0))
+for i in range(first, last):
+    with traj.start_run(i):
+        traj.add_result("z", traj.x * 2.0)
+        traj.add_result("vec", np.full(3, traj.x))
+if how == "exit":
+    os._exit(0)
+if how == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+traj.close()
+"""
+
+
+def run_child(path: Path, first: int, last: int, how: str) -> int:
+    script = path.with_name("child.py")
+    script.write_text(textwrap.dedent(CHILD))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(first), str(last), how],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode not in (0, -9):
+        raise AssertionError(done.stderr)
+    return done.returncode
+
+
+def check_runs(path: Path, runs: range) -> pt.Trajectory:
+    traj = load(path, "crash")
+    assert traj.results.z.runs.tolist() == list(runs)
+    assert list(traj.results.z) == [2.0 * i for i in runs]
+    vectors = traj.results.vec[list(runs)].to_numpy()
+    assert np.array_equal(vectors, np.repeat(np.array(runs, float), 3).reshape(-1, 3))
+    assert traj.results.setup.note == "made before the runs"
+    assert traj.comment == "survives"
+    return traj
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_runs_committed_before_an_unclean_exit_are_replayed(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "crash.h5"
+    run_child(path, 0, 30, how)
+    journal = tmp_path / "crash.h5.journal"
+    assert journal.exists()
+    assert len(read_journal(journal).runs["crash"]) == 30
+    with pytest.warns(RecoveryWarning, match="replayed 30 runs of trajectory 'crash'"):
+        traj = check_runs(path, range(30))
+    traj.close()
+    # The journal stays until a writer closes cleanly; replaying again finds nothing new.
+    assert journal.exists()
+    check_runs(path, range(30)).close()
+
+
+def test_the_journal_is_continued_until_a_clean_close(tmp_path: Path) -> None:
+    path = tmp_path / "crash.h5"
+    journal = tmp_path / "crash.h5.journal"
+    run_child(path, 0, 10, "exit")
+    run_child(path, 10, 20, "kill")  # replays 0-9 (in the child), then appends 10-19
+    assert len(read_journal(journal).runs["crash"]) == 20
+    with warnings.catch_warnings():
+        # Whether runs 10-19 were flushed before the kill depends on the flush budget.
+        warnings.simplefilter("ignore", RecoveryWarning)
+        check_runs(path, range(20))
+    run_child(path, 20, 25, "close")
+    assert not journal.exists()
+    assert not (tmp_path / "crash.h5.lock").exists()
+    check_runs(path, range(25))
+
+
+def test_a_damaged_file_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "crash.h5"
+    run_child(path, 0, 40, "kill")
+    # Damage the HDF5 file as a kill during a flush can: its superblock is garbage.
+    data = bytearray(path.read_bytes())
+    data[0:64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.warns(RecoveryWarning, match=r"moved to crash\.h5\.damaged-1.*rebuilt 'crash'"):
+        traj = check_runs(path, range(40))
+    assert (tmp_path / "crash.h5.damaged-1").exists()
+    assert len(traj) == 100
+    assert traj.node("parameters.x").range[7] == 7.0
+    traj.close()
+
+
+def test_a_truncated_file_is_rebuilt_and_other_trajectories_salvaged(tmp_path: Path) -> None:
+    path = tmp_path / "crash.h5"
+    other = pt.Trajectory("other", filename=path)
+    other.add_parameter("y", 3)
+    other.add_parameter("things", {1, 2}, leaf_class=pt.PickleParameter)
+    other.add_result("big", np.arange(20_000.0))  # big enough to be read lazily
+    other.explore({"y": [3, 4]})
+    for i in range(2):
+        with other.start_run(i):
+            other.add_result("w", other.y * 10)
+    other.close()
+    run_child(path, 0, 12, "exit")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 2048])  # a torn tail of the HDF5 file
+    with pytest.warns(RecoveryWarning) as caught:
+        traj = check_runs(path, range(12))
+    message = str(caught[0].message)
+    assert "truncated file" in message
+    assert "moved to crash.h5.damaged-1" in message
+    assert "salvaged 'other' from the damaged file" in message
+    traj.close()
+    assert list_trajectories(path) == ["other", "crash"]
+    salvaged = load(path, "other")
+    assert salvaged.y == 3
+    assert salvaged.node("parameters.things").default == {1, 2}
+    assert np.array_equal(salvaged.results.big, np.arange(20_000.0))
+    assert list(salvaged.results.w) == [30, 40]
+    assert salvaged.run_table.counts()["completed"] == 2
+
+
+def test_a_missing_file_with_a_journal_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "crash.h5"
+    run_child(path, 0, 5, "exit")
+    path.unlink()
+    with pytest.warns(RecoveryWarning, match="rebuilt 'crash'"):
+        check_runs(path, range(5)).close()
+
+
+def test_a_script_that_forgets_to_close_leaves_a_clean_file(tmp_path: Path) -> None:
+    path = tmp_path / "forgot.h5"
+    code = f"""
+import pytraj as pt
+traj = pt.Trajectory("forgot", filename={str(path)!r})
+traj.add_parameter("x", 0.0)
+traj.explore({{"x": [0.0, 1.0, 2.0]}})
+for i in range(3):
+    with traj.start_run(i):
+        traj.add_result("z", traj.x + 1)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert not (tmp_path / "forgot.h5.journal").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(load(path).results.z) == [1.0, 2.0, 3.0]
