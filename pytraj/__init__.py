@@ -19,6 +19,7 @@ from pytraj.leaves import (
     Result,
     register_leaf_class,
 )
+from pytraj.run.environment import Environment
 from pytraj.trajectory.spaces import ParameterSpace, cartesian_product
 from pytraj.trajectory.trajectory import Trajectory
 from pytraj.tree import Group, Link, Node
@@ -26,6 +27,7 @@ from pytraj.tree import Group, Link, Node
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Environment",
     "Group",
     "Link",
     "Node",

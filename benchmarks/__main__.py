@@ -1,0 +1,110 @@
+"""``python -m benchmarks``: pytraj against the raw-PyTables floor (``make bench``).
+
+Examples
+--------
+Full run (all workloads at 1,000 / 10,000 / 100,000 runs, 3 repetitions; about an
+hour on 2 cores)::
+
+    python -m benchmarks
+
+A few cells::
+
+    python -m benchmarks --workloads W1 W5 --sizes 1000 10000 --repetitions 1
+
+The test suite's smoke run (tiny N, one repetition, checks the stored data, writes no
+results)::
+
+    python -m benchmarks --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.harness import REPO_ROOT, CellResult, Harness, Plan
+from benchmarks.report import render_markdown, save
+from benchmarks.workloads import WORKLOADS
+
+__all__ = ["build_parser", "main", "run_plan"]
+
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+
+
+def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    """The command-line options shared by ``benchmarks`` and ``benchmarks.compare``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny N, 1 repetition, no results saved (the test suite's mode)",
+    )
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), metavar="W")
+    parser.add_argument(
+        "--sizes", nargs="+", type=int, metavar="N", help="run counts (default: per workload)"
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=["floor", "pytraj", "pypet", "psweep"],
+        help="systems to run (default: floor and pytraj; compare: all four)",
+    )
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds per cell")
+    parser.add_argument(
+        "--long-cell", type=float, default=60.0, help="a cell slower than this runs once"
+    )
+    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "out" / "bench-work")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where tables go")
+    parser.add_argument("--no-save", action="store_true", help="print the table only")
+    parser.add_argument("--tag", default="", help="suffix of the saved file names")
+    return parser
+
+
+def plan_from(args: argparse.Namespace, systems: list[str]) -> Plan:
+    """The plan the options describe."""
+    keys = args.workloads or list(WORKLOADS)
+    if args.smoke:
+        sizes = {k: WORKLOADS[k].smoke_sizes for k in keys}
+    elif args.sizes:
+        sizes = {
+            k: tuple(args.sizes) if k not in {"W2L", "IMPORT"} else WORKLOADS[k].sizes for k in keys
+        }
+    else:
+        sizes = {k: WORKLOADS[k].sizes for k in keys}
+    return Plan(
+        systems=systems,
+        workloads=keys,
+        sizes=sizes,
+        repetitions=1 if args.smoke else args.repetitions,
+        budget=args.budget,
+        long_cell=args.long_cell,
+        workdir=args.workdir,
+    )
+
+
+def run_plan(plan: Plan, results_folder: Path | None, tag: str = "") -> list[CellResult]:
+    """Run ``plan``, print the markdown report, save it unless ``results_folder`` is None."""
+    started = time.time()
+    results = Harness(plan).run()
+    print(render_markdown(results, plan, started))
+    if results_folder is not None:
+        md_path, json_path = save(results, plan, started, results_folder, tag)
+        print(f"saved {md_path} and {json_path}", file=sys.stderr)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks; exit 1 if a measurement failed (a crash or wrong data)."""
+    args = build_parser().parse_args(argv)
+    plan = plan_from(args, args.systems or ["floor", "pytraj"])
+    folder = None if args.smoke or args.no_save else args.results
+    results = run_plan(plan, folder, tag=args.tag)
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Checks and small tools every system's runners share."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from benchmarks.workloads import ARRAY_LENGTH, expected_z, w3_values, x_values
+
+__all__ = [
+    "BatchWriter",
+    "DataMismatchError",
+    "Stopwatch",
+    "check_arrays",
+    "check_w3",
+    "check_z",
+    "expected_zs",
+    "timed",
+    "timed_peak_mb",
+]
+
+
+class DataMismatchError(AssertionError):
+    """The data a system stored differs from what the workload computed."""
+
+
+def expected_zs(n: int, offset: int = 0) -> np.ndarray:
+    """W1's z for runs ``offset … offset + n - 1``, in run order."""
+    return np.array([expected_z(x) for x in x_values(n, offset)], dtype=np.float64)
+
+
+def check_z(values: Sequence[float] | np.ndarray, n: int, offset: int = 0, what: str = "z") -> str:
+    """Raise unless ``values`` are exactly W1's z values for ``n`` runs, in run order."""
+    got = np.asarray(values, dtype=np.float64)
+    want = expected_zs(n, offset)
+    if got.shape != want.shape:
+        raise DataMismatchError(f"{what}: {got.shape[0]} values stored, {n} expected")
+    bad = np.flatnonzero(got != want)
+    if bad.size:
+        i = int(bad[0])
+        raise DataMismatchError(f"{what}: run {i} stored {got[i]!r}, computed {want[i]!r}")
+    return f"{what}: all {n} values equal the computed ones"
+
+
+def check_arrays(values: Any, n: int, length: int = ARRAY_LENGTH, what: str = "z") -> str:
+    """Raise unless ``values`` (n x length) is ``arange(length) + x`` for every run.
+
+    ``values`` is anything with ``shape`` and numpy-style indexing (an array, a
+    PyTables EArray), so an 800 MB column is checked without reading it whole.
+    """
+    got = values
+    if tuple(got.shape) != (n, length):
+        raise DataMismatchError(f"{what}: shape {got.shape}, expected {(n, length)}")
+    xs = np.asarray(x_values(n))
+    if not (np.array_equal(got[:, 0], xs) and np.array_equal(got[:, -1], xs + (length - 1))):
+        raise DataMismatchError(f"{what}: first/last elements differ from arange({length}) + x")
+    for i in {0, n // 2, n - 1}:
+        if not np.array_equal(got[i], np.arange(float(length)) + xs[i]):
+            raise DataMismatchError(f"{what}: run {i}'s array differs from the computed one")
+    return f"{what}: {n} arrays of {length} equal the computed ones (ends of all, 3 in full)"
+
+
+def check_w3(scalars: dict[str, np.ndarray], infos: Sequence[dict[str, Any]], n: int) -> str:
+    """Raise unless W3's ten scalar columns and the dicts match the computed ones."""
+    xs = x_values(n)
+    for k in range(10):
+        column = np.asarray(scalars[f"s{k}"], dtype=np.float64)
+        if not np.array_equal(column, np.asarray(xs) + k):
+            raise DataMismatchError(f"W3: column s{k} differs from x + {k}")
+    if len(infos) != n:
+        raise DataMismatchError(f"W3: {len(infos)} dicts stored, {n} expected")
+    for i in {0, 1, n // 2, n - 1}:
+        want = w3_values(xs[i], i)[1]
+        got = {key: _plain(value) for key, value in dict(infos[i]).items()}
+        if got != want:
+            raise DataMismatchError(f"W3: run {i}'s dict is {got!r}, computed {want!r}")
+    return f"W3: 10 scalar columns of {n} runs and 4 dicts equal the computed ones"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Stopwatch:
+    """Elapsed seconds of the ``with timed() as watch:`` block, in ``watch.seconds``."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+_PEAK_KIB = [0]
+
+
+def timed_peak_mb() -> float | None:
+    """This process's peak memory (MB) when the last :func:`timed` block ended.
+
+    Read after a runner returns, so the checks that follow the timing (which may
+    load a whole column) do not count.
+    """
+    return _PEAK_KIB[0] / 1024.0 if _PEAK_KIB[0] else None
+
+
+@contextmanager
+def timed() -> Iterator[Stopwatch]:
+    """Time the block with :func:`time.perf_counter`."""
+    watch = Stopwatch()
+    start = time.perf_counter()
+    try:
+        yield watch
+    finally:
+        watch.seconds = time.perf_counter() - start
+        _PEAK_KIB[0] = max(_PEAK_KIB[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class BatchWriter:
+    """Collect rows and hand them to ``append`` in batches of ``size`` (the floor's loop)."""
+
+    __slots__ = ("_append", "_rows", "_size")
+
+    def __init__(self, append: Any, size: int) -> None:
+        self._append = append
+        self._rows: list[Any] = []
+        self._size = size
+
+    def add(self, row: Any) -> None:
+        """Queue one row; write the batch when it is full."""
+        self._rows.append(row)
+        if len(self._rows) >= self._size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued rows."""
+        if self._rows:
+            self._append(self._rows)
+            self._rows = []

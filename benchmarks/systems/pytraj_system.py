@@ -1,0 +1,294 @@
+"""pytraj through its public API (DESIGN §1), always with default options.
+
+W1 times exactly ``env.run(simulate)``: pytraj is imported, the Environment built and
+the points explored before the clock starts, and closing the Environment afterwards
+is reported separately (``close_s``). W1S times the manual-run loop plus the close
+(the storage path alone, comparable to the floor's write-and-close).
+
+pytraj is imported inside the runners, never at module level, so IMPORT can time a
+first ``import pytraj``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks.child import Cell, Outcome
+from benchmarks.systems.common import (
+    DataMismatchError,
+    check_arrays,
+    check_w3,
+    check_z,
+    timed,
+)
+from benchmarks.workloads import (
+    ARRAY_LENGTH,
+    LARGE_ARRAY_LENGTH,
+    WORKERS,
+    busy_work,
+    expected_z,
+    measure_work_time,
+    parallel_efficiency,
+    w3_values,
+    x_values,
+)
+
+__all__ = ["RUNNERS"]
+
+_BASE = np.arange(float(ARRAY_LENGTH))
+_LARGE_BASE = np.arange(float(LARGE_ARRAY_LENGTH))
+
+
+# -- the simulations (module level: pool workers import them) ------------------------
+def simulate_w1(traj: Any) -> None:
+    """W1: one float."""
+    traj.add_result("z", expected_z(traj.x))
+
+
+def simulate_w2(traj: Any) -> None:
+    """W2: one array of 1,000 float64."""
+    traj.add_result("z", _BASE + traj.x)
+
+
+def simulate_w2l(traj: Any) -> None:
+    """W2L: one array of 100,000 float64."""
+    traj.add_result("z", _LARGE_BASE + traj.x)
+
+
+def simulate_w3(traj: Any) -> None:
+    """W3: ten scalars in one result, a small dict in another."""
+    scalars, info = w3_values(traj.x, traj.idx)
+    traj.add_result("stats", **scalars)
+    traj.add_result("info", info)
+
+
+def simulate_w4(traj: Any, iterations: int) -> None:
+    """W4: busy-work, then W1's float."""
+    busy_work(iterations)
+    traj.add_result("z", expected_z(traj.x))
+
+
+# -- the public API, found where it lives today ----------------------------------------
+def _api(name: str, fallback_module: str) -> Any:
+    """``pytraj.<name>``, or the same object from the module that defines it while it is
+    not exported yet (``Environment``, ``load``)."""
+    import pytraj
+
+    found = getattr(pytraj, name, None)
+    if found is None:
+        found = getattr(importlib.import_module(fallback_module), name)
+    return found
+
+
+def _load(path: str) -> Any:
+    return _api("load", "pytraj.io")(path)
+
+
+def _version() -> str:
+    import pytraj
+
+    return str(pytraj.__version__)
+
+
+def _study(cell: Cell, path: str, offset: int = 0, **options: Any) -> tuple[Any, Any]:
+    """An Environment on ``path`` with ``x`` explored over the cell's points."""
+    import pytraj as pt
+
+    environment = _api("Environment", "pytraj.run.environment")
+    env = environment(trajectory=cell.workload.lower(), filename=path, **options)
+    traj = env.trajectory
+    traj.add_parameter("x", 0.0)
+    traj.explore(pt.cartesian_product({"x": x_values(cell.n, offset)}))
+    return env, traj
+
+
+def _close(env: Any) -> float:
+    """Close the Environment (or its trajectory) and return the seconds it took."""
+    start = time.perf_counter()
+    closer = getattr(env, "close", None) or env.trajectory.close
+    closer()
+    return time.perf_counter() - start
+
+
+def _run(
+    cell: Cell,
+    simulate: Callable[..., None],
+    *args: Any,
+    offset: int = 0,
+    name: str = "pytraj.h5",
+    **options: Any,
+) -> tuple[str, float, dict[str, float]]:
+    path = str(cell.path(name))
+    env, _ = _study(cell, path, offset, **options)
+    with timed() as watch:
+        env.run(simulate, *args)
+    return path, watch.seconds, {"close_s": _close(env)}
+
+
+# -- runners ----------------------------------------------------------------------------
+def w1(cell: Cell) -> Outcome:
+    """W1: ``env.run`` of a one-float simulation."""
+    path, seconds, extra = _run(cell, simulate_w1)
+    check = check_z(_load(path).results.z.to_numpy(), cell.n)
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+def prepare(cell: Cell) -> Outcome:
+    """A W1 file of ``n`` runs starting at ``offset`` (input of W5 and W6)."""
+    path, seconds, _ = _run(cell, simulate_w1, offset=cell.offset, name=f"w1-{cell.offset}.h5")
+    return Outcome(seconds, [path], version=_version())
+
+
+def w1s(cell: Cell) -> Outcome:
+    """W1S: manual runs on a file-backed trajectory, then close (timed together)."""
+    import pytraj as pt
+
+    path = str(cell.path("pytraj-manual.h5"))
+    traj = pt.Trajectory("w1s", filename=path)
+    traj.add_parameter("x", 0.0)
+    traj.explore(pt.cartesian_product({"x": x_values(cell.n)}))
+    with timed() as watch:
+        for i in range(cell.n):
+            with traj.start_run(i):
+                traj.add_result("z", expected_z(traj.x))
+        traj.close()
+    check = check_z(_load(path).results.z.to_numpy(), cell.n)
+    return Outcome(watch.seconds, [path], check, version=_version())
+
+
+def w2(cell: Cell) -> Outcome:
+    """W2: ``env.run`` of a simulation returning 1,000 float64."""
+    path, seconds, extra = _run(cell, simulate_w2)
+    check = check_arrays(_load(path).results.z.to_numpy(), cell.n)
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+def w2l(cell: Cell) -> Outcome:
+    """W2L: ``env.run`` of a simulation returning 100,000 float64 (800 KB)."""
+    path, seconds, extra = _run(cell, simulate_w2l)
+    view = _load(path).results.z
+    rows = _RowsOf(view, LARGE_ARRAY_LENGTH)
+    check = check_arrays(rows, cell.n, LARGE_ARRAY_LENGTH)
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+class _RowsOf:
+    """An (n x length) array-like over a per-run view, read one run at a time."""
+
+    def __init__(self, view: Any, length: int) -> None:
+        self._view = view
+        self.shape = (len(view), length)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple):  # [:, j]: one element of every run
+            return np.array([np.asarray(self._view[i])[key[1]] for i in range(self.shape[0])])
+        return np.asarray(self._view[key])
+
+
+def w3(cell: Cell) -> Outcome:
+    """W3: ten scalars and a small dict per run."""
+    path, seconds, extra = _run(cell, simulate_w3)
+    results = _load(path).results
+    scalars = {f"s{k}": results.stats[f"s{k}"].to_numpy() for k in range(10)}
+    check = check_w3(scalars, results.info, cell.n)
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+def w4(cell: Cell) -> Outcome:
+    """W4: W1 with busy-work on ``ncores=2`` (the cell's start method)."""
+    work = measure_work_time(cell.iterations)
+    # W4 keeps the platform's default start method (no option); W4spawn asks for spawn.
+    default = multiprocessing.get_start_method()
+    options: dict[str, Any] = {"ncores": WORKERS}
+    if cell.start_method != default:
+        options["mp_context"] = cell.start_method
+    path, seconds, extra = _run(cell, simulate_w4, cell.iterations, **options)
+    check = check_z(_load(path).results.z.to_numpy(), cell.n)
+    extra.update(work_s=work, efficiency=parallel_efficiency(cell.n, work, seconds))
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+def w5(cell: Cell) -> Outcome:
+    """W5: ``pt.load`` + all z / + one run's z / + the DataFrame, each with its own load.
+
+    The modules a first load imports lazily (PyTables, pytraj's HDF5 backend, the
+    views) are imported before the clock, as the floor imports PyTables before its
+    clock; their import time is reported apart (``imports_s``).
+    """
+    import pandas  # noqa: F401  # imported before the clock, as in any analysis session
+
+    path = cell.sources[0]
+    load = _api("load", "pytraj.io")
+    with timed() as imports:
+        for module in ("tables", "pytraj.storage.hdf5", "pytraj.trajectory.views"):
+            importlib.import_module(module)
+    with timed() as all_z:
+        z = load(path).results.z.to_numpy()
+    middle = cell.n // 2
+    with timed() as one:
+        z_one = load(path).results.z[middle]
+    with timed() as frame:
+        df = load(path).to_dataframe()
+    check = check_z(z, cell.n)
+    if z_one != expected_z(x_values(cell.n)[middle]) or len(df) != cell.n:
+        raise DataMismatchError(f"W5: run {middle}'s z or the DataFrame's length is wrong")
+    extra = {"one_s": one.seconds, "df_s": frame.seconds, "imports_s": imports.seconds}
+    return Outcome(all_z.seconds, [], check, extra, version=_version())
+
+
+def _merge_files() -> Callable[..., Any] | None:
+    try:
+        io = importlib.import_module("pytraj.io")
+    except ImportError:
+        return None
+    return getattr(io, "merge_files", None)
+
+
+def unavailable(workload: str) -> str | None:
+    """Why pytraj cannot run ``workload`` yet (None: it can)."""
+    if workload == "W6" and _merge_files() is None:
+        return "not yet measurable"
+    return None
+
+
+def w6(cell: Cell) -> Outcome:
+    """W6: ``pytraj.io.merge_files([a, b], out)`` (guessed signature until it exists)."""
+    merge = _merge_files()
+    if merge is None:
+        return Outcome(0.0, status="not yet measurable", version=_version())
+    path = str(cell.path("pytraj-merged.h5"))
+    with timed() as watch:
+        merge(cell.sources, path)
+    z = _load(path).results.z.to_series().sort_index().to_numpy()
+    return Outcome(watch.seconds, [path], check_z(z, cell.n), version=_version())
+
+
+def import_time(cell: Cell) -> Outcome:
+    """IMPORT: the first ``import pytraj`` of this process."""
+    if "pytraj" in sys.modules:
+        raise RuntimeError("pytraj was imported before IMPORT could time it")
+    with timed() as watch:
+        import pytraj
+    return Outcome(watch.seconds, check="import pytraj", version=str(pytraj.__version__))
+
+
+RUNNERS = {
+    "prepare": prepare,
+    "W1": w1,
+    "W1S": w1s,
+    "W2": w2,
+    "W2L": w2l,
+    "W3": w3,
+    "W4": w4,
+    "W4spawn": w4,
+    "W5": w5,
+    "W6": w6,
+    "IMPORT": import_time,
+}

@@ -1,0 +1,564 @@
+"""The Environment: runs a simulation once per parameter point and stores every run.
+
+>>> import pytraj as pt
+>>> def simulate(traj):
+...     traj.add_result("z", traj.x * traj.y)
+>>> env = pt.Environment(trajectory="mult", filename="out/study.h5", ncores=2)  # doctest: +SKIP
+>>> traj = env.trajectory                                                   # doctest: +SKIP
+>>> traj.add_parameter("x", 1.0); traj.add_parameter("y", 1.0)              # doctest: +SKIP
+>>> traj.explore(pt.cartesian_product({"x": [1.0, 2.0], "y": [6.0, 7.0]}))  # doctest: +SKIP
+>>> env.run(simulate)                                                       # doctest: +SKIP
+[(0, None), (1, None), (2, None), (3, None)]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pytraj.errors import RunError, RunsFailedError
+from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
+from pytraj.run.executors import make_runner
+from pytraj.run.jobs import RunJob
+from pytraj.run.logs import apply_log_config
+from pytraj.run.options import (
+    FileSettings,
+    OnError,
+    OutputOptions,
+    ParallelOptions,
+    check_trajectory_name,
+    invalid,
+    resolve_filename,
+    validate_on_error,
+)
+from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
+from pytraj.run.progress import Progress
+from pytraj.run.provenance import collect, finish_session, start_session
+from pytraj.run.resume import (
+    RunPlan,
+    adopt,
+    check_retry,
+    compare,
+    make_plan,
+    mismatch_error,
+    refresh_run_table,
+)
+from pytraj.run.session import InterruptControl, RunSession
+from pytraj.storage.memory import MemoryStorage
+from pytraj.storage.records import FAILED, PENDING
+from pytraj.trajectory.exploration import parameters_of
+from pytraj.trajectory.trajectory import Trajectory
+
+__all__ = ["Environment"]
+
+log = logging.getLogger("pytraj.run")
+
+Results = list[tuple[int, Any]]
+
+
+class Environment:
+    """Run a simulation once per parameter point, in parallel, into one HDF5 file.
+
+    Parameters
+    ----------
+    trajectory
+        Name of the trajectory to create (or continue), or a ready :class:`Trajectory`.
+    filename
+        The HDF5 file. Default: ``./hdf5/<trajectory>.h5``; a folder (existing or
+        ending with ``/``) gets ``<trajectory>.h5`` inside it. Other trajectories in
+        the file are kept.
+    comment
+        What the study is about (the trajectory's comment).
+    ncores
+        Worker processes (1: serial in this process; 0: one per CPU).
+    executor
+        Run on this :class:`concurrent.futures.Executor` instead (a thread or process
+        pool, Dask's ``client.get_executor()``).
+    mp_context
+        Start method of the worker processes: ``"fork"``, ``"spawn"``,
+        ``"forkserver"`` or a :mod:`multiprocessing` context (None: the default).
+    cpu_cap, memory_cap, swap_cap
+        No new run starts while the machine's CPU, memory or swap usage (percent) is
+        above the cap; one run always proceeds. 100 disables a cap.
+    niceness
+        Scheduling priority of worker processes (-20 to 19; None: unchanged).
+    freeze_input
+        Ship the whole study input to each worker once: all explored values and the
+        run function's arguments, unpickled once and reused by every run of that
+        worker (faster with large arguments; a run must then not modify its
+        arguments). Without it each run receives just its point, and a fresh copy
+        of the arguments (held pickled by the worker, never re-sent).
+    run_timeout
+        Seconds after which a run is killed (its worker process is replaced) and
+        recorded as failed. With ``ncores=1`` this runs in one worker process.
+    on_error
+        ``"raise"``: after all runs, raise :class:`~pytraj.errors.RunsFailedError`
+        naming the failed ones; ``"continue"``: log them and return.
+    progress
+        None: a progress bar when stderr is a terminal, else a log line every 10 s;
+        True or ``"bar"``; ``"log"``; False or ``"off"``.
+    log_config
+        Logging configuration applied once: a ``logging.config.dictConfig`` dict, or
+        the path of an ``.ini``/``.cfg``/``.conf`` (fileConfig) or ``.json`` file.
+    log_stdout
+        Capture each run's log records and printed output and store them with the
+        run (``traj.runs[i].log``).
+    overwrite
+        Replace a stored trajectory of the same name (only that one) instead of
+        continuing it.
+    complib, complevel
+        Compression of the file's tables (see ``pytraj.storage.hdf5.FileOptions``).
+
+    Notes
+    -----
+    Re-running a script continues its study: when the file holds the trajectory
+    already, ``env.run`` compares the script's parameters and points with the stored
+    ones and runs only what has not completed (see :meth:`plan`). Per-run working
+    directories (``traj.run_dir``) live in ``<file stem>_<trajectory>/`` beside the file.
+    """
+
+    def __init__(
+        self,
+        trajectory: str | Trajectory = "trajectory",
+        filename: str | Path | None = None,
+        *,
+        comment: str = "",
+        ncores: int = 1,
+        executor: Any = None,
+        mp_context: Any = None,
+        cpu_cap: float = 100.0,
+        memory_cap: float = 100.0,
+        swap_cap: float = 100.0,
+        niceness: int | None = None,
+        freeze_input: bool = False,
+        run_timeout: float | None = None,
+        on_error: OnError = "raise",
+        progress: bool | str | None = None,
+        log_config: dict[str, Any] | str | Path | None = None,
+        log_stdout: bool = False,
+        overwrite: bool = False,
+        complib: str | None = None,
+        complevel: int | None = None,
+    ) -> None:
+        if isinstance(trajectory, Trajectory):
+            name = trajectory.name
+        else:
+            name = check_trajectory_name(trajectory)
+        if not isinstance(comment, str):
+            raise invalid("comment", comment, "expected a string")
+        bound_path = _stored_path(trajectory)
+        if bound_path is not None:
+            if filename is not None and resolve_filename(filename, name) != bound_path:
+                raise invalid(
+                    "filename",
+                    filename,
+                    f"the trajectory given is stored in {bound_path} already; leave filename=None",
+                )
+            filename = bound_path
+        self._file = FileSettings.from_options(filename, name, overwrite, complib, complevel)
+        self._parallel = ParallelOptions.from_options(
+            ncores=ncores,
+            executor=executor,
+            mp_context=mp_context,
+            freeze_input=freeze_input,
+            run_timeout=run_timeout,
+            niceness=niceness,
+        )
+        self._caps = ResourceCaps.from_options(cpu_cap, memory_cap, swap_cap, niceness)
+        self._output = OutputOptions.from_options(progress, log_config, log_stdout)
+        self._on_error: OnError = validate_on_error(on_error)
+        apply_log_config(self._output.log_config)
+        collect()  # looks versions up once per process, before any run is timed
+
+        #: Reads machine usage for the caps; replace it to control the caps (tests do).
+        self.resource_usage: Callable[[], ResourceUsage] = read_usage
+        self._postprocessing: Call | None = None
+        self._last: tuple[Call, Sequence[tuple[Any, ...]] | None] | None = None
+        self._sessions = 0
+        self._stored_longer = False
+        if isinstance(trajectory, Trajectory):
+            traj = trajectory
+            if comment:
+                traj.comment = comment
+        else:
+            traj = Trajectory(name, comment=comment)
+        self._traj = traj
+        if traj._study_dir is None:
+            traj.study_dir = self._file.study_dir(name)
+        self._bound = not isinstance(traj.storage, MemoryStorage)
+        if not self._bound and (self._file.overwrite or name not in self._stored_names()):
+            self._bind_new()
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def trajectory(self) -> Trajectory:
+        """The study's trajectory: add parameters and explore it before ``run``."""
+        return self._traj
+
+    @property
+    def filename(self) -> Path:
+        """The HDF5 file the study is stored in."""
+        return self._file.path
+
+    @property
+    def file_settings(self) -> FileSettings:
+        """File, overwrite and compression options."""
+        return self._file
+
+    @property
+    def parallel(self) -> ParallelOptions:
+        """Execution options (cores, executor, start method, freezing, time limit)."""
+        return self._parallel
+
+    @property
+    def caps(self) -> ResourceCaps:
+        """Resource caps and niceness."""
+        return self._caps
+
+    @property
+    def output(self) -> OutputOptions:
+        """Progress, logging and capture options."""
+        return self._output
+
+    @property
+    def on_error(self) -> OnError:
+        """What ``run`` does about failed runs: ``"raise"`` or ``"continue"``."""
+        return self._on_error
+
+    def __repr__(self) -> str:
+        how = (
+            "executor"
+            if self._parallel.executor is not None
+            else (
+                f"{self._parallel.workers} workers ({self._parallel.start_method})"
+                if self._parallel.uses_pool
+                else "serial"
+            )
+        )
+        return f"<Environment {self._traj.name!r} -> {self._file.path} ({how})>"
+
+    # -- the file --------------------------------------------------------------------
+    def _stored_names(self) -> list[str]:
+        if not self._file.path.exists():
+            return []
+        from pytraj.io import list_trajectories
+
+        return list(list_trajectories(self._file.path))
+
+    def _bind_new(self) -> None:
+        """Create the trajectory in the file (replacing a stored one with overwrite)."""
+        from pytraj.storage.hdf5 import open_new_trajectory
+
+        self._file.path.parent.mkdir(parents=True, exist_ok=True)
+        self._traj._storage = open_new_trajectory(
+            self._file.path,
+            self._traj.name,
+            overwrite=self._file.overwrite,
+            options=self._file.file_options(),
+        )
+        self._traj._definition_dirty = True
+        self._bound = True
+
+    def _load_stored(self) -> Trajectory:
+        from pytraj.io import load
+
+        return load(self._file.path, self._traj.name)
+
+    def _prepare(self) -> None:
+        """Before running: continue the stored study, or check it still matches."""
+        traj = self._traj
+        if not self._bound:
+            stored = self._load_stored()
+            if parameters_of(traj):
+                differences = compare(traj, stored.storage.read_definition())
+                if differences:
+                    raise mismatch_error(traj.name, self._file.path, differences)
+            self._stored_longer = adopt(traj, stored)
+            self._bound = True
+            done = traj.run_table.counts()
+            log.info(
+                "continuing trajectory %r in %s: %d runs completed, %d failed, %d to run",
+                traj.name,
+                self._file.path,
+                done["completed"],
+                done["failed"],
+                done["pending"],
+            )
+        elif self._stored_longer:
+            self._stored_longer = refresh_run_table(traj, self._file.path)
+
+    # -- running ---------------------------------------------------------------------
+    def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Results:
+        """Call ``func(traj, *args, **kwargs)`` once per run that has not completed.
+
+        Every argument is forwarded to ``func``. Inside, ``traj.x`` is the run's value
+        of ``x``, ``traj.idx`` its index, ``traj.seed`` a reproducible seed and
+        ``traj.run_dir`` a working directory; results added belong to the run.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(run index, return value)`` of every run completed by this call,
+            sorted by index.
+
+        Raises
+        ------
+        RunsFailedError
+            After all runs, if some failed (unless ``on_error="continue"``).
+        KeyboardInterrupt
+            After Ctrl-C, once everything finished is stored.
+        """
+        return self._run(Call(func, args, kwargs), None, retry_failed=False)
+
+    def run_map(self, func: Callable[..., Any], *iterables: Iterable[Any]) -> Results:
+        """Call ``func(traj, a[i], b[i], ...)`` for run i, with one element per run
+        from each iterable (pypet's ``run_map``)."""
+        self._check_callable(func)
+        self._prepare()
+        extra = map_arguments(len(self._traj), iterables)
+        return self._run(Call(func), extra, retry_failed=False)
+
+    def pipeline(self, func: Callable[[Trajectory], Any]) -> Results:
+        """Let ``func(traj)`` build the study and return what to run.
+
+        ``func`` adds parameters and explores, then returns the run function, or
+        ``(run_func, args, kwargs)``, or a pair ``((run_func, args, kwargs),
+        (post_func, args, kwargs))`` that also names a post-processing function
+        (see :meth:`add_postprocessing`).
+        """
+        self._check_callable(func)
+        run_call, post = parse_pipeline(func(self._traj))
+        self._check_callable(run_call.func)
+        return self._run(run_call, None, retry_failed=False, post=post or self._postprocessing)
+
+    def add_postprocessing(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call ``func(traj, results, *args, **kwargs)`` in this process after the runs.
+
+        ``results`` holds ``(idx, return value)`` of every run completed by this
+        ``run`` call so far. If ``func`` returns new points (a dict of lists or a
+        :class:`~pytraj.ParameterSpace`), they are added with ``traj.expand`` and run,
+        and ``func`` is called again, until it returns None: an adaptive search.
+        Points that exist already are not run again.
+        """
+        self._check_callable(func)
+        self._postprocessing = Call(func, args, kwargs)
+
+    def resume(
+        self,
+        func: Callable[..., Any] | None = None,
+        *args: Any,
+        retry_failed: bool = False,
+        **kwargs: Any,
+    ) -> Results:
+        """Continue the study: run what has not completed.
+
+        Parameters
+        ----------
+        func, args, kwargs
+            The run function and its arguments; None repeats those of this
+            Environment's last ``run`` (in a new process, give the function: the
+            stored study is adopted as it is when the script defines no parameters).
+        retry_failed
+            Also run the runs whose last attempt failed (their failure history is kept).
+        """
+        retry = check_retry(retry_failed)
+        if func is None:
+            if self._last is None:
+                raise RunError(
+                    "env.resume() needs the run function: this Environment has not run one "
+                    "yet; call env.resume(simulate)"
+                )
+            call, extra = self._last
+            return self._run(call, extra, retry_failed=retry)
+        return self._run(Call(func, args, kwargs), None, retry_failed=retry)
+
+    def plan(self, *, retry_failed: bool = False) -> RunPlan:
+        """What ``run`` would do, without running or writing anything.
+
+        Lists the new points (not in the file yet), the pending runs (stored but not
+        completed) and the failed ones (run again only with
+        ``resume(retry_failed=True)``), each with its parameter values
+        (``plan.to_dataframe()``).
+
+        Raises
+        ------
+        StudyMismatchError
+            If the script's study differs from the stored one (as ``run`` would).
+        """
+        retry = check_retry(retry_failed)
+        traj = self._traj
+        if not self._bound:
+            if traj.name not in self._stored_names():
+                return make_plan(traj, self._file.path, [None] * len(traj), retry)
+            # Loaded for reading only; nothing is written, and a reader never blocks a writer.
+            stored = self._load_stored()
+            subject = stored
+            if parameters_of(traj):
+                differences = compare(traj, stored.storage.read_definition())
+                if differences:
+                    raise mismatch_error(traj.name, self._file.path, differences)
+                subject = traj
+            statuses = [
+                stored.run_table.status(i) if i < len(stored) else None for i in range(len(subject))
+            ]
+            return make_plan(subject, self._file.path, statuses, retry)
+        if self._stored_longer:
+            self._stored_longer = refresh_run_table(traj, self._file.path)
+        written = len(traj.storage.read_definition().point_ids)
+        statuses = [traj.run_table.status(i) if i < written else None for i in range(len(traj))]
+        return make_plan(traj, self._file.path, statuses, retry)
+
+    def _check_callable(self, func: Any) -> None:
+        if not callable(func):
+            raise TypeError(f"expected a function to run, got {type(func).__name__} {func!r}")
+
+    def _todo(self, retry_failed: bool) -> list[int]:
+        table = self._traj.run_table
+        indices = table.indices(PENDING)
+        if retry_failed:
+            return sorted({*indices.tolist(), *table.indices(FAILED).tolist()})
+        failed = len(table.indices(FAILED))
+        if failed:
+            log.info(
+                "%d runs of %r failed earlier and are not run again; "
+                "env.resume(retry_failed=True) retries them",
+                failed,
+                self._traj.name,
+            )
+        return [int(i) for i in indices]
+
+    def _run(
+        self,
+        call: Call,
+        extra: Sequence[tuple[Any, ...]] | None,
+        *,
+        retry_failed: bool,
+        post: Call | None = None,
+    ) -> Results:
+        self._check_callable(call.func)
+        self._prepare()
+        traj = self._traj
+        post = post if post is not None else self._postprocessing
+        self._last = (call, extra)
+        job = RunJob(
+            traj,
+            self._todo(retry_failed),
+            call.func,
+            call.args,
+            call.kwargs,
+            extra,
+            self._output.log_stdout,
+        )
+        runner = make_runner(self._parallel, self._caps)
+        runner.preflight(job)  # refuse what cannot work before anything starts
+        start_session(traj._provenance, first=self._sessions == 0)
+        self._sessions += 1
+        progress = Progress(self._output.progress, len(job.indices), traj.name)
+        session = RunSession(traj, progress)
+        gate = CapGate(self._caps, self.resource_usage)
+        with InterruptControl() as control:
+            try:
+                runner.execute(job, session, control, gate)
+                while post is not None and not control.interrupted:
+                    more = self._postprocess(post, session, job)
+                    if more is None:
+                        break
+                    progress.add_total(len(more.indices))
+                    runner.execute(more, session, control, gate)
+            except BaseException:
+                self._finish(session, progress, failing=True)
+                raise
+            self._finish(session, progress, failing=False)
+        if control.interrupted:
+            raise KeyboardInterrupt(
+                f"interrupted: {session.count} runs of {traj.name!r} finished and are stored; "
+                "run the script again (or env.resume()) to continue"
+            )
+        self._report_failures(session)
+        return sorted(session.results, key=lambda pair: pair[0])
+
+    def _postprocess(self, post: Call, session: RunSession, job: RunJob) -> RunJob | None:
+        """One round of post-processing; the job of the new points it proposes, if any."""
+        traj = self._traj
+        session.commit()  # post-processing reads every finished run from the trajectory
+        results = sorted(session.results, key=lambda pair: pair[0])
+        proposed = post.func(traj, results, *post.args, **post.kwargs)
+        if proposed is None:
+            return None
+        if job.extra is not None:
+            raise RunError(
+                "post-processing proposed new points after run_map, whose per-run arguments "
+                "cannot cover them; use env.run with post-processing instead"
+            )
+        fresh = new_points(traj, proposed)
+        if not fresh:
+            log.info("post-processing proposed only points that ran already; stopping")
+            return None
+        first = len(traj)
+        traj.expand(fresh)
+        return replace(job, indices=list(range(first, len(traj))))
+
+    def _finish(self, session: RunSession, progress: Progress, *, failing: bool) -> None:
+        """Store everything finished and the provenance, and close the file cleanly."""
+        traj = self._traj
+        try:
+            session.commit()
+            finish_session(traj._provenance)
+            if traj.storage.writable and not self._stored_longer:
+                traj._definition_dirty = True  # the provenance changed
+                traj.store_definition()
+            # A clean close after every run call: the journal goes, the file is complete
+            # and unlocked, so a script that never calls env.close() leaves nothing to
+            # repair. The trajectory stays usable: its next write reopens the file.
+            traj.storage.close()
+        except Exception:
+            if not failing:
+                raise
+            log.exception("could not store everything after an error")
+        finally:
+            progress.close()
+
+    def _report_failures(self, session: RunSession) -> None:
+        if not session.failed:
+            return
+        traj = self._traj
+        failed = sorted(session.failed)
+        first = traj.run_table.failure(failed[0])
+        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
+        cause = f" (run {failed[0]}: {first.exc_type}: {first.message})" if first else ""
+        message = (
+            f"{len(failed)} of {session.count} runs of {traj.name!r} failed: {shown}{cause}. "
+            "The other runs are stored; traj.runs[i].failure holds each traceback, and "
+            "env.resume(retry_failed=True) runs the failed ones again"
+        )
+        if self._on_error == "raise":
+            raise RunsFailedError(message, failed)
+        log.warning("%s", message)
+
+    # -- closing ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Store the trajectory and release the file."""
+        self._traj.close()
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _stored_path(trajectory: Any) -> Path | None:
+    """The file a ready trajectory is stored in already, if any."""
+    if not isinstance(trajectory, Trajectory) or isinstance(trajectory.storage, MemoryStorage):
+        return None
+    path = getattr(trajectory.storage, "path", None)
+    return Path(path).resolve() if path is not None else None

@@ -1,0 +1,159 @@
+"""Three ways to execute the runs of a study, behind one small interface (:class:`Runner`).
+
+- :class:`SerialRunner`: in the calling process, on the main trajectory itself;
+- :class:`~pytraj.run.pool.PoolRunner`: pytraj's own worker processes, with time
+  limits, resource caps and a graceful Ctrl-C;
+- :class:`FuturesRunner`: any :class:`concurrent.futures.Executor` (a thread or
+  process pool, Dask's ``client.get_executor()``), fed with chunks of runs through the
+  top-level :func:`pytraj.run.worker.run_chunk`.
+
+Every runner hands each finished run to a :class:`~pytraj.run.session.RunSession`,
+which commits it in the main process. :func:`make_runner` picks one from the options.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+
+from pytraj.errors import RunError
+from pytraj.run.caps import CapGate, ResourceCaps
+from pytraj.run.jobs import RunJob, Runner, check_transferable, make_task, study_input
+from pytraj.run.logs import emit_forwarded
+from pytraj.run.options import ParallelOptions
+from pytraj.run.pool import PoolRunner
+from pytraj.run.session import InterruptControl, RunSession
+from pytraj.run.worker import ChunkResult, call_run, run_chunk
+
+__all__ = ["FuturesRunner", "PoolRunner", "Runner", "SerialRunner", "make_runner"]
+
+log = logging.getLogger("pytraj.run")
+
+
+def make_runner(parallel: ParallelOptions, caps: ResourceCaps) -> Runner:
+    """The runner the options ask for."""
+    if parallel.executor is not None:
+        return FuturesRunner(parallel.executor, freeze_input=parallel.freeze_input)
+    if parallel.uses_pool:
+        return PoolRunner(
+            parallel.context or multiprocessing.get_context(),
+            parallel.workers,
+            freeze_input=parallel.freeze_input,
+            run_timeout=parallel.run_timeout,
+            caps=caps,
+        )
+    return SerialRunner()
+
+
+# -- serial -----------------------------------------------------------------------------
+class SerialRunner(Runner):
+    """Run in the calling process, on the main trajectory (no copies, no pickling)."""
+
+    def execute(
+        self, job: RunJob, session: RunSession, control: InterruptControl, gate: CapGate
+    ) -> None:
+        traj, func, args, kwargs, extra = job.traj, job.func, job.args, job.kwargs, job.extra
+        capture = job.log_stdout
+        try:
+            for idx in job.indices:
+                if control.stopping:
+                    break
+                run_args = (*extra[idx], *args) if extra is not None else args
+                control.in_user_code = True
+                try:
+                    record, value = call_run(traj, idx, func, run_args, kwargs, capture=capture)
+                finally:
+                    control.in_user_code = False
+                session.add(record, value)
+                session.maybe_commit()
+        except KeyboardInterrupt:
+            if traj._active_run is not None:  # interrupted between our own steps
+                traj._abandon_run()
+            raise
+
+
+# -- any concurrent.futures executor -----------------------------------------------------------
+class FuturesRunner(Runner):
+    """Run on a :class:`concurrent.futures.Executor` in chunks of runs.
+
+    Runs are grouped into chunks (a few per worker) so that the study input, which
+    travels with every chunk, costs little per run. Ctrl-C cancels the chunks that
+    have not started; started chunks finish.
+    """
+
+    def __init__(
+        self, executor: Executor, *, freeze_input: bool = False, workers: int | None = None
+    ) -> None:
+        self.executor = executor
+        self.freeze_input = freeze_input
+        found = getattr(executor, "_max_workers", None)
+        self.workers = workers or (found if isinstance(found, int) else os.cpu_count() or 1)
+
+    def _start_method(self) -> str:
+        if isinstance(self.executor, ProcessPoolExecutor):
+            context = getattr(self.executor, "_mp_context", None)
+            if context is not None:
+                return str(context.get_start_method())
+        return "fork"  # threads and cluster executors need no import by name here
+
+    def preflight(self, job: RunJob) -> None:
+        check_transferable(job.func, (job.args, job.kwargs), self._start_method())
+
+    def execute(
+        self, job: RunJob, session: RunSession, control: InterruptControl, gate: CapGate
+    ) -> None:
+        # The study input travels with every chunk (an executor's workers cannot be
+        # addressed one by one), so points always travel with their tasks; freezing
+        # only decides whether a worker reuses its unpickled arguments.
+        study = study_input(
+            job,
+            freeze_input=self.freeze_input,
+            points_in_tasks=True,
+            start_method=self._start_method(),
+            niceness=None,
+        )
+        explored = [job.traj.node(path) for path in study.explored]
+        pending = deque(job.indices)
+        size = max(1, min(256, -(-len(pending) // (self.workers * 4))))
+        running: dict[Future[ChunkResult], list[int]] = {}
+        try:
+            while pending or running:
+                if control.aborted:
+                    break
+                if control.stopping:
+                    for future in running:
+                        future.cancel()
+                while (
+                    pending
+                    and not control.stopping
+                    and len(running) < 2 * self.workers
+                    and gate.allows(sum(len(v) for v in running.values()))
+                ):
+                    chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
+                    tasks = [make_task(job, idx, False, explored) for idx in chunk]
+                    running[self.executor.submit(run_chunk, study, tasks)] = chunk
+                if not running:
+                    break
+                done, _ = wait_futures(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    chunk = running.pop(future)
+                    if future.cancelled():
+                        continue
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the executor's failure, not a run's
+                        raise RunError(
+                            f"the executor could not run runs {chunk[0]}-{chunk[-1]} "
+                            f"({type(exc).__name__}: {exc}); the runs that finished are stored"
+                        ) from exc
+                    emit_forwarded(result.logs)
+                    for record, value in result.outcomes:
+                        session.add(record, value)
+                session.maybe_commit()
+        finally:
+            for future in running:
+                future.cancel()

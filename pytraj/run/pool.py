@@ -1,0 +1,428 @@
+"""pytraj's process pool: N worker processes, one pipe each, multiplexed by the main process.
+
+Why not :class:`concurrent.futures.ProcessPoolExecutor`: it cannot kill the worker
+of one hung run and carry on, it shares one queue (so Ctrl-C cannot stop queued runs
+from starting), and it knows nothing of caps. Here every worker has its own duplex
+:class:`~multiprocessing.connection.Connection`; the main process keeps a few tasks
+queued in each worker (so a worker never waits for the main process between runs),
+waits on all pipes and process sentinels at once with
+:func:`multiprocessing.connection.wait`, and knows at any time which worker runs what.
+
+:class:`WorkerPool` manages the processes; :class:`PoolRunner` drives them for a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Iterator
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from pytraj.errors import RunError
+from pytraj.run.caps import CapGate, ResourceCaps
+from pytraj.run.jobs import RunJob, Runner, check_transferable, make_task, study_input
+from pytraj.run.logs import emit_forwarded
+from pytraj.run.session import InterruptControl, RunSession
+from pytraj.run.worker import StudyInput, Task, worker_main
+from pytraj.storage.records import FAILED, FailureRecord, RunRecord
+from pytraj.trajectory.running import this_host
+
+__all__ = ["PoolRunner", "PoolWorker", "WorkerPool"]
+
+log = logging.getLogger("pytraj.run")
+
+#: Seconds a worker gets to exit after being asked to stop, before it is killed.
+STOP_GRACE = 5.0
+#: A message to a worker carries about this much work (seconds), so that very short
+#: runs do not pay one pipe round trip each.
+CHUNK_SECONDS = 0.002
+MAX_CHUNK = 64
+#: Each worker holds about this much work (seconds) queued, so that it keeps running
+#: while the main process waits for a CPU on a busy machine or commits a batch.
+QUEUE_SECONDS = 0.05
+MAX_QUEUE = 256
+
+
+class PoolWorker:
+    """One worker process, its pipe and the tasks it holds (the first one runs)."""
+
+    __slots__ = ("conn", "head_started", "pid", "process", "queue", "ready", "started")
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.pid: int = process.pid or 0
+        self.queue: deque[Task] = deque()
+        #: When the task at the head of the queue started (monotonic clock); the worker
+        #: starts the next task the moment it sent the previous result.
+        self.head_started = 0.0
+        self.started = time.monotonic()
+        self.ready = False
+
+    def __repr__(self) -> str:
+        return f"<PoolWorker pid={self.pid} queued={len(self.queue)}>"
+
+
+class WorkerPool:
+    """Start, feed, watch and stop the worker processes of one ``env.run``.
+
+    Parameters
+    ----------
+    context
+        The multiprocessing context (decides the start method).
+    study
+        The study input every worker gets once, when it starts.
+    size
+        Number of worker processes.
+    """
+
+    def __init__(self, context: BaseContext, study: StudyInput, size: int) -> None:
+        self.context = context
+        self.study = study
+        self.size = size
+        self.workers: list[PoolWorker] = []
+        self.started_count = 0
+
+    # -- processes -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start all workers (they initialise concurrently)."""
+        for _ in range(self.size):
+            self.workers.append(self._spawn())
+
+    def _spawn(self) -> PoolWorker:
+        parent, child = self.context.Pipe(duplex=True)
+        # Under fork the study input is inherited, not pickled: large skeletons and
+        # functions that cannot be pickled (closures) cost nothing to hand over.
+        process = self.context.Process(  # type: ignore[attr-defined]  # contexts have Process
+            target=worker_main,
+            args=(child, self.study),
+            name=f"pytraj-worker-{self.started_count}",
+            # Not daemonic, so that a simulation may start processes of its own; a
+            # worker exits by itself when its pipe to the main process closes.
+            daemon=False,
+        )
+        process.start()
+        child.close()
+        self.started_count += 1
+        return PoolWorker(process, parent)
+
+    def replace(self, worker: PoolWorker) -> PoolWorker:
+        """Remove a dead or killed worker and start a new one in its place."""
+        self._discard(worker)
+        fresh = self._spawn()
+        self.workers.append(fresh)
+        log.info("started worker %d to replace worker %d", fresh.pid, worker.pid)
+        return fresh
+
+    def remove(self, worker: PoolWorker) -> None:
+        """Remove a dead worker without replacing it."""
+        self._discard(worker)
+
+    def _discard(self, worker: PoolWorker) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=STOP_GRACE)
+        worker.conn.close()
+
+    def kill(self, worker: PoolWorker) -> None:
+        """Kill a worker at once (its current run is lost)."""
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=STOP_GRACE)
+
+    # -- messages --------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """Tasks sent to workers and not yet answered."""
+        return sum(len(worker.queue) for worker in self.workers)
+
+    def send_tasks(self, worker: PoolWorker, tasks: list[Task]) -> None:
+        """Queue tasks in a worker."""
+        if not worker.queue:
+            worker.head_started = time.monotonic()
+        worker.queue.extend(tasks)
+        worker.conn.send(("tasks", tasks))
+
+    def broadcast(self, message: tuple[Any, ...]) -> None:
+        """Send a control message to every live worker."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError):  # a dying worker: its sentinel reports it
+                worker.conn.send(message)
+
+    def receive(self, timeout: float) -> Iterator[tuple[PoolWorker, tuple[Any, ...] | None]]:
+        """Wait up to ``timeout`` seconds; yield ``(worker, message)`` for every message
+        waiting, and ``(worker, None)`` for a worker whose process ended."""
+        by_handle: dict[Any, PoolWorker] = {}
+        for worker in self.workers:
+            by_handle[worker.conn] = worker
+            by_handle[worker.process.sentinel] = worker
+        seen: set[int] = set()
+        for handle in wait(list(by_handle), timeout=timeout):
+            worker = by_handle[handle]
+            if id(worker) in seen:
+                continue
+            seen.add(id(worker))
+            yield from self._drain(worker)
+
+    def _drain(self, worker: PoolWorker) -> Iterator[tuple[PoolWorker, tuple[Any, ...] | None]]:
+        while True:
+            try:
+                if not worker.conn.poll():
+                    break
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                yield worker, None
+                return
+            yield worker, message
+        if not worker.process.is_alive():
+            yield worker, None
+
+    # -- shutdown --------------------------------------------------------------------
+    def close(self, *, kill: bool = False) -> None:
+        """Stop every worker: ask them to exit (or kill them at once with ``kill``)."""
+        if not kill:
+            self.broadcast(("stop",))
+        deadline = time.monotonic() + (0.0 if kill else STOP_GRACE)
+        for worker in self.workers:
+            if not kill:
+                worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=STOP_GRACE)
+            worker.conn.close()
+        self.workers.clear()
+
+
+class PoolRunner(Runner):
+    """Run on pytraj's own worker processes.
+
+    Parameters
+    ----------
+    context
+        The multiprocessing context.
+    size
+        Number of workers.
+    freeze_input, run_timeout, caps
+        See :class:`~pytraj.run.options.ParallelOptions` and
+        :class:`~pytraj.run.caps.ResourceCaps`.
+    """
+
+    def __init__(
+        self,
+        context: Any,
+        size: int,
+        *,
+        freeze_input: bool = False,
+        run_timeout: float | None = None,
+        caps: ResourceCaps | None = None,
+    ) -> None:
+        self.context = context
+        self.size = size
+        self.freeze_input = freeze_input
+        self.run_timeout = run_timeout
+        self.caps = caps or ResourceCaps()
+        self.start_method = str(context.get_start_method())
+
+    def preflight(self, job: RunJob) -> None:
+        check_transferable(job.func, (job.args, job.kwargs), self.start_method)
+
+    def execute(
+        self, job: RunJob, session: RunSession, control: InterruptControl, gate: CapGate
+    ) -> None:
+        size = min(self.size, len(job.indices))
+        if size == 0:
+            return
+        study = study_input(
+            job,
+            freeze_input=self.freeze_input,
+            points_in_tasks=not self.freeze_input,
+            start_method=self.start_method,
+            niceness=self.caps.niceness,
+            pickle_arguments=self.start_method != "fork",
+        )
+        pool = WorkerPool(self.context, study, size)
+        loop = _PoolLoop(
+            self, job, study=study, pool=pool, session=session, control=control, gate=gate
+        )
+        try:
+            pool.start()
+            loop.run()
+        finally:
+            pool.close(kill=control.aborted or loop.failed_to_start)
+
+
+class _PoolLoop:
+    """The main process's side of the pool for one job."""
+
+    def __init__(
+        self,
+        runner: PoolRunner,
+        job: RunJob,
+        *,
+        study: StudyInput,
+        pool: WorkerPool,
+        session: RunSession,
+        control: InterruptControl,
+        gate: CapGate,
+    ) -> None:
+        self.runner = runner
+        self.job = job
+        self.pool = pool
+        self.session = session
+        self.control = control
+        self.gate = gate
+        self.frozen = not study.points_in_tasks
+        self.explored = [job.traj.node(path) for path in study.explored]
+        self.pending: deque[int] = deque(job.indices)
+        self.held = False
+        self.drained = False
+        self.failed_to_start = False
+
+    # -- dispatch --------------------------------------------------------------------
+    def _sizes(self) -> tuple[int, int]:
+        """Tasks per message, and tasks queued per worker (one running, others ready)."""
+        if not self.session.count:
+            return 1, 2
+        mean = max(self.session.run_seconds / self.session.count, 1e-9)
+        chunk = 1 if self.gate.caps.active else max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / mean)))
+        queued = max(2, 2 * chunk, min(MAX_QUEUE, math.ceil(QUEUE_SECONDS / mean)))
+        return chunk, queued
+
+    def dispatch(self) -> None:
+        chunk, limit = self._sizes()
+        self.held = False
+        while self.pending and self.pool.workers:
+            worker = min(self.pool.workers, key=lambda w: len(w.queue))
+            room = limit - len(worker.queue)
+            if room <= 0:
+                return
+            if not self.gate.allows(self.pool.in_flight):
+                self.held = True
+                return
+            count = min(chunk, room, len(self.pending))
+            tasks = [
+                make_task(self.job, self.pending.popleft(), self.frozen, self.explored)
+                for _ in range(count)
+            ]
+            self.pool.send_tasks(worker, tasks)
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            if self.control.aborted:
+                return
+            if self.control.stopping and not self.drained:
+                self.drained = True
+                self.pool.broadcast(("drain",))
+            if not self.control.stopping:
+                self.dispatch()
+            if self.pool.in_flight == 0 and (self.control.stopping or not self.pending):
+                return
+            for worker, message in self.pool.receive(self._timeout()):
+                if message is None:
+                    self._worker_died(worker)
+                else:
+                    self._handle(worker, message)
+            self._check_timeouts()
+            self.session.maybe_commit()
+
+    def _timeout(self) -> float:
+        timeout = 0.05 if self.held else 0.2
+        limit = self.runner.run_timeout
+        if limit is not None:
+            now = time.monotonic()
+            for worker in self.pool.workers:
+                if worker.queue and worker.ready:
+                    timeout = min(timeout, max(worker.head_started + limit - now, 0.0) + 0.01)
+        return timeout
+
+    def _handle(self, worker: PoolWorker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "done":
+            _, record, value, logs = message
+            emit_forwarded(logs)
+            worker.queue.popleft()
+            worker.head_started = time.monotonic()
+            self.session.add(record, value)
+        elif kind == "ready":
+            worker.ready = True
+            worker.head_started = time.monotonic()
+            emit_forwarded(message[3])
+        elif kind == "skipped":
+            skipped = set(message[1])
+            emit_forwarded(message[2])
+            kept = [task for task in worker.queue if task.idx not in skipped]
+            returned = [task.idx for task in worker.queue if task.idx in skipped]
+            worker.queue = deque(kept)
+            self.pending.extendleft(reversed(returned))
+        elif kind == "error":
+            self.failed_to_start = True
+            raise RunError(f"worker process {worker.pid} could not set up the study:\n{message[1]}")
+
+    def _worker_died(self, worker: PoolWorker) -> None:
+        worker.process.join(timeout=1.0)
+        code = worker.process.exitcode
+        if not worker.ready:
+            self.failed_to_start = True
+            raise RunError(
+                f"worker process {worker.pid} ended (exit code {code}) before it was ready; "
+                "the study input could not be set up in a new process (see the messages "
+                "above). Check that the run function's module can be imported on its own"
+            )
+        self._lose_worker(
+            worker, f"lost its worker process {worker.pid}, which died (exit code {code})"
+        )
+
+    def _check_timeouts(self) -> None:
+        limit = self.runner.run_timeout
+        if limit is None:
+            return
+        now = time.monotonic()
+        for worker in list(self.pool.workers):
+            if worker.queue and worker.ready and now - worker.head_started > limit:
+                self.pool.kill(worker)
+                self._lose_worker(
+                    worker,
+                    f"exceeded run_timeout={limit:g} s (its worker process {worker.pid} "
+                    "was killed)",
+                    timed_out=True,
+                )
+
+    def _lose_worker(self, worker: PoolWorker, reason: str, *, timed_out: bool = False) -> None:
+        """Record the worker's current run as failed, requeue the rest, replace it."""
+        if worker.queue:
+            task = worker.queue.popleft()
+            elapsed = time.monotonic() - worker.head_started
+            self.session.add(_lost_run(task, worker.pid, elapsed, reason, timed_out), None)
+            self.pending.extendleft(reversed([queued.idx for queued in worker.queue]))
+            worker.queue.clear()
+        if self.control.stopping:
+            self.pool.remove(worker)
+        else:
+            self.pool.replace(worker)
+
+
+def _lost_run(task: Task, pid: int, elapsed: float, reason: str, timed_out: bool) -> RunRecord:
+    """The record of a run whose worker was killed or died."""
+    finish = time.time()
+    exc_type = "TimeoutError" if timed_out else "pytraj.errors.RunError"
+    message = f"run {task.idx} {reason}"
+    return RunRecord(
+        idx=task.idx,
+        point_id=task.point_id,
+        status=FAILED,
+        attempt=task.attempt,
+        start=finish - elapsed,
+        finish=finish,
+        host=this_host(),
+        pid=pid,
+        failure=FailureRecord(task.idx, task.attempt, exc_type, message, message + "\n"),
+    )

@@ -1,0 +1,111 @@
+"""Provenance of a study: which software ran it, where, by whom, from which script.
+
+Recorded per trajectory in ``traj.provenance`` (stored with the definition); per
+run, host, pid, start, finish and attempt are in the run table already. When a later
+session continues a stored study, the earlier sessions are kept in
+``provenance["previous_sessions"]`` (their start, finish, user, host and command line).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import platform
+import shlex
+import sys
+import time
+from typing import Any
+
+from pytraj.trajectory.running import this_host
+
+__all__ = ["collect", "finish_session", "start_session"]
+
+_PACKAGES = {
+    "pytraj": "pytraj-explore",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "tables": "tables",
+}
+_SESSION_KEYS = ("start", "finish", "user", "host", "command_line", "pytraj")
+
+
+def _version(distribution: str, module: str) -> str:
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, "__version__", None)
+    if isinstance(found, str):
+        return found
+    from importlib import metadata  # only when asked: it costs milliseconds to import
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _hdf5_version() -> str:
+    # Only when PyTables is loaded (a study stored in a file loads it): importing it
+    # just to ask would cost an in-memory study a third of a second.
+    tables = sys.modules.get("tables")
+    return str(getattr(tables, "hdf5_version", "")) if tables is not None else ""
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
+def _script() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path and os.path.isfile(path):
+        return os.path.abspath(path)
+    return sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
+
+
+def collect() -> dict[str, Any]:
+    """Versions, platform, user, script and command line of this process."""
+    info = dict(_collect_once())
+    info["hdf5"] = _hdf5_version()
+    return info
+
+
+@functools.cache
+def _collect_once() -> dict[str, Any]:
+    # None of this changes while a process lives; looking it up costs milliseconds.
+    info: dict[str, Any] = {
+        name: _version(distribution, name) for name, distribution in _PACKAGES.items()
+    }
+    info["python"] = platform.python_version()
+    info["platform"] = platform.platform()
+    info["host"] = this_host()
+    info["user"] = _user()
+    info["script"] = _script()
+    info["command_line"] = shlex.join(getattr(sys, "orig_argv", sys.argv))
+    info["cwd"] = os.getcwd()
+    return info
+
+
+def start_session(provenance: dict[str, Any], *, first: bool) -> None:
+    """Record this session's provenance, keeping stored earlier sessions.
+
+    ``first``: the first ``env.run`` of this Environment (later calls keep its start).
+    """
+    if not first:
+        return
+    previous = list(provenance.get("previous_sessions", []))
+    if "start" in provenance:
+        previous.append({key: provenance.get(key, "") for key in _SESSION_KEYS})
+    provenance.clear()
+    provenance.update(collect())
+    provenance["start"] = time.time()
+    provenance["finish"] = 0.0
+    if previous:
+        provenance["previous_sessions"] = previous
+
+
+def finish_session(provenance: dict[str, Any]) -> None:
+    """Note when the latest ``env.run`` of this session finished."""
+    provenance["finish"] = time.time()

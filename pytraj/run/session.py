@@ -1,0 +1,138 @@
+"""One ``env.run`` call in the main process: committing, counting and Ctrl-C.
+
+:class:`RunSession` receives every finished run from whichever executor ran it,
+commits the records to the trajectory in batches (the main process is the only
+writer), updates the progress display and keeps the return values and failures.
+:class:`InterruptControl` turns Ctrl-C into flags the executors watch: the first one
+lets running runs finish and starts no new ones; the second stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any
+
+from pytraj.run.progress import Progress
+from pytraj.storage.records import COMPLETED, RunRecord
+from pytraj.trajectory.trajectory import Trajectory
+
+__all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
+
+log = logging.getLogger("pytraj.run")
+
+#: A batch of finished runs is committed once it holds this many runs ...
+COMMIT_EVERY = 256
+#: ... or once this many seconds passed since the previous commit.
+COMMIT_INTERVAL = 0.2
+
+
+class InterruptControl:
+    """Flags set by Ctrl-C (SIGINT) while runs are executing.
+
+    Used as a context manager around the runs; it installs its SIGINT handler only in
+    the main thread (elsewhere signals cannot be handled, and the flags stay unset).
+    """
+
+    __slots__ = ("_previous", "aborted", "in_user_code", "stopping")
+
+    def __init__(self) -> None:
+        #: First Ctrl-C: finish running runs, start no new ones.
+        self.stopping = False
+        #: Second Ctrl-C: stop at once.
+        self.aborted = False
+        #: Serial runs set this while the run function executes, so that a second
+        #: Ctrl-C can interrupt it right there (and only there).
+        self.in_user_code = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            log.warning(
+                "interrupted: the runs in progress finish and are stored, no new run starts; "
+                "press Ctrl-C again to stop at once"
+            )
+            return
+        self.aborted = True
+        if self.in_user_code:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptControl:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C was pressed at least once."""
+        return self.stopping or self.aborted
+
+
+class RunSession:
+    """Collects finished runs, commits them in batches, counts and reports.
+
+    Parameters
+    ----------
+    traj
+        The main trajectory (the single writer).
+    progress
+        The progress display.
+    """
+
+    def __init__(self, traj: Trajectory, progress: Progress) -> None:
+        self.traj = traj
+        self.progress = progress
+        self.results: list[tuple[int, Any]] = []
+        self.failed: list[int] = []
+        self._batch: list[RunRecord] = []
+        self._batch_failed = 0
+        self._last_commit = time.monotonic()
+        #: Seconds of run time reported by records (worker side), for efficiency figures.
+        self.run_seconds = 0.0
+
+    def add(self, record: RunRecord, value: Any) -> None:
+        """Take one finished run (completed or failed)."""
+        self._batch.append(record)
+        if record.status == COMPLETED:
+            self.results.append((record.idx, value))
+        else:
+            self.failed.append(record.idx)
+            self._batch_failed += 1
+        self.run_seconds += record.finish - record.start
+
+    def maybe_commit(self) -> None:
+        """Commit the batch when it is big or old enough."""
+        if self._batch and (
+            len(self._batch) >= COMMIT_EVERY
+            or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the runs collected so far (they count as done once committed)."""
+        self._last_commit = time.monotonic()
+        if not self._batch:
+            return
+        batch, failed = self._batch, self._batch_failed
+        self._batch, self._batch_failed = [], 0
+        self.traj._commit_records(batch)
+        self.progress.update(len(batch), failed)
+
+    @property
+    def count(self) -> int:
+        """Runs finished so far (committed or not)."""
+        return len(self.results) + len(self.failed)

@@ -1,0 +1,108 @@
+"""The benchmark harness never rots: its smoke mode runs every workload for the floor
+and pytraj at tiny N and checks the stored data. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.__main__ import build_parser, plan_from, run_plan
+from benchmarks.child import RESULT_PREFIX
+from benchmarks.harness import REPO_ROOT, Harness, Plan
+from benchmarks.report import evaluate
+from benchmarks.systems.common import DataMismatchError, check_arrays, check_z
+from benchmarks.workloads import WORKLOADS, parallel_efficiency
+
+# What a system may answer instead of a measurement without the harness being broken.
+ACCEPTED = {"ok", "not yet measurable"}
+
+
+@pytest.mark.slow
+def test_smoke_mode_runs_every_workload_and_checks_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(["--smoke", "--workdir", str(tmp_path / "work")])
+    plan = plan_from(args, ["floor", "pytraj"])
+    assert plan.repetitions == 1
+
+    results = run_plan(plan, None)
+
+    cells = {(r.system, r.workload): r for r in results}
+    expected = {(s, w) for w in WORKLOADS for s in ("floor", "pytraj") if w != "IMPORT"}
+    assert set(cells) == expected | {("pytraj", "IMPORT")}
+    for (system, workload), cell in cells.items():
+        assert cell.status in ACCEPTED, f"{system} {workload}: {cell.status} {cell.note}"
+        assert cell.n == WORKLOADS[workload].smoke_sizes[0]
+    # Each measured cell says what it verified against the computed values.
+    assert cells["floor", "W1"].last("check") == "z: all 20 values equal the computed ones"
+    assert cells["floor", "W2"].last("check").startswith("z: 10 arrays of 1000 equal")
+    assert cells["floor", "W3"].last("check").startswith("W3: 10 scalar columns of 10 runs")
+    assert cells["floor", "W5"].last("check") == "z: all 20 values equal the computed ones"
+    assert cells["floor", "W6"].last("check") == "z: all 20 values equal the computed ones"
+    if cells["pytraj", "W1"].measured:
+        assert cells["pytraj", "W1"].last("check") == "z: all 20 values equal the computed ones"
+        assert cells["pytraj", "W1"].last("nodes") > 1
+    efficiency = cells["floor", "W4"].median("extra.efficiency")
+    assert efficiency is not None
+    assert 0.0 < efficiency <= 1.5
+    # The scratch folder is gone; the report was printed.
+    assert not (tmp_path / "work").exists()
+    out = capsys.readouterr().out
+    assert "| W1 | 20 |" in out
+    assert "| floor | W6 | 20 | 1 |" in out
+
+
+def test_a_child_reports_one_json_line_with_the_checked_data(tmp_path: Path) -> None:
+    spec = {"system": "floor", "workload": "W1", "n": 7, "workdir": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    line = done.stdout.strip().splitlines()[-1]
+    report = json.loads(line.removeprefix(RESULT_PREFIX))
+    assert report["ok"] is True
+    assert report["check"] == "z: all 7 values equal the computed ones"
+    assert report["nodes"] == 2  # the root group and one table
+    assert report["file_bytes"] == (tmp_path / "floor-w1.h5").stat().st_size
+
+
+def test_a_cell_beyond_the_budget_is_cut_and_its_process_killed(tmp_path: Path) -> None:
+    plan = Plan(
+        systems=["floor"],
+        workloads=["W1"],
+        sizes={"W1": (50,)},
+        repetitions=1,
+        budget=0.01,  # no interpreter starts this fast
+        workdir=tmp_path / "work",
+    )
+    [cell] = Harness(plan, log=lambda line: None).run()
+    assert cell.status == "cut: budget"
+    assert cell.reps == []
+    assert evaluate([cell], "W1", 50)[0].verdict == "n/a"
+
+
+def test_the_data_checks_catch_a_wrong_value() -> None:
+    z = np.array([2.0 * (i * 0.25) + 1.0 for i in range(5)])
+    assert check_z(z, 5) == "z: all 5 values equal the computed ones"
+    z[3] += 1e-12
+    with pytest.raises(DataMismatchError, match="run 3 stored"):
+        check_z(z, 5)
+    arrays = np.arange(4.0)[:, None] * 0.25 + np.arange(6.0)
+    assert check_arrays(arrays, 4, 6).startswith("z: 4 arrays of 6")
+    arrays[2, 1] = 0.0
+    with pytest.raises(DataMismatchError, match="run 2's array"):
+        check_arrays(arrays, 4, 6)
+
+
+def test_parallel_efficiency_is_work_over_workers_times_wall() -> None:
+    # 1,000 runs of 5 ms on 2 workers in 2.5 s: no overhead at all.
+    assert parallel_efficiency(1_000, 0.005, 2.5) == pytest.approx(1.0)
+    assert parallel_efficiency(1_000, 0.005, 5.0) == pytest.approx(0.5)
