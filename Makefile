@@ -7,7 +7,7 @@ MIN_VENV := .venv-min
 MIN_PINS := "numpy==1.26.*" "pandas==2.2.*" "tables==3.9.*"
 LINTED := pytraj tests examples benchmarks
 
-.PHONY: demo test lint typecheck pytest test-min bench bench-compare clean
+.PHONY: demo test lint typecheck pytest test-min bench bench-compare bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,12 @@ test-min: $(MIN_VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks
 
+bench-smoke: $(VENV)/.installed
+	$(BIN)/python -m benchmarks --smoke
+
 # pytraj beside pypet 0.6.1 and psweep, each in its own virtual environment (.venv-compare).
 bench-compare: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.compare
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) .venv-compare out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) .venv-compare .venv-compare-psweep out build *.egg-info .pytest_cache .mypy_cache .ruff_cache

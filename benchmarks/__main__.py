@@ -92,7 +92,7 @@ def run_plan(plan: Plan, results_folder: Path | None, tag: str = "") -> list[Cel
     results = Harness(plan).run()
     print(render_markdown(results, plan, started))
     if results_folder is not None:
-        md_path, json_path = save(results, plan, started, results_folder, tag)
+        md_path, json_path = save(results, plan, started, results_folder, tag=tag)
         print(f"saved {md_path} and {json_path}", file=sys.stderr)
     return results
 

@@ -266,17 +266,27 @@ def _versions(results: Sequence[CellResult]) -> dict[str, str]:
     return found
 
 
-def render_markdown(results: Sequence[CellResult], plan: Plan, started: float) -> str:
-    """The whole report: context, summary table, details table, definitions."""
+def render_markdown(
+    results: Sequence[CellResult], plan: Plan, started: float, sources: Sequence[str] = ()
+) -> str:
+    """The whole report: context, summary table, details table, definitions.
+
+    ``sources`` names the saved runs a combined report was made from.
+    """
     meta = _meta(plan, started, _versions(results))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    origin = (
+        f"Combined from {', '.join(sources)} (a later run's cell replaces an earlier one)."
+        if sources
+        else f"Total {meta['elapsed_s']:.0f} s."
+    )
     return "\n".join(
         [
             f"# Benchmarks — {meta['date']} on {meta['host']}",
             "",
             f"{meta['platform']}, Python {meta['python']}, {meta['cpus']} CPUs; {versions}.",
             f"Medians of up to {plan.repetitions} repetitions, each in a fresh process; "
-            f"budget {plan.budget:.0f} s per cell; total {meta['elapsed_s']:.0f} s.",
+            f"budget {plan.budget:.0f} s per cell. {origin}",
             "",
             summary_table(results, plan.systems),
             "",
@@ -316,13 +326,19 @@ def to_json(results: Sequence[CellResult], plan: Plan, started: float) -> dict[s
 
 
 def save(
-    results: Sequence[CellResult], plan: Plan, started: float, folder: Path, tag: str = ""
+    results: Sequence[CellResult],
+    plan: Plan,
+    started: float,
+    folder: Path,
+    *,
+    tag: str = "",
+    sources: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``<date>-<host>[-tag].md/.json`` and ``latest[-tag].md`` into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("%Y-%m-%d", time.localtime(started)) + f"-{socket.gethostname()}"
     stem += f"-{tag}" if tag else ""
-    markdown = render_markdown(results, plan, started)
+    markdown = render_markdown(results, plan, started, sources)
     md_path, json_path = folder / f"{stem}.md", folder / f"{stem}.json"
     md_path.write_text(markdown, encoding="utf-8")
     json_path.write_text(json.dumps(to_json(results, plan, started), indent=1), encoding="utf-8")
@@ -380,8 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results, plan = combine(args.files, args.systems)
     started = time.time()
-    print(render_markdown(results, plan, started))
-    md_path, json_path = save(results, plan, started, args.results, args.tag)
+    names = [path.name for path in args.files]
+    print(render_markdown(results, plan, started, names))
+    md_path, json_path = save(results, plan, started, args.results, tag=args.tag, sources=names)
     print(f"saved {md_path} and {json_path}", file=sys.stderr)
     return 0
 
