@@ -159,7 +159,11 @@ class RunTable:
         table._hosts = list(data.hosts)
         table._host_ids = {host: i for i, host in enumerate(data.hosts)}
         table._failures = list(data.failures)
-        rows = data.rows[data.rows["idx"] < n_runs]
+        rows = data.rows
+        if len(rows) == n_runs and np.array_equal(rows["idx"], np.arange(n_runs)):
+            table._rows[:n_runs] = rows  # the usual case: one row per run, in order
+            return table
+        rows = rows[rows["idx"] < n_runs]
         # The latest row of a run wins (a retry appends a new one): keep last occurrences.
         reversed_idx = rows["idx"][::-1]
         _, first_from_end = np.unique(reversed_idx, return_index=True)

@@ -91,6 +91,7 @@ class Trajectory(Group):
         "_point_ids_valid",
         "_provenance",
         "_run_table",
+        "_short_names",
         "_storage",
         "_study_dir",
     )
@@ -126,6 +127,8 @@ class Trajectory(Group):
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+        # traj.x -> the node it resolved to; any attach or detach clears it.
+        self._short_names: dict[str, Node] = {}
         for branch in BRANCHES:
             self.add_group(branch)
 
@@ -314,7 +317,11 @@ class Trajectory(Group):
         self._definition_dirty = True
         return leaf
 
+    def _on_attach_below(self, node: Node) -> None:
+        self._short_names.clear()
+
     def _on_detach(self, node: Node) -> None:
+        self._short_names.clear()
         self._per_run_nodes.clear()
         self._column_cache.clear()
         self._definition_dirty = True
@@ -330,6 +337,12 @@ class Trajectory(Group):
     # -- natural naming --------------------------------------------------------------
     def _find_below(self, name: str) -> Node:
         """``traj.x``: the unique leaf named x, searching the branches in order."""
+        found = self._short_names.get(name)
+        if found is None:
+            found = self._short_names[name] = self._search(name)
+        return found
+
+    def _search(self, name: str) -> Node:
         candidates = self._candidates(name)
         leaves = [node for node in candidates if node.is_leaf]
         if leaves:

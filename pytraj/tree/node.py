@@ -360,6 +360,9 @@ class Group(Node):
     def _on_detach(self, node: Node) -> None:
         """Called on the root after ``node`` left its tree; subclasses drop caches here."""
 
+    def _on_attach_below(self, node: Node) -> None:
+        """Called on the root after ``node`` joined its tree; subclasses drop caches here."""
+
     def _new_group(self, name: str, *, comment: str = "") -> Group:
         """Create a child group; subclasses return their own kind."""
         return Group(name, comment=comment)
@@ -396,6 +399,8 @@ class Group(Node):
                 root._index.setdefault(node.name, []).append(node)
         for node in moved:
             node._on_attach()
+        if isinstance(root, Group):
+            root._on_attach_below(child)
         return child
 
     def _detach(self, child: Node) -> None:
