@@ -128,9 +128,14 @@ def _ints(n: int, dtype: str = "i8") -> st.SearchStrategy[np.ndarray[Any, Any]]:
     return hnp.arrays(np.dtype(dtype), n)
 
 
-def _datetimes(n: int, unit: str) -> st.SearchStrategy[np.ndarray[Any, Any]]:
-    # Well inside pandas' bounds for every unit; NaT as the smallest int64.
-    ticks = st.integers(-(2**40), 2**40) | st.just(-(2**63))
+#: About 1,000 years around 1970 in seconds: localizable in every time zone.
+_TZ_SPAN = 2**35
+
+
+def _datetimes(n: int, unit: str, span: int = 2**40) -> st.SearchStrategy[np.ndarray[Any, Any]]:
+    # Well inside pandas' bounds for every unit; NaT as the smallest int64. Time zones
+    # need Python's datetime range (years 1-9999): pass span=_TZ_SPAN seconds for them.
+    ticks = st.integers(-span, span) | st.just(-(2**63))
     return st.lists(ticks, min_size=n, max_size=n).map(
         lambda values: np.array(values, dtype=np.int64).view(f"M8[{unit}]")
     )
@@ -155,7 +160,7 @@ def _columns(n: int) -> st.SearchStrategy[Any]:
         hnp.arrays(np.complex128, n),
         units.flatmap(lambda unit: _datetimes(n, unit)),
         _ints(n).map(lambda values: values.view("m8[ns]")),
-        st.tuples(units, _datetimes(n, "s"), st.sampled_from(_TIME_ZONES)).map(
+        st.tuples(units, _datetimes(n, "s", _TZ_SPAN), st.sampled_from(_TIME_ZONES)).map(
             lambda args: (
                 pd.DatetimeIndex(args[1].astype(f"M8[{args[0]}]"))
                 .tz_localize("UTC")
@@ -163,7 +168,7 @@ def _columns(n: int) -> st.SearchStrategy[Any]:
                 .array
             )
         ),
-        _datetimes(n, "s").map(
+        _datetimes(n, "s", _TZ_SPAN).map(
             lambda values: (
                 pd.DatetimeIndex(values)
                 .tz_localize(datetime.timezone(datetime.timedelta(hours=-3)))
@@ -213,7 +218,7 @@ def _indexes(n: int) -> st.SearchStrategy[Any]:
         st.lists(_SHORT_TEXT, min_size=n, max_size=n).map(lambda v: np.array(v, dtype=object)),
         st.lists(_SHORT_TEXT, min_size=n, max_size=n).map(lambda v: pd.array(v, dtype="str")),
         _datetimes(n, "ns"),
-        _datetimes(n, "s").map(
+        _datetimes(n, "s", _TZ_SPAN).map(
             lambda v: pd.DatetimeIndex(v).tz_localize("UTC").tz_convert("Europe/Berlin").array
         ),
         st.lists(st.sampled_from("ab"), min_size=n, max_size=n).map(pd.Categorical),

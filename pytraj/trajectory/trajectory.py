@@ -19,18 +19,17 @@ from pytraj.errors import (
     NodeTypeError,
     OptionError,
     RunError,
-    RunValueMissingError,
 )
-from pytraj.leaves.base import Leaf, leaf_class
+from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
-from pytraj.storage.records import COMPLETED, STATUS_NAMES, LeafRecord, RunRecord
-from pytraj.trajectory import exploration
-from pytraj.trajectory.running import RunState, failure_record
+from pytraj.storage.records import RunRecord
+from pytraj.trajectory import exploration, lifecycle
+from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
-from pytraj.tree.names import split_path, validate_name
+from pytraj.tree.names import split_path
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
@@ -278,45 +277,6 @@ class Trajectory(Group):
             self._parameters_changed(leaf)
         return leaf
 
-    def _add_per_run(
-        self, branch: str, path: str, items: Mapping[str, Any], comment: str, cls: type[Leaf]
-    ) -> Any:
-        state = self._active_run
-        assert state is not None  # callers check
-        cached = self._per_run_nodes.get((branch, path))
-        if cached is None:
-            parts = split_path(path)
-            if parts[0] == branch and len(parts) > 1:
-                parts = parts[1:]
-            full = ".".join((branch, *parts))
-            existing = self._existing(full)
-            if existing is None:
-                existing = self._create_per_run_leaf(full, cls.__name__, comment, [])
-            elif not isinstance(existing, Result) or not existing.per_run:
-                raise NodeTypeError(
-                    f"{full!r} is a trajectory-level {type(existing).__name__}; a name is "
-                    "either per run or for the whole trajectory. Use another name inside runs"
-                )
-            cached = self._per_run_nodes[(branch, path)] = (existing, full)
-        node, full = cached
-        for item, value in items.items():
-            self._per_run_set(node, item, value, full)
-        return node
-
-    def _create_per_run_leaf(
-        self, full: str, class_name: str, comment: str, item_names: list[str]
-    ) -> Result:
-        cls = leaf_class(class_name)
-        if not issubclass(cls, Result):
-            raise NodeTypeError(f"per-run leaves must be Results, got {class_name}")
-        parts = full.split(".")
-        leaf = cls(parts[-1], comment=comment, per_run=True)
-        leaf._items = dict.fromkeys(item_names)
-        parent = self.require_group(".".join(parts[:-1]))
-        parent._attach(leaf)
-        self._definition_dirty = True
-        return leaf
-
     def _on_attach_below(self, node: Node) -> None:
         self._short_names.clear()
 
@@ -482,139 +442,41 @@ class Trajectory(Group):
         else:
             self._commit_records([self._close_run(state)])
 
+    # The run machinery lives in pytraj.trajectory.lifecycle; these are its entry points
+    # (the Environment and its workers drive runs through them).
     def _open_run(self, idx: int) -> RunState:
-        if self._active_run is not None:
-            raise RunError(f"run {self._active_run.idx} is in progress; runs cannot nest")
-        idx = self._check_index(idx)
-        if self._run_table.status(idx) == COMPLETED:
-            raise RunError(
-                f"run {idx} of {self.name!r} is completed already; completed runs are not "
-                "run again (expand the trajectory to add points)"
-            )
-        exploration.ensure_point_ids(self)
-        if not self._parameters_locked:
-            for leaf in self._branch("parameters").iter_leaves():
-                if isinstance(leaf, Parameter):
-                    leaf.lock()
-            self._parameters_locked = True
-        state = RunState(idx, self._run_table.point_id(idx), self._run_table.next_attempt(idx))
-        self._active_run = state
-        self._current_idx = idx
-        return state
+        return lifecycle.open_run(self, idx)
 
     def _close_run(self, state: RunState, exc: BaseException | None = None) -> RunRecord:
-        self._active_run = None
-        self._current_idx = -1
-        failure = None if exc is None else failure_record(state.idx, state.attempt, exc, state.log)
-        return state.finish(failure)
+        return lifecycle.close_run(self, state, exc)
 
     def _abandon_run(self) -> None:
-        self._active_run = None
-        self._current_idx = -1
+        lifecycle.abandon_run(self)
 
     def _commit_records(self, records: list[RunRecord]) -> None:
-        """Enter finished runs into the tree, the run table and storage (one writer)."""
-        for record in records:
-            for leaf in record.leaves:
-                self._learn_per_run_leaf(leaf)
-        if self._definition_dirty and self._storage.writable:
-            self.store_definition()
-        self._storage.commit_runs(records)
-        for record in records:
-            self._run_table.record(record)
-        self._data_version += 1
+        lifecycle.commit_records(self, records)
 
-    def _learn_per_run_leaf(self, record: LeafRecord) -> None:
-        node = self._existing(record.path)
-        if node is None:
-            self._create_per_run_leaf(
-                record.path, record.leaf_class, record.comment, list(record.items)
-            )
-            return
-        if not isinstance(node, Result) or not node.per_run:
-            raise NodeTypeError(
-                f"a run produced per-run values for {record.path!r}, which is a "
-                f"trajectory-level {type(node).__name__}"
-            )
-        for item in record.items:
-            if item not in node._items:
-                node._items[item] = None
-                self._definition_dirty = True
+    def _add_per_run(
+        self, branch: str, path: str, items: Mapping[str, Any], comment: str, cls: type[Leaf]
+    ) -> Any:
+        return lifecycle.add_per_run(self, branch, path, items, comment=comment, cls=cls)
 
-    # -- per-run values --------------------------------------------------------------
+    def _create_per_run_leaf(
+        self, full: str, class_name: str, comment: str, item_names: list[str]
+    ) -> Result:
+        return lifecycle.create_per_run_leaf(self, full, class_name, comment, item_names)
+
     def _per_run_set(self, leaf: Result, item: str, value: Any, full: str | None = None) -> None:
-        """Add run-local value ``item`` of per-run ``leaf`` (the hot path of every run).
-
-        The run's record declares a leaf (class, comment, items) only when this tree
-        learned something new about it in this run; a writer learns it from the first
-        record that uses it, and a worker's first record always carries it.
-        """
-        state = self._active_run
-        full = full or leaf.full_name
-        if state is None:
-            raise RunError(
-                f"{full!r} holds one value per run; set it inside a run (traj.start_run or env.run)"
-            )
-        key = (full, item)
-        if key in state.values:
-            raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
-        leaf.check_value(value, f"{full}[{item!r}]")
-        if item not in leaf._items:
-            validate_name(item, parent=full)
-            leaf._items[item] = None
-            spec = state.leaves.get(full)
-            if spec is None:
-                spec = state.leaves[full] = LeafRecord(
-                    path=full,
-                    leaf_class=type(leaf).__name__,
-                    comment=leaf.comment,
-                    per_run=True,
-                    pickled=leaf.pickles_values,
-                )
-            spec.items.update(dict.fromkeys(leaf._items))
-            self._definition_dirty = True
-        state.values[key] = value
+        lifecycle.per_run_set(self, leaf, item, value, full)
 
     def _per_run_item(self, leaf: Result, item: str) -> Any:
-        """``traj.results.z``: this run's value in a run, else a per-run view."""
-        state = self._active_run
-        key = (leaf.full_name, item)
-        if state is not None:
-            if key in state.values:
-                return state.values[key]
-            raise RunValueMissingError(
-                f"run {state.idx} has not added {leaf.full_name}[{item!r}] yet; other runs' "
-                f"values are in traj.runs[i].{leaf.full_name}"
-            )
-        if self._current_idx >= 0:
-            return self._cell(leaf.full_name, item, self._current_idx)
-        from pytraj.trajectory.views import PerRunView
-
-        return PerRunView(self, leaf, item)
+        return lifecycle.per_run_item(self, leaf, item)
 
     def _column(self, path: str, item: str) -> ColumnData:
-        cached = self._column_cache.get((path, item))
-        if cached is not None and cached[0] == self._data_version:
-            return cached[1]
-        column = self._storage.read_column(path, item)
-        self._column_cache[(path, item)] = (self._data_version, column)
-        return column
+        return lifecycle.column(self, path, item)
 
     def _cell(self, path: str, item: str, idx: int) -> Any:
-        cached = self._column_cache.get((path, item))
-        if cached is not None and cached[0] == self._data_version:
-            position = cached[1].position_of(idx)
-            if position >= 0:
-                return cached[1].value_at(position)
-        else:
-            try:
-                return self._storage.read_cell(path, item, idx)
-            except KeyError:
-                pass
-        status = STATUS_NAMES[self._run_table.status(idx)]
-        raise RunValueMissingError(
-            f"run {idx} has no value for {path}[{item!r}] (status: {status})"
-        )
+        return lifecycle.cell(self, path, item, idx)
 
     # -- exploration -----------------------------------------------------------------
     def explore(self, space: Mapping[str, Any] | ParameterSpace) -> None:
