@@ -147,7 +147,17 @@ class OptionError(PytrajError, ValueError):
 
 
 class StudyMismatchError(PytrajError, ValueError):
-    """A re-run study definition differs from the one stored in the file."""
+    """A re-run study definition differs from the one stored in the file.
+
+    Attributes
+    ----------
+    differences : list
+        One entry per difference (what differs, the stored and the script's value).
+    """
+
+    def __init__(self, message: str, differences: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.differences: list[object] = list(differences or [])
 
 
 class PickleNotAllowedError(PytrajError, PermissionError):

@@ -148,9 +148,9 @@ def mismatch_error(name: str, path: Path, differences: Sequence[Difference]) -> 
         "Ways out: Environment(..., overwrite=True) replaces the stored trajectory (only "
         "that one); a new trajectory name starts a separate study in the same file; to "
         "add points to the stored study, explore the stored points as before and add the "
-        "new ones with traj.expand(...)"
+        "new ones with traj.expand(...)",
+        differences=list(differences),
     )
-    error.differences = list(differences)  # type: ignore[attr-defined]  # extra detail for callers
     return error
 
 

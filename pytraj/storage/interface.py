@@ -129,4 +129,8 @@ class Storage(ABC):
         """Make everything committed durable."""
 
     def close(self) -> None:  # noqa: B027  # optional hook
-        """Flush and release resources; the backend is unusable afterwards."""
+        """Flush and release resources (files, locks).
+
+        A backend may be written to again after closing: it reopens what it needs (the
+        Environment closes the file after every ``env.run`` and may run again).
+        """
