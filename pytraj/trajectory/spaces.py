@@ -33,12 +33,11 @@ import numpy as np
 
 from pytraj.errors import ExplorationError, PytrajWarning
 from pytraj.trajectory.pointid import encode_point
+from pytraj.trajectory.sampling import Count, Seed, check_sampling_input, qmc_engine
 
 __all__ = ["ParameterSpace", "as_columns", "cartesian_product"]
 
 Point = dict[str, Any]
-Seed = int | np.integer[Any] | np.random.Generator
-Count = int | np.integer[Any]
 
 
 def _as_values(name: str, values: Any) -> list[Any]:
@@ -462,7 +461,7 @@ class ParameterSpace:
         >>> len(space), all(0.0 <= p["x"] <= 1.0 for p in space)
         (3, True)
         """
-        rng, checked, n = _sampling_input(bounds, n, seed)
+        rng, checked, n = check_sampling_input(bounds, n, seed)
         return _scaled(checked, rng.random((n, len(checked))))
 
     @classmethod
@@ -476,8 +475,8 @@ class ParameterSpace:
         """
         from scipy.stats import qmc
 
-        rng, checked, n = _sampling_input(bounds, n, seed)
-        return _scaled(checked, _qmc_engine(qmc.LatinHypercube, len(checked), rng).random(n))
+        rng, checked, n = check_sampling_input(bounds, n, seed)
+        return _scaled(checked, qmc_engine(qmc.LatinHypercube, len(checked), rng).random(n))
 
     @classmethod
     def sobol(
@@ -490,7 +489,7 @@ class ParameterSpace:
         """
         from scipy.stats import qmc
 
-        rng, checked, n = _sampling_input(bounds, n, seed)
+        rng, checked, n = check_sampling_input(bounds, n, seed)
         if n & (n - 1):
             warnings.warn(
                 f"Sobol' points are balanced only for n a power of 2; got n={n} "
@@ -498,7 +497,7 @@ class ParameterSpace:
                 PytrajWarning,
                 stacklevel=2,
             )
-        engine = _qmc_engine(qmc.Sobol, len(checked), rng)
+        engine = qmc_engine(qmc.Sobol, len(checked), rng)
         with warnings.catch_warnings():
             # Warned above already, pointing at the caller instead of into scipy.
             warnings.simplefilter("ignore", UserWarning)
@@ -515,50 +514,13 @@ class ParameterSpace:
         """
         from scipy.stats import qmc
 
-        rng, checked, n = _sampling_input(bounds, n, seed)
-        return _scaled(checked, _qmc_engine(qmc.Halton, len(checked), rng).random(n))
+        rng, checked, n = check_sampling_input(bounds, n, seed)
+        return _scaled(checked, qmc_engine(qmc.Halton, len(checked), rng).random(n))
 
 
 def _require_space(other: Any, operation: str) -> None:
     if not isinstance(other, ParameterSpace):
         raise TypeError(f"{operation} needs two ParameterSpaces, got {type(other).__name__}")
-
-
-def _sampling_input(
-    bounds: Mapping[str, tuple[float, float]], n: Count, seed: Seed
-) -> tuple[np.random.Generator, dict[str, tuple[float, float]], int]:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ExplorationError(f"the number of points n must be a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
-        raise ExplorationError(
-            f"seed must be an int or a numpy.random.Generator, got {seed!r}; a fixed seed makes "
-            "the sample, and so the study, reproducible"
-        )
-    if not isinstance(bounds, Mapping) or not bounds:
-        raise ExplorationError("bounds must be a non-empty mapping of name -> (low, high)")
-    checked: dict[str, tuple[float, float]] = {}
-    for name, pair in bounds.items():
-        try:
-            low, high = (float(limit) for limit in pair)
-        except (TypeError, ValueError):
-            raise ExplorationError(
-                f"the bounds of {name!r} must be a pair of numbers (low, high), got {pair!r}"
-            ) from None
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ExplorationError(f"the bounds of {name!r} must be finite, got {pair!r}")
-        if not low < high:
-            raise ExplorationError(
-                f"the bounds of {name!r} need low < high, got ({low!r}, {high!r})"
-            )
-        checked[name] = (low, high)
-    return np.random.default_rng(seed), checked, int(n)
-
-
-def _qmc_engine(engine: Any, dimensions: int, rng: np.random.Generator) -> Any:
-    try:
-        return engine(dimensions, scramble=True, rng=rng)
-    except TypeError:  # scipy < 1.15 names the argument `seed`
-        return engine(dimensions, scramble=True, seed=rng)
 
 
 def _scaled(bounds: dict[str, tuple[float, float]], unit: np.ndarray) -> ParameterSpace:
