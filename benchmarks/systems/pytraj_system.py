@@ -75,20 +75,11 @@ def simulate_w4(traj: Any, iterations: int) -> None:
     traj.add_result("z", expected_z(traj.x))
 
 
-# -- the public API, found where it lives today ----------------------------------------
-def _api(name: str, fallback_module: str) -> Any:
-    """``pytraj.<name>``, or the same object from the module that defines it while it is
-    not exported yet (``Environment``, ``load``)."""
-    import pytraj
-
-    found = getattr(pytraj, name, None)
-    if found is None:
-        found = getattr(importlib.import_module(fallback_module), name)
-    return found
-
-
+# -- helpers ---------------------------------------------------------------------------
 def _load(path: str) -> Any:
-    return _api("load", "pytraj.io")(path)
+    import pytraj as pt
+
+    return pt.load(path)
 
 
 def _version() -> str:
@@ -101,8 +92,7 @@ def _study(cell: Cell, path: str, offset: int = 0, **options: Any) -> tuple[Any,
     """An Environment on ``path`` with ``x`` explored over the cell's points."""
     import pytraj as pt
 
-    environment = _api("Environment", "pytraj.run.environment")
-    env = environment(trajectory=cell.workload.lower(), filename=path, **options)
+    env = pt.Environment(trajectory=cell.workload.lower(), filename=path, **options)
     traj = env.trajectory
     traj.add_parameter("x", 0.0)
     traj.explore(pt.cartesian_product({"x": x_values(cell.n, offset)}))
@@ -225,7 +215,7 @@ def w5(cell: Cell) -> Outcome:
     import pandas  # noqa: F401  # imported before the clock, as in any analysis session
 
     path = cell.sources[0]
-    load = _api("load", "pytraj.io")
+    load = _load
     with timed() as imports:
         for module in ("tables", "pytraj.storage.hdf5", "pytraj.trajectory.views"):
             importlib.import_module(module)

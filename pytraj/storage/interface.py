@@ -16,7 +16,7 @@ import numpy as np
 
 from pytraj.storage.records import FailureRecord, RunRecord, StudyDefinition
 
-__all__ = ["RUN_TABLE_DTYPE", "ColumnData", "RunTableData", "Storage"]
+__all__ = ["RUN_TABLE_DTYPE", "ColumnData", "RunTableData", "Storage", "run_table_row"]
 
 #: One row per run. ``host`` indexes :attr:`RunTableData.hosts`; ``error`` indexes the
 #: failure list (-1: none). Kept small because a row is written for every run.
@@ -33,6 +33,31 @@ RUN_TABLE_DTYPE = np.dtype(
         ("pid", "<i4"),
     ]
 )
+
+
+def run_table_row(record: RunRecord, host: int, error: int) -> tuple[Any, ...]:
+    """One row of :data:`RUN_TABLE_DTYPE` for ``record`` (fields in the dtype's order).
+
+    Parameters
+    ----------
+    record
+        The finished attempt.
+    host
+        Index of ``record.host`` in the host list.
+    error
+        Index of its failure in the failure list, -1 when it did not fail.
+    """
+    return (
+        record.idx,
+        record.point_id,
+        record.status,
+        record.attempt,
+        record.start,
+        record.finish,
+        host,
+        error,
+        record.pid,
+    )
 
 
 @dataclass(slots=True)

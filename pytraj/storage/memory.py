@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    ColumnData,
+    RunTableData,
+    Storage,
+    run_table_row,
+)
 from pytraj.storage.records import (
     FailureRecord,
     LazyValue,
@@ -149,17 +155,7 @@ class MemoryStorage(Storage):
             if record.failure is not None:
                 error = len(self._failures)
                 self._failures.append(replace(record.failure))
-            self._rows[record.idx] = (
-                record.idx,
-                record.point_id,
-                record.status,
-                record.attempt,
-                record.start,
-                record.finish,
-                self._host_id(record.host),
-                error,
-                record.pid,
-            )
+            self._rows[record.idx] = run_table_row(record, self._host_id(record.host), error)
             keys = []
             for key, value in record.values.items():
                 self._columns.setdefault(key, {})[record.idx] = _encode(

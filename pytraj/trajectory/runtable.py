@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData
+from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData, run_table_row
 from pytraj.storage.records import (
     COMPLETED,
     FAILED,
@@ -130,17 +130,7 @@ class RunTable:
         if record.status == FAILED and record.failure is not None:
             error = len(self._failures)
             self._failures.append(record.failure)
-        self._rows[record.idx] = (
-            record.idx,
-            record.point_id,
-            record.status,
-            record.attempt,
-            record.start,
-            record.finish,
-            host,
-            error,
-            record.pid,
-        )
+        self._rows[record.idx] = run_table_row(record, host, error)
 
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""

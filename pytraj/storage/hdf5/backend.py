@@ -59,7 +59,13 @@ from pytraj.storage.hdf5.layout import (
 )
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.skeleton import read_definition, read_items
-from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    ColumnData,
+    RunTableData,
+    Storage,
+    run_table_row,
+)
 from pytraj.storage.records import LazyValue, RunRecord, StudyDefinition
 
 __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
@@ -217,19 +223,7 @@ class HDF5Storage(Storage):
             if record.failure is not None:
                 error = self._n_failures + len(self._failures)
                 self._failures.append(record.failure)
-            rows.append(
-                (
-                    idx,
-                    record.point_id,
-                    record.status,
-                    record.attempt,
-                    record.start,
-                    record.finish,
-                    host,
-                    error,
-                    record.pid,
-                )
-            )
+            rows.append(run_table_row(record, host, error))
             values = record.values
             for key, value in values.items():
                 buffer = buffers.get(key)
