@@ -26,8 +26,13 @@ from pytraj.storage.hdf5.journal import (
     journal_path_for,
     read_journal,
 )
-from pytraj.storage.hdf5.journal_format import encode_frame, name_chunk
-from pytraj.storage.recordcodec import encode_run
+from pytraj.storage.hdf5.journal_format import (
+    OUT_OF_LINE_BYTES,
+    encode_frame,
+    frame_parts,
+    name_chunk,
+)
+from pytraj.storage.recordcodec import encode_run, encode_runs, encode_runs_into
 from pytraj.storage.records import (
     FAILED,
     FailureRecord,
@@ -204,6 +209,70 @@ def test_pickle_leaves_from_the_definition_are_pickled_even_after_reopening(
     with Journal.open(path) as journal:
         journal.append_runs("mult", [RunRecord(idx=1, point_id=bytes(16), values=plain.values)])
     assert [record.values for record in read_journal(path).runs["mult"]] == [plain.values] * 2
+
+
+def large_array_records(count: int) -> list[RunRecord]:
+    """Runs whose arrays are above the journal's out-of-line size, in every memory order."""
+    records = []
+    for idx in range(count):
+        base = np.arange(OUT_OF_LINE_BYTES // 8 + 1 + idx, dtype=np.float64) * (idx + 0.5)
+        square = np.arange(200 * 60, dtype=np.int64).reshape(200, 60) + idx
+        values = {
+            ("results.z", "z"): base,
+            ("results.f", "f"): np.asfortranarray(square),  # Fortran order
+            ("results.s", "s"): base[::2],  # not contiguous
+            ("results.t", "t"): float(idx),
+        }
+        records.append(RunRecord(idx=idx, point_id=idx.to_bytes(16, "little"), values=values))
+    return records
+
+
+def test_large_arrays_go_to_the_journal_uncopied_and_byte_for_byte(data_path: Path) -> None:
+    # 300 runs with two out-of-line arrays each: more buffers than one writev call takes.
+    records = large_array_records(300)
+    path = journal_path_for(data_path)
+    with Journal.create(path, data_path) as journal:
+        start = journal.size
+        journal.append_runs("mult", records)
+        assert journal.size == path.stat().st_size
+    frame = path.read_bytes()[start:]
+    assert frame == encode_frame(RUNS, [name_chunk("mult"), encode_runs(records)])
+    chunks: list[bytes] = []
+    encode_runs_into(chunks, records[:1])
+    buffers, size = frame_parts(RUNS, chunks)
+    shared = [
+        key
+        for key, value in records[0].values.items()
+        for buffer in buffers
+        if type(buffer) is memoryview and np.shares_memory(np.frombuffer(buffer, np.uint8), value)
+    ]
+    # Written from the arrays' own memory: the C-ordered and the Fortran-ordered array.
+    assert {("results.z", "z"), ("results.f", "f")} <= set(shared)
+    assert size == sum(len(memoryview(buffer).cast("B")) for buffer in buffers)
+    read = read_journal(path).runs["mult"]
+    assert same_records(read, records)
+    for got, expected in zip(read, records, strict=True):
+        for key, value in expected.values.items():
+            np.testing.assert_array_equal(got.values[key], value, strict=True)
+
+
+def test_short_writes_are_completed(data_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = os.write
+
+    def short_writev(fd: int, buffers: list[bytes | memoryview]) -> int:
+        # What a kernel may do on a nearly full disk: take part of the first buffer.
+        first = memoryview(buffers[0]).cast("B")
+        return real_write(fd, first[: max(1, len(first) // 3)])
+
+    records = large_array_records(3)
+    path = journal_path_for(data_path)
+    with Journal.create(path, data_path) as journal:
+        monkeypatch.setattr(os, "writev", short_writev)
+        journal.append_runs("mult", records)
+        monkeypatch.undo()
+        journal.append_runs("mult", batch_records(0))
+        assert journal.size == path.stat().st_size
+    assert same_records(read_journal(path).runs["mult"], records + batch_records(0))
 
 
 def test_a_failed_encoding_leaves_the_journal_unchanged(data_path: Path) -> None:

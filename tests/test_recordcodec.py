@@ -430,6 +430,46 @@ def test_definition_encoding_follows_the_documented_layout() -> None:
     assert encode_definition(definition) == expected
 
 
+def _explored_definition(explored: list[Any]) -> StudyDefinition:
+    leaf = LeafRecord(path="parameters.x", leaf_class="Parameter", default=0, explored=explored)
+    return StudyDefinition(name="s", leaves=[leaf], n_runs=len(explored))
+
+
+def _slot_by_slot(value: Any) -> bytes:
+    data = dumps(value)
+    return b"v" + struct.pack("<I", len(data)) + data
+
+
+@given(
+    st.one_of(
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1),
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1),
+    )
+)
+def test_explored_numbers_are_encoded_at_once_as_slot_by_slot(explored: list[Any]) -> None:
+    encoded = encode_definition(_explored_definition(explored))
+    slots = b"".join(_slot_by_slot(value) for value in explored)
+    assert struct.pack("<I", len(explored)) + slots in encoded
+    decoded = decode_definition(encoded).leaves[0].explored
+    assert decoded is not None
+    assert [type(value) for value in decoded] == [type(value) for value in explored]
+    assert np.array_equal(np.array(decoded), np.array(explored), equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "explored", [[1, 2**63], [1.0, 2], [True, 1], [1, np.int64(2)], [1.0, None]]
+)
+def test_mixed_or_huge_explored_values_keep_their_exact_types(explored: list[Any]) -> None:
+    definition = _explored_definition(explored)
+    if explored[1] == 2**63:
+        with pytest.raises(ValueError, match="int64"):
+            encode_definition(definition)
+        return
+    decoded = decode_definition(encode_definition(definition)).leaves[0].explored
+    assert decoded == explored
+    assert [type(value) for value in decoded] == [type(value) for value in explored]
+
+
 # -- malformed input ------------------------------------------------------------------------
 
 

@@ -51,6 +51,8 @@ import struct
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import numpy as np
+
 from pytraj.errors import PytrajError, UnsupportedValueError
 from pytraj.storage.records import (
     NOT_LOADED,
@@ -62,7 +64,7 @@ from pytraj.storage.records import (
     RunRecord,
     StudyDefinition,
 )
-from pytraj.storage.valuecodec import ValueDecodeError, dumps, loads
+from pytraj.storage.valuecodec import FORMAT_VERSION, ValueDecodeError, dump_parts, dumps, loads
 
 __all__ = [
     "RECORD_FORMAT_VERSION",
@@ -91,12 +93,18 @@ _PER_RUN, _PICKLED, _EXPLORED = 1, 2, 4
 _NONE_SLOT = b"N"
 _NOT_LOADED_SLOT = b"n"
 _EMPTY_MAP = _U32.pack(0)
+# A float or int slot: slot tag, payload length, then the value codec's version, type tag
+# and 8 bytes (valuecodec's top-level encoding of one float or int).
+_NUMBER_LENGTH = 10
+_SLOT_FIELDS = [("slot", "S1"), ("length", "<u4"), ("version", "u1"), ("tag", "S1")]
+_FLOAT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<f8")])
+_INT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<i8")])
 # Encoded (path, item) keys: a study uses few of them, once per run each. The cache is
 # emptied when it grows past the limit, so odd workloads cannot make it grow forever.
 _KEY_CACHE: dict[tuple[str, str], bytes] = {}
 _KEY_CACHE_LIMIT = 4096
 
-Chunks = list[bytes]
+Chunks = list[Any]  # bytes, and memoryviews of array data
 
 
 class RecordDecodeError(ValueDecodeError):
@@ -121,26 +129,36 @@ def _where(parts: tuple[object, ...]) -> str:
     return "".join(map(str, parts))
 
 
-def _slot(value: Any, pickled: bool, where: tuple[object, ...]) -> bytes:
-    """Encode one value slot (tag and payload).
+def _nbytes(part: bytes | memoryview) -> int:
+    return len(part) if type(part) is bytes else memoryview(part).nbytes
 
-    ``where`` names the value for error messages, in parts joined only on error (this
-    runs for every value of every run).
+
+def _put_slot(out: Chunks, value: Any, pickled: bool, where: tuple[object, ...]) -> None:
+    """Append one value slot (tag, length and payload) to ``out``.
+
+    Array data is appended as the array's own ``memoryview`` (see
+    :func:`~pytraj.storage.valuecodec.dump_parts`): the journal writes large arrays
+    without copying them. ``where`` names the value for error messages, in parts joined
+    only on error (this runs for every value of every run).
     """
     if value is None:
-        return _NONE_SLOT
+        out.append(_NONE_SLOT)
+        return
     if value is NOT_LOADED:
-        return _NOT_LOADED_SLOT
+        out.append(_NOT_LOADED_SLOT)
+        return
     if type(value) is LazyValue:
         # A value still in its file (a backend loads lazily) is journaled in full.
         value = value.load()
         if value is None:
-            return _NONE_SLOT
+            out.append(_NONE_SLOT)
+            return
     try:
         if pickled:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            return _SLOT_HEAD.pack(b"p", len(data)) + data
-        data = dumps(value)
+            out.append(_SLOT_HEAD.pack(b"p", len(data)) + data)
+            return
+        parts = dump_parts(value)
     except PytrajError as exc:
         raise type(exc)(f"cannot encode the value of {_where(where)}: {exc}") from exc
     except Exception as exc:
@@ -149,7 +167,44 @@ def _slot(value: Any, pickled: bool, where: tuple[object, ...]) -> bytes:
             f"cannot pickle the value of {_where(where)} ({type(exc).__name__}: {exc}); make it "
             "picklable or store it in a supported type"
         ) from exc
-    return _SLOT_HEAD.pack(b"v", len(data)) + data
+    if len(parts) == 1:
+        out.append(_SLOT_HEAD.pack(b"v", len(parts[0])) + parts[0])
+    else:
+        out.append(_SLOT_HEAD.pack(b"v", sum(map(_nbytes, parts))))
+        out.extend(parts)
+
+
+def _slot(value: Any, pickled: bool, where: tuple[object, ...]) -> bytes:
+    """Return one value slot as bytes (see :func:`_put_slot`)."""
+    out: Chunks = []
+    _put_slot(out, value, pickled, where)
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _number_slots(values: Sequence[Any]) -> bytes | None:
+    """The slots of values that are all floats or all ints, encoded at once, or None.
+
+    Explored ranges are mostly that, and long: a study's definition is journaled when
+    its runs start and again when they end, so this runs for every point of the study.
+    The bytes are those :func:`_slot` gives value by value.
+    """
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        tag, layout = b"f", _FLOAT_SLOTS
+    elif kinds == {int}:
+        tag, layout = b"i", _INT_SLOTS
+    else:
+        return None
+    slots = np.empty(len(values), layout)
+    try:
+        slots["value"] = values
+    except OverflowError:
+        return None  # an int beyond int64: the slot-by-slot path says which one
+    slots["slot"] = b"v"
+    slots["length"] = _NUMBER_LENGTH
+    slots["version"] = FORMAT_VERSION
+    slots["tag"] = tag
+    return slots.tobytes()
 
 
 def _put_map(
@@ -166,7 +221,7 @@ def _put_map(
                 "must be str"
             )
         _put_str(out, key)
-        out.append(_slot(value, pickled, (*where, "['", key, "']")))
+        _put_slot(out, value, pickled, (*where, "['", key, "']"))
 
 
 def _put_leaf(out: Chunks, leaf: LeafRecord) -> None:
@@ -186,8 +241,12 @@ def _put_leaf(out: Chunks, leaf: LeafRecord) -> None:
     out.append(_slot(leaf.default, pickled, ("the default of ", path)))
     if explored is not None:
         out.append(_U32.pack(len(explored)))
-        where = ("the explored values of ", path)
-        out.extend([_slot(value, pickled, where) for value in explored])
+        slots = None if pickled else _number_slots(explored)
+        if slots is not None:
+            out.append(slots)
+        else:
+            where = ("the explored values of ", path)
+            out.extend([_slot(value, pickled, where) for value in explored])
     _put_map(out, leaf.items, pickled, ("the items of ", path))
 
 
@@ -247,7 +306,7 @@ def _put_run(out: Chunks, record: RunRecord, pickled: Collection[str]) -> None:
             out.append(_SLOT_HEAD.pack(b"v", len(data)) + data)
         else:
             where = ("run ", record.idx, "'s item ", path, ".", item)
-            out.append(_slot(value, is_pickled, where))
+            _put_slot(out, value, is_pickled, where)
 
 
 def encode_runs_into(

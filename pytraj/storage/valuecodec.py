@@ -70,6 +70,7 @@ __all__ = [
     "MAX_DEPTH",
     "ValueDecodeError",
     "decode_value",
+    "dump_parts",
     "dumps",
     "dumps_many",
     "encode_value",
@@ -308,9 +309,29 @@ def dumps(value: Any) -> bytes:
     top = _TOP_LEVEL.get(type(value))
     if top is not None:
         return top(value)
+    return b"".join(dump_parts(value))
+
+
+def dump_parts(value: Any) -> Chunks:
+    """Encode ``value`` as :func:`dumps` does, but as parts that are not joined.
+
+    Array data stays a ``memoryview`` of the array's own buffer, so a writer can pass a
+    large array on without copying it; ``b"".join(dump_parts(value)) == dumps(value)``.
+    The array must not change until the parts are consumed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> parts = dump_parts(np.arange(3.0))
+    >>> b"".join(parts) == dumps(np.arange(3.0)), type(parts[-1]).__name__
+    (True, 'memoryview')
+    """
+    top = _TOP_LEVEL.get(type(value))
+    if top is not None:
+        return [top(value)]
     out: Chunks = [_VERSION_BYTE]
     encode_value(value, out, 0)
-    return b"".join(out)
+    return out
 
 
 def dumps_many(values: Iterable[Any]) -> bytes:

@@ -1,11 +1,11 @@
 """The HDF5 storage backend: buffered, journaled writes and lazy, columnar reads.
 
 Writing: :meth:`HDF5Storage.commit_runs` appends the batch to the write-ahead journal
-(one ``os.write``) and buffers it in Python lists; nothing touches HDF5. The buffers go
+(one ``os.writev``) and buffers it in Python lists; nothing touches HDF5. The buffers go
 into the file in bulk on a budget (:data:`FLUSH_SECONDS`, :data:`FLUSH_RUNS`,
 :data:`FLUSH_BYTES`), on :meth:`~HDF5Storage.flush` / :meth:`~HDF5Storage.close`, and
-before any read that needs them; each flush fsyncs the journal first and opens the HDF5
-file only for the time it writes.
+before any read that needs them; each flush fsyncs the journal (in a thread, while it
+writes) and opens the HDF5 file only for the time it writes.
 
 Reading: the definition (skeleton), run table and columns are read on demand, one read
 per store; run i's value of a column is one row, found through the column's run -> row
@@ -73,7 +73,7 @@ __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
 #: Flush budget: buffered runs go into HDF5 after this long, this many runs, or this
 #: many journaled bytes, whichever comes first.
 FLUSH_SECONDS = 1.0
-FLUSH_RUNS = 1000
+FLUSH_RUNS = 10_000
 FLUSH_BYTES = 64 * 1024 * 1024
 #: Cell reads of one column after which the whole column is read (and kept) instead.
 CELL_READS_PER_COLUMN = 16

@@ -56,6 +56,8 @@ TABLE_CHUNK_BYTES = 64 * 1024
 ARRAY_CHUNK_BYTES = 256 * 1024
 #: Write extendable arrays in pieces of at most this size (bounds the copy of a stack).
 APPEND_BYTES = 16 * 1024 * 1024
+#: Array rows at least this long are appended one at a time, without stacking them.
+LARGE_ROW_BYTES = 256 * 1024
 
 _TAG_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "complex": complex}
 _HEAP_KINDS = frozenset(["text", "bytes", "encoded", "pickle"])
@@ -284,6 +286,12 @@ def append_rows(group: Any, name: str, spec: ColumnSpec, values: Sequence[Any]) 
     dtype = spec.dtype
     assert dtype is not None
     row_bytes = max(dtype.itemsize * int(np.prod(spec.shape, dtype=np.int64)), 1)
+    if spec.kind == "array" and row_bytes >= LARGE_ROW_BYTES:
+        # Appended one by one from their own memory: stacking would copy every row once
+        # more, which costs more than the extra calls.
+        for value in values:
+            node.append(spec.to_array([value]) if dtype.kind in "Mm" else value[np.newaxis])
+        return
     step = max(1, APPEND_BYTES // row_bytes)
     for start in range(0, len(values), step):
         node.append(spec.to_array(values[start : start + step]))

@@ -254,7 +254,15 @@ class FileState:
         return self.journal.size - self.journal_size_at_flush if self.journal is not None else 0
 
     def flush(self, *, patient: bool = True) -> None:
-        """Write every writer's buffers: fsync the journal first, then HDF5 in one open.
+        """Write every writer's buffers into HDF5 in one open, fsyncing the journal meanwhile.
+
+        The journal's fsync runs in a thread while HDF5 is written, and the flush returns
+        after both. Overlapping them is safe: until the flush returns, a power loss may
+        lose this flush's runs, and the HDF5 pages written meanwhile reach the disk
+        before the journal's only if the kernel writes them back within this moment; a
+        file that then holds runs its journal lacks is read as it is (recovery replays
+        only what the file lacks), and a damaged one is rebuilt from the journal's
+        frames up to the previous flush, which were synced then.
 
         Parameters
         ----------
@@ -266,16 +274,22 @@ class FileState:
             pending = [writer for writer in self.writers.values() if writer.has_pending]
             if not pending:
                 return
-            if self.journal is not None:
-                self.journal.sync()
+            syncing = self.journal.start_sync() if self.journal is not None else None
             wait = LOCK_WAIT_SECONDS if patient else 0.2
-            with self.writing(wait=wait) as h5:
-                for writer in pending:
-                    writer._write_pending(h5)
-                if self.journal is not None and not self.has_pending():
-                    attrs = h5.root._v_attrs
-                    attrs[JOURNAL_ID] = self.journal.header.journal_id.hex()
-                    attrs[JOURNAL_SIZE] = self.journal.size
+            try:
+                with self.writing(wait=wait) as h5:
+                    for writer in pending:
+                        writer._write_pending(h5)
+                    if self.journal is not None and not self.has_pending():
+                        attrs = h5.root._v_attrs
+                        attrs[JOURNAL_ID] = self.journal.header.journal_id.hex()
+                        attrs[JOURNAL_SIZE] = self.journal.size
+            except BaseException:
+                if syncing is not None:
+                    syncing.wait(check=False)  # the error that stopped the write says more
+                raise
+            if syncing is not None:
+                syncing.wait()
             self.generation += 1
             self.last_flush = time.monotonic()
             self.journal_size_at_flush = self.journal.size if self.journal is not None else 0

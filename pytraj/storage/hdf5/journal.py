@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pytraj.errors import FileFormatError, StorageError
 from pytraj.storage.hdf5.journal_format import (
@@ -44,8 +46,8 @@ from pytraj.storage.hdf5.journal_format import (
     JournalTrajectory,
     checkpoint_payload,
     decode_entry,
-    encode_frame,
     encode_header,
+    frame_parts,
     iter_frames,
     iter_journal,
     journal_path_for,
@@ -66,12 +68,14 @@ __all__ = [
     "JournalEntry",
     "JournalHeader",
     "JournalTrajectory",
+    "PendingSync",
     "iter_journal",
     "journal_path_for",
     "read_journal",
 ]
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_DROP_FROM_CACHE: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 def _sync_directory(path: Path) -> None:
@@ -85,21 +89,82 @@ def _sync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+# Buffers per os.writev call, below every platform's IOV_MAX (1024 on Linux and macOS).
+_WRITEV_BUFFERS = 512
+
+
+def _write_all(fd: int, buffers: Sequence[Any]) -> None:
+    """Write ``buffers`` (bytes and memoryviews) in order, however the kernel splits them."""
+    if not hasattr(os, "writev"):  # Windows
+        for buffer in buffers:
+            _write_rest(fd, memoryview(buffer))
+        return
+    start = 0
+    while start < len(buffers):
+        group = buffers[start : start + _WRITEV_BUFFERS]
+        written = os.writev(fd, group)
+        for buffer in group:
+            start += 1
+            size = len(buffer) if type(buffer) is bytes else memoryview(buffer).nbytes
+            if written < size:
+                # A short write (full disk, or above ~2 GB at once): finish this buffer
+                # on its own, then go on with the next group.
+                _write_rest(fd, memoryview(buffer).cast("B")[written:])
+                break
+            written -= size
+
+
+def _write_rest(fd: int, view: memoryview) -> None:
     while view:
         # A regular file takes all bytes at once except on a full disk or above ~2 GB.
         written = os.write(fd, view)
         view = view[written:]
 
 
+class PendingSync:
+    """An fsync of a journal running in a thread (see :meth:`Journal.start_sync`)."""
+
+    __slots__ = ("_error", "_thread", "path")
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.path = path
+        self._error: OSError | None = None
+        # fsync releases the GIL: the disk write overlaps whatever the caller does next.
+        self._thread = threading.Thread(
+            target=self._run, args=(fd,), name="pytraj-journal-fsync", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self._error = exc
+            return
+        if _DROP_FROM_CACHE is not None:
+            # The journal is read back only to recover: once on disk its pages may go, so
+            # that it does not crowd the page cache (and removing it later is cheap).
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, 0, 0, _DROP_FROM_CACHE)
+
+    def wait(self, *, check: bool = True) -> None:
+        """Wait for the fsync; with ``check``, raise :class:`StorageError` if it failed."""
+        self._thread.join()
+        if check and self._error is not None:
+            raise StorageError(
+                f"cannot fsync the journal {self.path}: {self._error.strerror}; the runs "
+                "since the last flush would not survive a power loss (check the disk)"
+            ) from self._error
+
+
 class Journal:
     """An open journal that the single writer appends to.
 
     Create one with :meth:`create` or continue one with :meth:`open`; both return a
-    journal positioned at its end. Appends are one ``os.write`` each: once one returns,
-    the frame is in the page cache and survives a kill of the process; :meth:`sync` makes
-    it survive a power loss too.
+    journal positioned at its end. An append is one ``os.writev`` (large arrays are
+    written from their own buffers, uncopied): once it returns, the frame is in the page
+    cache and survives a kill of the process; :meth:`sync` makes it survive a power loss
+    too.
     """
 
     __slots__ = ("_fd", "_pickled", "_size", "header", "path")
@@ -152,7 +217,7 @@ class Journal:
                 fd = os.open(temporary, flags | os.O_TRUNC, 0o666)
                 try:
                     try:
-                        _write_all(fd, raw)
+                        _write_all(fd, [raw])
                         os.fsync(fd)
                     finally:
                         os.close(fd)
@@ -165,7 +230,7 @@ class Journal:
             else:
                 fd = os.open(path, flags | os.O_EXCL | os.O_APPEND, 0o666)
                 try:
-                    _write_all(fd, raw)
+                    _write_all(fd, [raw])
                     os.fsync(fd)
                 except BaseException:
                     os.close(fd)
@@ -233,9 +298,9 @@ class Journal:
     def _append(self, kind: int, chunks: list[bytes]) -> None:
         if self._fd < 0:
             raise StorageError(f"the journal {self.path} is closed; open it again to append")
-        frame = encode_frame(kind, chunks)
+        buffers, size = frame_parts(kind, chunks)
         try:
-            _write_all(self._fd, frame)
+            _write_all(self._fd, buffers)
         except BaseException as exc:
             # Even a KeyboardInterrupt between two partial writes must not leave a torn
             # frame in front of the next one.
@@ -246,7 +311,7 @@ class Journal:
                     "is not recorded (free disk space and store it again)"
                 ) from exc
             raise
-        self._size += len(frame)
+        self._size += size
 
     def _undo_partial_write(self) -> None:
         """Cut off what a failed write left, so that later frames follow good ones."""
@@ -271,7 +336,7 @@ class Journal:
     def append_runs(self, traj_name: str, records: Sequence[RunRecord]) -> None:
         """Append a batch of finished runs of trajectory ``traj_name`` as one frame.
 
-        One ``os.write`` and no fsync: once this returns the batch survives a kill of the
+        One ``os.writev`` and no fsync: once this returns the batch survives a kill of the
         process; call :meth:`sync` for it to survive a crash of the machine.
         """
         if not records:
@@ -297,12 +362,18 @@ class Journal:
 
     def sync(self) -> None:
         """fsync the journal: everything appended so far survives a power loss."""
+        self.start_sync().wait()
+
+    def start_sync(self) -> PendingSync:
+        """Start :meth:`sync` in a thread and return at once; ``wait()`` on the result.
+
+        A flush writes HDF5 while the journal goes to disk (see
+        :meth:`pytraj.storage.hdf5.files.FileState.flush`). Append nothing and do not
+        close the journal before the wait returned.
+        """
         if self._fd < 0:
             raise StorageError(f"the journal {self.path} is closed; open it again to sync")
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise StorageError(f"cannot fsync the journal {self.path}: {exc.strerror}") from exc
+        return PendingSync(self._fd, self.path)
 
     # -- state -----------------------------------------------------------------------
     @property

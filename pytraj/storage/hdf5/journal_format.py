@@ -5,7 +5,7 @@ this module offers; import from there.
 
 Format (version 1)
 ------------------
-Little-endian throughout. A header, then frames, each written with one ``os.write``::
+Little-endian throughout. A header, then frames, each appended with one ``os.writev``::
 
     header  8s magic b"\\x89PTJRNL\\n", H version, H flags (0), I body length,
             body: d created (UTC epoch seconds), 16s random journal id,
@@ -33,10 +33,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pytraj.errors import FileFormatError, StorageError
 from pytraj.storage.recordcodec import RecordDecodeError, decode_definition, decode_runs
@@ -47,6 +47,7 @@ __all__ = [
     "DEFINITION",
     "JOURNAL_FORMAT_VERSION",
     "JOURNAL_SUFFIX",
+    "OUT_OF_LINE_BYTES",
     "RUNS",
     "JournalContents",
     "JournalEntry",
@@ -57,6 +58,7 @@ __all__ = [
     "decode_entry",
     "encode_frame",
     "encode_header",
+    "frame_parts",
     "iter_frames",
     "iter_journal",
     "journal_path_for",
@@ -78,6 +80,9 @@ _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
 _FRAME = struct.Struct("<IIB")
 _LENGTH_AND_KIND = struct.Struct("<IB")
+_MAX_FRAME_PAYLOAD = (1 << 32) - 1
+#: Array data at least this long is written to the journal from the array's own buffer.
+OUT_OF_LINE_BYTES = 1 << 16
 # A header body holds a path; anything longer than this is a damaged length field, not a
 # header whose writing was cut short.
 _MAX_BODY = 1 << 16
@@ -203,13 +208,44 @@ def name_chunk(traj_name: str) -> bytes:
     return _U32.pack(len(raw)) + raw
 
 
+def frame_parts(kind: int, chunks: Sequence[Any]) -> tuple[list[Any], int]:
+    """Return one frame as buffers to write in order, and its size in bytes.
+
+    ``chunks`` are the payload's bytes and memoryviews. Small chunks are joined; a
+    memoryview of at least :data:`OUT_OF_LINE_BYTES` (a large array's data) is passed
+    on as it is, so that writing it to the journal copies it only into the page cache.
+    ``b"".join`` of the buffers is the frame.
+    """
+    if memoryview in map(type, chunks):
+        parts: list[Any] = []
+        small: list[Any] = []
+        for chunk in chunks:
+            if type(chunk) is memoryview and chunk.nbytes >= OUT_OF_LINE_BYTES:
+                if small:
+                    parts.append(b"".join(small))
+                    small = []
+                parts.append(chunk)
+            else:
+                small.append(chunk)
+        if small:
+            parts.append(b"".join(small))
+    else:
+        parts = [b"".join(chunks)]
+    length = sum(len(part) if type(part) is bytes else part.nbytes for part in parts)
+    if length > _MAX_FRAME_PAYLOAD:
+        raise StorageError(
+            f"one journal frame holds at most {_MAX_FRAME_PAYLOAD:,} bytes, and this batch "
+            f"of records needs {length:,}; store values this large in several results"
+        )
+    crc = zlib.crc32(_LENGTH_AND_KIND.pack(length, kind))
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [_FRAME.pack(length, crc, kind), *parts], _FRAME.size + length
+
+
 def encode_frame(kind: int, chunks: list[bytes]) -> bytes:
     """Return one frame holding the concatenated ``chunks`` as its payload."""
-    length = sum(map(len, chunks))
-    crc = zlib.crc32(_LENGTH_AND_KIND.pack(length, kind))
-    for chunk in chunks:
-        crc = zlib.crc32(chunk, crc)
-    return b"".join([_FRAME.pack(length, crc, kind), *chunks])
+    return b"".join(frame_parts(kind, chunks)[0])
 
 
 def checkpoint_payload(stamp: float) -> bytes:

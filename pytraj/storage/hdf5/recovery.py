@@ -1,7 +1,7 @@
 """Opening a file whose writer did not close cleanly: replay or rebuild from the journal.
 
 What is protected: every run whose commit returned (it is in the journal, written with
-one ``os.write`` before the commit returns, so a killed process loses nothing; fsynced
+one ``os.writev`` before the commit returns, so a killed process loses nothing; fsynced
 at every flush, so a machine crash loses at most the runs since the last flush) and
 every study definition written, since the last clean close. Recovery then:
 
