@@ -85,3 +85,27 @@ def test_reading_a_whole_column_is_exact(big_file: Path) -> None:
     assert np.array_equal(traj.results.z.to_numpy(), z)
     assert np.array_equal(traj.results.v.to_numpy(), v)
     assert traj.results.z.to_series().index[-1] == N_RUNS - 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+@pytest.mark.slow
+def test_the_run_table_is_read_only_when_asked_for(big_file: Path) -> None:
+    with tables.open_file(str(big_file)) as f:
+        run_table = f.get_node("/big/runs/table").size_on_disk
+    assert run_table > 1_000_000
+
+    before = bytes_read()
+    traj = load(big_file)
+    assert len(traj) == N_RUNS
+    z = traj.results.z.to_numpy()
+    without = bytes_read() - before
+    assert len(z) == N_RUNS
+
+    before = bytes_read()
+    counts = traj.run_table.counts()
+    with_table = bytes_read() - before
+    assert counts["completed"] == N_RUNS
+    assert with_table > run_table  # read now, and not before
+    assert traj.runs[N_RUNS - 1].status == "completed"
+    assert bytes_read() - before < with_table + 100_000  # once
+    assert without < 6_000_000, without

@@ -244,3 +244,29 @@ def test_point_ids_ending_in_nul_bytes_keep_all_16_bytes() -> None:
         assert run.point_id == point_id({"parameters.x": value}).hex()
         assert traj.point_id(run.idx) == point_id({"parameters.x": value})
     assert all(len(p) == 16 for p in traj.run_table.point_ids())
+
+
+def test_a_deferred_run_table_is_built_once_on_first_use() -> None:
+    import pickle
+
+    from pytraj.trajectory.runtable import RunTable
+
+    builds = []
+
+    def build() -> RunTable:
+        builds.append(1)
+        table = RunTable(3)
+        table.set_point_ids([bytes([i]) * 16 for i in range(3)])
+        return table
+
+    table = RunTable.deferred(3, build)
+    assert len(table) == 3
+    assert builds == []
+    assert table.point_id(2) == b"\x02" * 16
+    assert table.counts()["pending"] == 3
+    assert builds == [1]
+    copy = pickle.loads(pickle.dumps(RunTable.deferred(3, build)))
+    assert builds == [1, 1]
+    assert copy.point_ids() == [bytes([i]) * 16 for i in range(3)]
+    with pytest.raises(AttributeError):
+        _ = table.no_such_slot

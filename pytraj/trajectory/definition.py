@@ -103,11 +103,17 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
         _restore_leaf(traj, leaf_record, storage)
     for link in definition.links:
         traj.add_link(link.path, link.target, comment=link.comment)
-    data = storage.read_run_table()
-    traj._run_table = RunTable.from_stored(data, max(definition.n_runs, 1))
-    if definition.point_ids:
-        traj._run_table.set_point_ids(definition.point_ids[: len(traj._run_table)])
-        traj._point_ids_valid = True
+    n_runs = max(definition.n_runs, 1)
+    point_ids = definition.point_ids
+
+    def read_run_table() -> RunTable:
+        table = RunTable.from_stored(storage.read_run_table(), n_runs)
+        if point_ids:
+            table.set_point_ids(point_ids[:n_runs])
+        return table
+
+    traj._run_table = RunTable.deferred(n_runs, read_run_table)
+    traj._point_ids_valid = bool(point_ids)
     traj._definition_dirty = False
     return traj
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from pytraj.storage.records import (
 
 __all__ = ["RunTable"]
 
+# Slots a deferred table fills on first use.
+_DEFERRED = ("_failures", "_host_ids", "_hosts", "_rows")
+
 
 class RunTable:
     """Status, attempts, times, hosts and failures of every run of a trajectory.
@@ -27,15 +31,49 @@ class RunTable:
     doubling so that exploring and committing stay O(1) per run.
     """
 
-    __slots__ = ("_failures", "_host_ids", "_hosts", "_n", "_rows")
+    __slots__ = ("_failures", "_host_ids", "_hosts", "_n", "_rows", "_source")
 
     def __init__(self, n_runs: int = 1) -> None:
+        self._source: Callable[[], RunTable] | None = None
         self._rows = np.zeros(max(n_runs, 1), dtype=RUN_TABLE_DTYPE)
         self._n = 0
         self._hosts: list[str] = []
         self._host_ids: dict[str, int] = {}
         self._failures: list[FailureRecord] = []
         self.resize(n_runs)
+
+    @classmethod
+    def deferred(cls, n_runs: int, source: Callable[[], RunTable]) -> RunTable:
+        """A table of ``n_runs`` runs that ``source`` builds when first needed.
+
+        ``len()`` needs no rows, so loading a file and reading a result's values never
+        reads its run table (100,000 runs: 5.5 MB to decompress).
+        """
+        table = cls.__new__(cls)
+        table._n = n_runs
+        table._source = source
+        return table
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a slot that is not set: the rows of a deferred table.
+        source = self._source if name in _DEFERRED else None
+        if source is None:
+            raise AttributeError(name)
+        loaded = source()
+        if len(loaded) != self._n:
+            raise AssertionError(f"a deferred run table of {self._n} runs loaded {len(loaded)}")
+        for slot in _DEFERRED:
+            setattr(self, slot, getattr(loaded, slot))
+        self._source = None
+        return getattr(self, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {slot: getattr(self, slot) for slot in (*_DEFERRED, "_n")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for slot, value in state.items():
+            setattr(self, slot, value)
+        self._source = None
 
     def __len__(self) -> int:
         return self._n

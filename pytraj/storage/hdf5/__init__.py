@@ -24,7 +24,7 @@ from pytraj.storage.hdf5.files import (
     file_state,
     stored_names,
 )
-from pytraj.storage.hdf5.layout import SCHEMA_VERSION
+from pytraj.storage.hdf5.layout import SCHEMA_VERSION, journal_path_for
 from pytraj.storage.hdf5.options import FileOptions, available_complibs
 
 __all__ = [
@@ -94,10 +94,13 @@ def open_new_trajectory(
 
 
 def _open_state(filename: str | os.PathLike[str]) -> tuple[FileState, list[str]]:
-    from pytraj.storage.hdf5 import writer
-
     state = file_state(filename)
-    writer.prepare_read(state)
+    if state.is_writer or journal_path_for(state.path).exists():
+        # Buffered runs to flush or a journal to replay (the writing side is imported
+        # only then: most loads are of files closed cleanly).
+        from pytraj.storage.hdf5 import writer
+
+        writer.prepare_read(state)
     check_hdf5(state.path)
     with state.reading() as h5:
         check_file(h5, state.path)

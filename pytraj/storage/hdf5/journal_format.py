@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pytraj.errors import FileFormatError, StorageError
+from pytraj.storage.hdf5.layout import JOURNAL_SUFFIX, journal_path_for
 from pytraj.storage.recordcodec import RecordDecodeError, decode_definition, decode_runs
 from pytraj.storage.records import RunRecord, StudyDefinition
 
@@ -68,7 +69,6 @@ __all__ = [
 ]
 
 JOURNAL_FORMAT_VERSION = 1
-JOURNAL_SUFFIX = ".journal"
 #: Frame kinds.
 DEFINITION, RUNS, CHECKPOINT = 1, 2, 3
 _KINDS = frozenset([DEFINITION, RUNS, CHECKPOINT])
@@ -86,12 +86,6 @@ OUT_OF_LINE_BYTES = 1 << 16
 # A header body holds a path; anything longer than this is a damaged length field, not a
 # header whose writing was cut short.
 _MAX_BODY = 1 << 16
-
-
-def journal_path_for(data_path: str | os.PathLike[str]) -> Path:
-    """Return the journal path of a data file: ``<file>.journal`` beside it."""
-    path = Path(data_path)
-    return path.with_name(path.name + JOURNAL_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)

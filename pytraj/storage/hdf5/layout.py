@@ -32,7 +32,9 @@ committed again without this item). The number of nodes never grows with the run
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 __all__ = [
     "ANNOTATIONS",
@@ -49,6 +51,7 @@ __all__ = [
     "JOURNAL_ID",
     "JOURNAL_RUNS",
     "JOURNAL_SIZE",
+    "JOURNAL_SUFFIX",
     "LEAF_CLASS",
     "LINK_COMMENT",
     "LOG",
@@ -68,6 +71,7 @@ __all__ = [
     "is_plain_name",
     "node_path",
     "traj_path",
+    "journal_path_for",
 ]
 
 #: Major version of the layout. Files of a higher version are refused; files of the same
@@ -140,3 +144,13 @@ def column_path(traj: str, key: tuple[str, str]) -> str:
     if key == LOG_KEY:
         return f"/{traj}/{RUNS}/{LOG}"
     return f"{node_path(traj, key[0])}/{key[1]}"
+
+
+#: The write-ahead journal sits beside its data file, named ``<file>.journal``.
+JOURNAL_SUFFIX = ".journal"
+
+
+def journal_path_for(data_path: str | os.PathLike[str]) -> Path:
+    """Return the journal path of a data file: ``<file>.journal`` beside it."""
+    path = Path(data_path)
+    return path.with_name(path.name + JOURNAL_SUFFIX)
