@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,12 @@ _FAMILIES = ("zlib", "bzip2", "blosc", "blosc2")
 
 def available_complibs() -> list[str]:
     """Compression libraries (and ``blosc:<codec>`` variants) usable in this installation."""
+    return list(_usable_complibs())
+
+
+@functools.cache
+def _usable_complibs() -> tuple[str, ...]:
+    # Asking PyTables takes ~20 ms, and every FileOptions is checked against the answer.
     import tables
 
     usable = []
@@ -24,7 +31,7 @@ def available_complibs() -> list[str]:
             continue
         if tables.which_lib_version(family) is not None:
             usable.append(name)
-    return usable
+    return tuple(usable)
 
 
 @dataclass(frozen=True, slots=True)
