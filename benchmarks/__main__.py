@@ -20,6 +20,7 @@ results)::
 from __future__ import annotations
 
 import argparse
+import compileall
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from benchmarks.harness import REPO_ROOT, CellResult, Harness, Plan
 from benchmarks.report import render_markdown, save
 from benchmarks.workloads import WORKLOADS
 
-__all__ = ["build_parser", "main", "run_plan"]
+__all__ = ["build_parser", "compile_sources", "main", "run_plan"]
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 
@@ -86,9 +87,21 @@ def plan_from(args: argparse.Namespace, systems: list[str]) -> Plan:
     )
 
 
+def compile_sources() -> None:
+    """Byte-compile pytraj and the benchmarks, as installing a package does.
+
+    The children import from this checkout (an editable install), and with
+    ``PYTHONDONTWRITEBYTECODE`` set nothing would ever be cached: every child would
+    compile pytraj again inside its timed section.
+    """
+    for package in ("pytraj", "benchmarks"):
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)
+
+
 def run_plan(plan: Plan, results_folder: Path | None, tag: str = "") -> list[CellResult]:
     """Run ``plan``, print the markdown report, save it unless ``results_folder`` is None."""
     started = time.time()
+    compile_sources()
     results = Harness(plan).run()
     print(render_markdown(results, plan, started))
     if results_folder is not None:
