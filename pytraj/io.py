@@ -89,7 +89,7 @@ def load(
     from pytraj.trajectory.definition import from_definition
 
     storage = open_trajectory(path, name, index, allow_pickle=allow_pickle)
-    with storage.reading():  # one open of the file for the skeleton and the run table
+    with storage.reading():  # one open of the file for the whole skeleton
         traj = from_definition(storage.read_definition(), storage)
     if not lazy:
         load_everything(traj)
@@ -102,6 +102,7 @@ def load_everything(traj: Trajectory) -> None:
     from pytraj.leaves.parameter import Parameter
     from pytraj.leaves.result import Result
 
+    traj.run_table.rows  # noqa: B018  # reads the run table (otherwise read on first use)
     for leaf in traj.iter_leaves():
         try:
             if isinstance(leaf, Parameter):

@@ -58,8 +58,10 @@ def test_load_is_lazy_and_lazy_false_reads_everything(tmp_path: Path) -> None:
     make_study(path)
     lazy = load(path)
     assert lazy.node("results.summary")._loader is not None  # items still in the file
+    assert lazy.run_table._source is not None  # the run table too
     eager = load(path, lazy=False)
     assert eager.node("results.summary")._loader is None
+    assert eager.run_table._source is None
     assert_trajectory_equal(eager, lazy)
 
 
