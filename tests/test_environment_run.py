@@ -195,6 +195,36 @@ def test_pool_stores_the_same_values_as_serial(tmp_path: Path) -> None:
     assert pids == {pid for _, pid in returned}
 
 
+def sleepy_product(traj: pt.Trajectory) -> None:
+    time.sleep(0.002)
+    traj.add_result("z", traj.x * traj.y)
+
+
+def test_the_main_process_lets_results_gather_while_workers_are_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytraj.run import pool
+
+    wakeups = []
+    receive = pool.WorkerPool.receive
+
+    def counted(self: pool.WorkerPool, timeout: float) -> Any:
+        wakeups.append(time.monotonic())
+        return receive(self, timeout)
+
+    monkeypatch.setattr(pool.WorkerPool, "receive", counted)
+    env = make_env(tmp_path / "paced.h5", [float(x) for x in range(200)], ncores=2)
+    start = time.monotonic()
+    env.run(sleepy_product)
+    wall = time.monotonic() - start
+    env.close()
+    assert len(stored_z(tmp_path / "paced.h5")) == 400
+    # 400 runs of 2 ms on 2 workers send 400 results: unpaced, that is about a wake-up
+    # each; paced, at most one per PACE_SECONDS while every worker has work queued.
+    assert len(wakeups) < 0.6 * 400, len(wakeups)
+    assert len(wakeups) <= wall / pool.PACE_SECONDS + 60, (len(wakeups), wall)
+
+
 @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
 def test_workers_start_with_the_method_asked_for(tmp_path: Path, method: str) -> None:
     if method not in multiprocessing.get_all_start_methods():

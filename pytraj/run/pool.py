@@ -47,6 +47,10 @@ MAX_CHUNK = 64
 #: while the main process waits for a CPU on a busy machine or commits a batch.
 QUEUE_SECONDS = 0.05
 MAX_QUEUE = 256
+#: While every worker holds a next task, the main process wakes at most this often:
+#: results gather in the pipes meanwhile, and each wake-up it saves is a core handed
+#: back to a worker (on 2 cores, ~400 wake-ups a second cost 5 ms runs ~5 %).
+PACE_SECONDS = 0.01
 
 
 class PoolWorker:
@@ -285,6 +289,7 @@ class _PoolLoop:
         self.held = False
         self.drained = False
         self.failed_to_start = False
+        self.woke = time.monotonic()
 
     # -- dispatch --------------------------------------------------------------------
     def _sizes(self) -> tuple[int, int]:
@@ -326,13 +331,26 @@ class _PoolLoop:
                 self.dispatch()
             if self.pool.in_flight == 0 and (self.control.stopping or not self.pending):
                 return
+            self._pace()
             for worker, message in self.pool.receive(self._timeout()):
                 if message is None:
                     self._worker_died(worker)
                 else:
                     self._handle(worker, message)
+            self.woke = time.monotonic()
             self._check_timeouts()
             self.session.maybe_commit()
+
+    def _pace(self) -> None:
+        """Sleep out the rest of :data:`PACE_SECONDS` since the last wake-up, if every
+        worker has a task queued behind the running one (none can run dry meanwhile)."""
+        if self.control.stopping or not all(
+            len(worker.queue) >= 2 and worker.ready for worker in self.pool.workers
+        ):
+            return
+        rest = min(PACE_SECONDS - (time.monotonic() - self.woke), self._timeout())
+        if rest > 0:
+            time.sleep(rest)
 
     def _timeout(self) -> float:
         timeout = 0.05 if self.held else 0.2
