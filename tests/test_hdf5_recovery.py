@@ -15,7 +15,8 @@ import pytest
 import pytraj as pt
 from pytraj.errors import RecoveryWarning
 from pytraj.io import list_trajectories, load
-from pytraj.storage.hdf5.journal import read_journal
+from pytraj.storage.hdf5.journal import RUNS, read_journal
+from pytraj.storage.hdf5.journal_format import JournalScan, iter_frames
 
 pytestmark = pytest.mark.storage
 
@@ -23,7 +24,7 @@ ROOT = Path(pt.__file__).resolve().parents[1]
 
 # Commits runs ``first``..``last - 1`` of trajectory "crash" (created or continued), then
 # leaves the way it is told: ``exit`` (os._exit, no cleanup), ``kill`` (SIGKILL itself),
-# ``close`` (a clean close).
+# ``flushed`` (flushed into the file, then os._exit), ``close`` (a clean close).
 CHILD = """
 import os, signal, sys
 import numpy as np
@@ -42,6 +43,9 @@ for i in range(first, last):
     with traj.start_run(i):
         traj.add_result("z", traj.x * 2.0)
         traj.add_result("vec", np.full(3, traj.x))
+if how == "flushed":  # everything in the file, then gone without a clean close
+    traj.store()
+    os._exit(0)
 if how == "exit":
     os._exit(0)
 if how == "kill":
@@ -107,6 +111,28 @@ def test_the_journal_is_continued_until_a_clean_close(tmp_path: Path) -> None:
     assert not journal.exists()
     assert not (tmp_path / "crash.h5.lock").exists()
     check_runs(path, range(25))
+
+
+def test_a_file_holding_runs_its_journal_lost_is_read_as_it_is(tmp_path: Path) -> None:
+    # A flush fsyncs the journal while it writes HDF5: after a power loss the file may
+    # hold runs whose journal frames never reached the disk. Simulated: the journal
+    # loses its last 10 run frames after a flush put all 30 runs into the file.
+    path = tmp_path / "crash.h5"
+    journal = tmp_path / "crash.h5.journal"
+    run_child(path, 0, 30, "flushed")
+    scan = JournalScan()
+    run_frames = [offset for offset, kind, _ in iter_frames(journal, scan) if kind == RUNS]
+    assert len(run_frames) == 30  # manual runs commit one frame each
+    os.truncate(journal, run_frames[20])
+    assert len(read_journal(journal).runs["crash"]) == 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecoveryWarning)
+        check_runs(path, range(30))
+    # Continuing the shortened journal and replaying it later adds exactly the new runs.
+    run_child(path, 30, 40, "kill")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecoveryWarning)
+        check_runs(path, range(40)).close()
 
 
 def test_a_damaged_file_is_rebuilt_from_the_journal(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ their payloads (records encoded by :mod:`pytraj.storage.recordcodec`)::
     2 runs         I length + UTF-8 trajectory name, encode_runs(...)
     3 checkpoint   d time: the data file held everything before this frame
 
-A kill can tear only the last write, so a last frame that is incomplete or fails its
-checksum is ignored (``torn_tail``); a bad frame followed by more data is damage and
+A kill can tear only the frame being appended, so a last frame that is incomplete or
+fails its checksum is ignored (``torn_tail``); a bad frame followed by more data is damage and
 raises :class:`~pytraj.errors.FileFormatError`. Limit: a damaged length field that
 points past the end of the file cannot be told apart from a torn last write, so the
 frames after it would be dropped as a torn tail.
