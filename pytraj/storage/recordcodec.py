@@ -19,6 +19,8 @@ version byte. A *value slot* is one tag and its payload::
     v  I length + bytes   a value encoded by :func:`pytraj.storage.valuecodec.dumps`
     p  I length + bytes   a pickled value (Pickle leaves only)
 
+(encoded by :mod:`pytraj.storage.recordslots`, decoded here).
+
 A *map* is ``I`` count + count x (str key, value slot). The records::
 
     run         q idx, q status, q attempt, d start, d finish, q pid,
@@ -51,20 +53,25 @@ import struct
 from collections.abc import Collection, Sequence
 from typing import Any
 
-import numpy as np
-
-from pytraj.errors import PytrajError, UnsupportedValueError
+from pytraj.errors import UnsupportedValueError
 from pytraj.storage.records import (
     NOT_LOADED,
     FailureRecord,
     GroupRecord,
-    LazyValue,
     LeafRecord,
     LinkRecord,
     RunRecord,
     StudyDefinition,
 )
-from pytraj.storage.valuecodec import FORMAT_VERSION, ValueDecodeError, dump_parts, dumps, loads
+from pytraj.storage.recordslots import (
+    SLOT_HEAD,
+    Chunks,
+    number_slots,
+    put_slot,
+    slot_bytes,
+    where_text,
+)
+from pytraj.storage.valuecodec import ValueDecodeError, dumps, loads
 
 __all__ = [
     "RECORD_FORMAT_VERSION",
@@ -83,28 +90,17 @@ RECORD_FORMAT_VERSION = 1
 _VERSION = bytes([RECORD_FORMAT_VERSION])
 
 _U32 = struct.Struct("<I")
-_SLOT_HEAD = struct.Struct("<cI")
 _RUN_HEAD = struct.Struct("<qqqddqIIIBII")
 _FAILURE_HEAD = struct.Struct("<qq")
 _DEF_HEAD = struct.Struct("<dq")
 _TWO_U32 = struct.Struct("<II")
 _VARIABLE_WIDTH = 0xFFFFFFFF
 _PER_RUN, _PICKLED, _EXPLORED = 1, 2, 4
-_NONE_SLOT = b"N"
-_NOT_LOADED_SLOT = b"n"
 _EMPTY_MAP = _U32.pack(0)
-# A float or int slot: slot tag, payload length, then the value codec's version, type tag
-# and 8 bytes (valuecodec's top-level encoding of one float or int).
-_NUMBER_LENGTH = 10
-_SLOT_FIELDS = [("slot", "S1"), ("length", "<u4"), ("version", "u1"), ("tag", "S1")]
-_FLOAT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<f8")])
-_INT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<i8")])
 # Encoded (path, item) keys: a study uses few of them, once per run each. The cache is
 # emptied when it grows past the limit, so odd workloads cannot make it grow forever.
 _KEY_CACHE: dict[tuple[str, str], bytes] = {}
 _KEY_CACHE_LIMIT = 4096
-
-Chunks = list[Any]  # bytes, and memoryviews of array data
 
 
 class RecordDecodeError(ValueDecodeError):
@@ -125,88 +121,6 @@ def _put_str(out: Chunks, value: str) -> None:
     out.append(raw)
 
 
-def _where(parts: tuple[object, ...]) -> str:
-    return "".join(map(str, parts))
-
-
-def _nbytes(part: bytes | memoryview) -> int:
-    return len(part) if type(part) is bytes else memoryview(part).nbytes
-
-
-def _put_slot(out: Chunks, value: Any, pickled: bool, where: tuple[object, ...]) -> None:
-    """Append one value slot (tag, length and payload) to ``out``.
-
-    Array data is appended as the array's own ``memoryview`` (see
-    :func:`~pytraj.storage.valuecodec.dump_parts`): the journal writes large arrays
-    without copying them. ``where`` names the value for error messages, in parts joined
-    only on error (this runs for every value of every run).
-    """
-    if value is None:
-        out.append(_NONE_SLOT)
-        return
-    if value is NOT_LOADED:
-        out.append(_NOT_LOADED_SLOT)
-        return
-    if type(value) is LazyValue:
-        # A value still in its file (a backend loads lazily) is journaled in full.
-        value = value.load()
-        if value is None:
-            out.append(_NONE_SLOT)
-            return
-    try:
-        if pickled:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            out.append(_SLOT_HEAD.pack(b"p", len(data)) + data)
-            return
-        parts = dump_parts(value)
-    except PytrajError as exc:
-        raise type(exc)(f"cannot encode the value of {_where(where)}: {exc}") from exc
-    except Exception as exc:
-        # pickle raises whatever the object's __reduce__ raises.
-        raise UnsupportedValueError(
-            f"cannot pickle the value of {_where(where)} ({type(exc).__name__}: {exc}); make it "
-            "picklable or store it in a supported type"
-        ) from exc
-    if len(parts) == 1:
-        out.append(_SLOT_HEAD.pack(b"v", len(parts[0])) + parts[0])
-    else:
-        out.append(_SLOT_HEAD.pack(b"v", sum(map(_nbytes, parts))))
-        out.extend(parts)
-
-
-def _slot(value: Any, pickled: bool, where: tuple[object, ...]) -> bytes:
-    """Return one value slot as bytes (see :func:`_put_slot`)."""
-    out: Chunks = []
-    _put_slot(out, value, pickled, where)
-    return out[0] if len(out) == 1 else b"".join(out)
-
-
-def _number_slots(values: Sequence[Any]) -> bytes | None:
-    """The slots of values that are all floats or all ints, encoded at once, or None.
-
-    Explored ranges are mostly that, and long: a study's definition is journaled when
-    its runs start and again when they end, so this runs for every point of the study.
-    The bytes are those :func:`_slot` gives value by value.
-    """
-    kinds = set(map(type, values))
-    if kinds == {float}:
-        tag, layout = b"f", _FLOAT_SLOTS
-    elif kinds == {int}:
-        tag, layout = b"i", _INT_SLOTS
-    else:
-        return None
-    slots = np.empty(len(values), layout)
-    try:
-        slots["value"] = values
-    except OverflowError:
-        return None  # an int beyond int64: the slot-by-slot path says which one
-    slots["slot"] = b"v"
-    slots["length"] = _NUMBER_LENGTH
-    slots["version"] = FORMAT_VERSION
-    slots["tag"] = tag
-    return slots.tobytes()
-
-
 def _put_map(
     out: Chunks, mapping: dict[str, Any], pickled: bool, where: tuple[object, ...]
 ) -> None:
@@ -217,11 +131,11 @@ def _put_map(
     for key, value in mapping.items():
         if type(key) is not str:
             raise UnsupportedValueError(
-                f"{_where(where)} has the key {key!r} of type {type(key).__name__}; keys "
+                f"{where_text(where)} has the key {key!r} of type {type(key).__name__}; keys "
                 "must be str"
             )
         _put_str(out, key)
-        _put_slot(out, value, pickled, (*where, "['", key, "']"))
+        put_slot(out, value, pickled, (*where, "['", key, "']"))
 
 
 def _put_leaf(out: Chunks, leaf: LeafRecord) -> None:
@@ -238,15 +152,15 @@ def _put_leaf(out: Chunks, leaf: LeafRecord) -> None:
     _put_str(out, leaf.leaf_class)
     _put_str(out, leaf.comment)
     _put_map(out, leaf.annotations, False, ("the annotations of ", path))
-    out.append(_slot(leaf.default, pickled, ("the default of ", path)))
+    out.append(slot_bytes(leaf.default, pickled, ("the default of ", path)))
     if explored is not None:
         out.append(_U32.pack(len(explored)))
-        slots = None if pickled else _number_slots(explored)
+        slots = None if pickled else number_slots(explored)
         if slots is not None:
             out.append(slots)
         else:
             where = ("the explored values of ", path)
-            out.extend([_slot(value, pickled, where) for value in explored])
+            out.extend([slot_bytes(value, pickled, where) for value in explored])
     _put_map(out, leaf.items, pickled, ("the items of ", path))
 
 
@@ -303,10 +217,10 @@ def _put_run(out: Chunks, record: RunRecord, pickled: Collection[str]) -> None:
         if not is_pickled and type(value) is float:
             # The commonest value: skip the generic path (valuecodec's own fast path).
             data = dumps(value)
-            out.append(_SLOT_HEAD.pack(b"v", len(data)) + data)
+            out.append(SLOT_HEAD.pack(b"v", len(data)) + data)
         else:
             where = ("run ", record.idx, "'s item ", path, ".", item)
-            _put_slot(out, value, is_pickled, where)
+            put_slot(out, value, is_pickled, where)
 
 
 def encode_runs_into(
