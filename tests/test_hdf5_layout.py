@@ -61,9 +61,9 @@ def test_h5py_shows_a_recognisable_tree(tmp_path: Path) -> None:
     path = tmp_path / "w1.h5"
     w1_study(path, 5)
     with h5py.File(path, "r") as f:
-        assert int(f.attrs["pytraj_schema"]) == 1
+        assert int(f.attrs["pytraj_schema"]) == 2
         traj = f["w1"]
-        assert int(traj.attrs["pytraj_schema"]) == 1
+        assert int(traj.attrs["pytraj_schema"]) == 2
         assert {"parameters", "derived_parameters", "results", "config", "runs"} <= set(traj)
         x = traj["parameters/x"]
         # PyTables writes text attributes as fixed-width strings, which h5py gives as bytes.
@@ -75,9 +75,13 @@ def test_h5py_shows_a_recognisable_tree(tmp_path: Path) -> None:
         run_table = traj["runs/table"][:]
         assert run_table["idx"].tolist() == [0, 1, 2, 3, 4]
         assert run_table["status"].tolist() == [2] * 5
+        # Layout 2: ids are 16 raw bytes, never a string type that drops trailing NULs.
+        assert run_table["point_id"].dtype == np.dtype("u1")
+        assert run_table["point_id"].shape == (5, 16)
         explored = traj["runs/explored"][:]
         assert explored["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
-        assert explored["point_id"].dtype == np.dtype("S16")
+        assert explored["point_id"].dtype == np.dtype("u1")
+        assert explored["point_id"].shape == (5, 16)
         assert traj["results/z/z/values"][:].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 

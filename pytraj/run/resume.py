@@ -112,10 +112,12 @@ def _loaded(value: Any) -> Any:
 
 def _point_differences(script: Trajectory, stored: StudyDefinition) -> list[Difference]:
     ensure_point_ids(script)
-    ours = script.run_table.rows["point_id"]
-    theirs = stored.point_ids
+    # Compared as 16 raw bytes each: an id read back from a layout-1 ``S16`` column by a
+    # reader that dropped trailing NULs gets them back first.
+    ours = script.run_table.point_ids()
+    theirs = [bytes(pid).ljust(16, b"\x00") for pid in stored.point_ids]
     common = min(len(ours), len(theirs))
-    differing = [i for i in range(common) if bytes(ours[i]) != bytes(theirs[i])]
+    differing = [i for i in range(common) if ours[i] != theirs[i]]
     if not differing:
         return []
     explored = [p for p in parameters_of(script) if p.is_explored]
@@ -165,6 +167,11 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
     """
     whole = not parameters_of(script)
     n = len(stored) if whole else len(script)
+    if whole:
+        # The script's own table has one run; the stored runs keep the ids they ran with
+        # (each run's seed derives from its id).
+        ensure_point_ids(stored)
+        stored_ids = stored.run_table.point_ids()
     for node in list(stored.iter_nodes(links=False)):
         _take_node(script, stored, node)
     for node in list(stored.iter_nodes()):
@@ -174,8 +181,11 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
                 script.add_link(node.full_name, target, comment=node.comment)
     if not script.comment:
         script.comment = stored.comment
-    ensure_point_ids(script)
-    ids = [bytes(pid) for pid in script.run_table.rows["point_id"][:n]]
+    if whole:
+        ids = stored_ids
+    else:
+        ensure_point_ids(script)
+        ids = script.run_table.point_ids()[:n]
     table = RunTable.from_stored(stored.storage.read_run_table(), n)
     table.set_point_ids(ids)
     script._storage = stored.storage
@@ -226,7 +236,7 @@ def refresh_run_table(script: Trajectory, path: Path) -> bool:
     if differences:
         raise mismatch_error(script.name, path, differences)
     n = len(script)
-    ids = [bytes(pid) for pid in script.run_table.rows["point_id"][:n]]
+    ids = script.run_table.point_ids()[:n]
     table = RunTable.from_stored(script.storage.read_run_table(), n)
     table.set_point_ids(ids)
     script._run_table = table

@@ -19,11 +19,13 @@ from pytraj.storage.records import FailureRecord, RunRecord, StudyDefinition
 __all__ = ["RUN_TABLE_DTYPE", "ColumnData", "RunTableData", "Storage", "run_table_row"]
 
 #: One row per run. ``host`` indexes :attr:`RunTableData.hosts`; ``error`` indexes the
-#: failure list (-1: none). Kept small because a row is written for every run.
+#: failure list (-1: none). Kept small because a row is written for every run. Point ids
+#: are ``V16`` (raw bytes): ``S16`` would drop trailing NUL bytes, and with them the
+#: identity of one point in 256.
 RUN_TABLE_DTYPE = np.dtype(
     [
         ("idx", "<i8"),
-        ("point_id", "S16"),
+        ("point_id", "V16"),
         ("status", "u1"),
         ("attempt", "<u2"),
         ("start", "<f8"),

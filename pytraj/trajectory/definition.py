@@ -108,12 +108,12 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
 
     def read_run_table() -> RunTable:
         table = RunTable.from_stored(storage.read_run_table(), n_runs)
-        if point_ids:
+        if len(point_ids) >= n_runs:
             table.set_point_ids(point_ids[:n_runs])
         return table
 
     traj._run_table = RunTable.deferred(n_runs, read_run_table)
-    traj._point_ids_valid = bool(point_ids)
+    traj._point_ids_valid = bool(point_ids) and len(point_ids) >= n_runs
     traj._definition_dirty = False
     return traj
 

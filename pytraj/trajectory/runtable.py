@@ -112,20 +112,19 @@ class RunTable:
         self._n = n_runs
 
     def set_point_ids(self, point_ids: Sequence[bytes]) -> None:
-        """Set the point id of every run."""
+        """Set the point id of every run (one 16-byte id per run)."""
+        if len(point_ids) != self._n:
+            # numpy would broadcast a single id to every run: refuse instead.
+            raise ValueError(f"{len(point_ids)} point ids given for {self._n} runs")
         self._rows["point_id"][: self._n] = point_ids
 
     def point_id(self, idx: int) -> bytes:
         """The 16-byte point id of run ``idx``."""
-        return self._rows["point_id"][idx : idx + 1].view("V16")[0].tobytes()
+        return bytes(self._rows["point_id"][idx])
 
     def point_ids(self) -> list[bytes]:
-        """The 16-byte point ids of all runs.
-
-        Read through a void view: numpy's ``S16`` drops trailing NUL bytes, which
-        about one id in 256 ends with.
-        """
-        return self._rows["point_id"][: self._n].view("V16").tolist()
+        """The 16-byte point ids of all runs (raw bytes, trailing NULs included)."""
+        return self._rows["point_id"][: self._n].tolist()
 
     def status(self, idx: int) -> int:
         """The status code of run ``idx``."""

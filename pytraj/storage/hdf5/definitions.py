@@ -24,6 +24,7 @@ from pytraj.storage.hdf5.codecs import (
     PickleLoader,
     RawPickle,
     encode_text,
+    get_attr,
     loader_of,
     resolve,
     same_value,
@@ -45,9 +46,12 @@ from pytraj.storage.hdf5.layout import (
     LINK_COMMENT,
     PER_RUN,
     PICKLED,
+    POINT_ID_DTYPES,
     PROVENANCE,
     RESERVED,
     RUNS,
+    SCHEMA,
+    SCHEMA_VERSION,
     node_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
@@ -193,7 +197,7 @@ def _same_group(old: GroupRecord | None, new: GroupRecord) -> bool:
 
 
 def _padded(point_ids: list[bytes]) -> list[bytes]:
-    # As stored: numpy's S16 drops trailing NULs, which the file puts back.
+    # Ids are 16 bytes; one that a reader of an S16 column cut short gets its NULs back.
     return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
 
 
@@ -423,13 +427,15 @@ def _write_explored(
         if EXPLORED in node._v_children and not leaf.items:
             h5.remove_node(node, EXPLORED, recursive=True)
 
-    point_ids = [bytes(point_id) for point_id in new.point_ids]
-    # Ids are 16 bytes; numpy drops trailing NULs from S16 elements, so shorter ones are
-    # stored NUL-padded and come back whole.
-    with_ids = bool(point_ids) and all(len(point_id) <= 16 for point_id in point_ids)
+    # Ids shorter than 16 bytes come from a reader that dropped trailing NULs: padded back.
+    point_ids = _padded(new.point_ids)
+    with_ids = bool(point_ids) and all(len(point_id) == 16 for point_id in point_ids)
     lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
     n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
-    fields: list[tuple[str, np.dtype[Any]]] = [("point_id", np.dtype("S16"))] if with_ids else []
+    # A trajectory of layout 1 keeps its own id column type (the bytes are the same).
+    version = int(get_attr(traj_group._v_attrs, SCHEMA, SCHEMA_VERSION))
+    id_dtype = np.dtype(POINT_ID_DTYPES[min(version, SCHEMA_VERSION)])
+    fields: list[tuple[str, np.dtype[Any]]] = [("point_id", id_dtype)] if with_ids else []
     columns: list[tuple[LeafRecord, str, str, np.dtype[Any]]] = []
     taken: set[str] = set()
     for leaf in new.leaves:
@@ -448,7 +454,8 @@ def _write_explored(
         return
     data = np.empty(n_rows, dtype=fields)
     if with_ids:
-        data["point_id"] = np.array(point_ids, dtype="S16")
+        ids = np.frombuffer(b"".join(point_ids), dtype=np.uint8).reshape(-1, 16)
+        data["point_id"] = ids if id_dtype.subdtype is not None else ids.view("S16")[:, 0]
     for leaf, column, _tag, dtype in columns:
         assert leaf.explored is not None
         array = np.array(leaf.explored, dtype=dtype)

@@ -5,7 +5,8 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
 
     /                               pytraj_schema, pytraj_trajectories (creation order),
                                     pytraj_journal_id/_size (journal at the last flush)
-    /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance.*,
+    /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance.*
+                                    (layout 2: provenance.run_module/_function/_script),
                                     pytraj_journal_id/_runs (journal records it holds)
         catalog                     the definition's groups, leaves and links, in order
         parameters/x/               a leaf: pytraj_leaf, comment, annotation.* ...
@@ -18,7 +19,8 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
             cells                   EArray (n, 2): (idx, row), which row holds which run
             overflow                byte heap: exact values that do not fit ``values``
         runs/
-            table                   the run table (append-only; the latest row per run wins)
+            table                   the run table (append-only; the latest row per run wins);
+                                    point ids as 16 uint8 (layout 1: S16)
             explored                Table: point ids and scalar explored values, one row per run
             hosts                   host names the run table indexes
             failures                Table (idx, attempt) + failure_* texts, one row per failure
@@ -59,6 +61,7 @@ __all__ = [
     "OVERFLOW",
     "PER_RUN",
     "PICKLED",
+    "POINT_ID_DTYPES",
     "PROVENANCE",
     "RESERVED",
     "RUNS",
@@ -75,8 +78,16 @@ __all__ = [
 ]
 
 #: Major version of the layout. Files of a higher version are refused; files of the same
-#: version stay readable by every pytraj that writes it.
-SCHEMA_VERSION = 1
+#: version stay readable by every pytraj that writes it. Layout 2 stores point ids as 16
+#: uint8 (``S16`` columns of layout 1 read back without trailing NUL bytes) and records
+#: the run function (``provenance.run_*``); layout-1 files are read, and continued in
+#: their own layout (see :data:`POINT_ID_DTYPES`).
+SCHEMA_VERSION = 2
+
+#: The column type of point ids in the run and explored tables, by layout version. Both
+#: hold the 16 bytes verbatim on disk; layout 2 uses integers so that no reader can drop
+#: a byte value (numpy's ``S16`` strips trailing NULs, which one id in 256 ends with).
+POINT_ID_DTYPES: dict[int, str] = {1: "S16", 2: "(16,)u1"}
 
 # -- attributes -------------------------------------------------------------------------------
 #: Layout version, on the root and on each trajectory group.

@@ -15,7 +15,16 @@ import numpy as np
 
 from pytraj.storage.hdf5.codecs import decode_text, encode_text
 from pytraj.storage.hdf5.columns import TABLE_CHUNK_BYTES, chunk_rows
-from pytraj.storage.hdf5.layout import COLUMNS, FAILURE_TEXTS, FAILURES, HOSTS, RUN_TABLE, RUNS
+from pytraj.storage.hdf5.layout import (
+    COLUMNS,
+    FAILURE_TEXTS,
+    FAILURES,
+    HOSTS,
+    POINT_ID_DTYPES,
+    RUN_TABLE,
+    RUNS,
+    SCHEMA_VERSION,
+)
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.interface import RUN_TABLE_DTYPE
 from pytraj.storage.records import FailureRecord
@@ -28,11 +37,26 @@ __all__ = [
     "read_failures",
     "read_hosts",
     "read_rows",
+    "run_table_file_dtype",
 ]
 
 _FAILURE_DTYPE = np.dtype([("idx", "<i8"), ("attempt", "<i8")])
 #: Rows per chunk of the small variable-length lists (hosts, failure texts, columns).
 VLARRAY_CHUNK_ROWS = 64
+
+
+def run_table_file_dtype(version: int = SCHEMA_VERSION) -> np.dtype[Any]:
+    """The run table's dtype in a file of layout ``version``.
+
+    The same fields, sizes and offsets as :data:`RUN_TABLE_DTYPE` (whose ``V16`` ids
+    PyTables cannot store), so rows convert by a view, without copying.
+    """
+    return np.dtype(
+        [
+            (name, POINT_ID_DTYPES[version] if name == "point_id" else RUN_TABLE_DTYPE[name])
+            for name in RUN_TABLE_DTYPE.names or ()
+        ]
+    )
 
 
 def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: int) -> Any:
@@ -43,7 +67,7 @@ def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: 
     h5.create_table(
         runs,
         RUN_TABLE,
-        description=RUN_TABLE_DTYPE,
+        description=run_table_file_dtype(),
         filters=options.table_filters(),
         # Not sized by ``expected``: a study often grows after its trajectory is created.
         # Not bigger either: every flush rewrites the last, partly filled compressed
@@ -70,9 +94,14 @@ def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: 
 
 
 def append_rows(runs: Any, rows: np.ndarray[Any, Any]) -> None:
-    """Append run-table rows (structured, :data:`RUN_TABLE_DTYPE`)."""
+    """Append run-table rows (structured, :data:`RUN_TABLE_DTYPE`).
+
+    Rows go in as the table's own dtype, so a layout-1 table keeps its ``S16`` ids:
+    the 16 bytes are written verbatim either way.
+    """
     if len(rows):
-        runs._f_get_child(RUN_TABLE).append(rows)
+        table = runs._f_get_child(RUN_TABLE)
+        table.append(np.ascontiguousarray(rows, dtype=RUN_TABLE_DTYPE).view(table.dtype))
 
 
 def append_hosts(runs: Any, hosts: Sequence[str]) -> None:
@@ -132,11 +161,12 @@ def count_failures(runs: Any) -> int:
 
 def read_rows(runs: Any) -> np.ndarray[Any, Any]:
     """The run table: the latest row of every committed run, ordered by run index."""
-    rows = runs._f_get_child(RUN_TABLE).read()
+    # Viewed, not cast: a cast from layout 1's S16 would lose the ids' trailing NULs.
+    rows = np.ascontiguousarray(runs._f_get_child(RUN_TABLE).read()).view(RUN_TABLE_DTYPE)
     if not len(rows):
         return np.zeros(0, dtype=RUN_TABLE_DTYPE)
     idx = rows["idx"]
     if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
         _, first = np.unique(idx[::-1], return_index=True)
         rows = rows[len(rows) - 1 - first]
-    return np.asarray(rows, dtype=RUN_TABLE_DTYPE)
+    return rows

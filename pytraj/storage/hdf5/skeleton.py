@@ -91,8 +91,9 @@ def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]
     attrs = table._v_attrs
     point_ids: list[bytes] = []
     if bool(attrs["pytraj_point_ids"]):
-        # As void, not S16: numpy would drop trailing NUL bytes of the ids.
-        point_ids = np.ascontiguousarray(data["point_id"]).view("V16").tolist()
+        # As raw bytes, whatever the layout's column type (S16 in layout 1, 16 uint8 in
+        # layout 2): numpy would drop trailing NUL bytes of S16 ids.
+        point_ids = np.ascontiguousarray(data["point_id"]).view("V16").reshape(-1).tolist()
     paths = [path for path in str(attrs[COLUMN_PATHS]).split(",") if path]
     columns = [name for name in data.dtype.names if name != "point_id"]
     explored: dict[str, list[Any]] = {}

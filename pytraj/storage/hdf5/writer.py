@@ -240,6 +240,9 @@ def new_trajectory_group(
     group = h5.create_group("/", name)
     attrs = group._v_attrs
     attrs[SCHEMA] = SCHEMA_VERSION
+    # The root names the newest layout inside, so an older pytraj refuses the file
+    # instead of misreading this trajectory (its layout-1 neighbours stay as they are).
+    h5.root._v_attrs[SCHEMA] = SCHEMA_VERSION
     attrs["n_runs"] = 1
     attrs[JOURNAL_ID] = journal_id
     attrs[JOURNAL_RUNS] = journal_runs
