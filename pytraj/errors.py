@@ -18,6 +18,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── RunError                    (RuntimeError)  misuse of runs (nested runs, bad index)
     │   └── RunValueMissingError    (KeyError)      a run has no value for a per-run result
     ├── RunsFailedError             (RuntimeError)  some runs of a study raised
+    ├── RunFunctionNotFoundError    (ImportError)   ``pytraj resume`` cannot import the run function
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
@@ -57,6 +58,7 @@ __all__ = [
     "PytrajWarning",
     "RecoveryWarning",
     "RunError",
+    "RunFunctionNotFoundError",
     "RunValueMissingError",
     "RunsFailedError",
     "ShadowingWarning",
@@ -140,6 +142,14 @@ class RunsFailedError(PytrajError, RuntimeError):
     def __init__(self, message: str, failed: list[int] | None = None) -> None:
         super().__init__(message)
         self.failed: list[int] = list(failed or [])
+
+
+class RunFunctionNotFoundError(PytrajError, ImportError):
+    """The run function recorded with a study cannot be imported to continue it.
+
+    Nothing was recorded (a study that never ran, or written by an older pytraj), its
+    module or script is gone, or it is not importable (a lambda, a nested function).
+    """
 
 
 class OptionError(PytrajError, ValueError):

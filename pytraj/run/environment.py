@@ -37,7 +37,12 @@ from pytraj.run.options import (
 )
 from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
 from pytraj.run.progress import Progress
-from pytraj.run.provenance import collect, finish_session, start_session
+from pytraj.run.provenance import (
+    collect,
+    finish_session,
+    record_run_function,
+    start_session,
+)
 from pytraj.run.resume import (
     RunPlan,
     adopt,
@@ -456,6 +461,12 @@ class Environment:
         runner = make_runner(self._parallel, self._caps)
         runner.preflight(job)  # refuse what cannot work before anything starts
         start_session(traj._provenance, first=self._sessions == 0)
+        record_run_function(
+            traj._provenance,
+            call.func,
+            n_arguments=len(call.args) + len(call.kwargs),
+            mapped=extra is not None,
+        )
         self._sessions += 1
         progress = Progress(self._output.progress, len(job.indices), traj.name)
         session = RunSession(traj, progress)

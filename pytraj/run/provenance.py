@@ -4,6 +4,13 @@ Recorded per trajectory in ``traj.provenance`` (stored with the definition); per
 run, host, pid, start, finish and attempt are in the run table already. When a later
 session continues a stored study, the earlier sessions are kept in
 ``provenance["previous_sessions"]`` (their start, finish, user, host and command line).
+
+Each ``env.run`` (``run_map``, ``pipeline``, ``resume``) also records the run function,
+so that ``pytraj resume FILE`` can continue the study without its script being run:
+``run_module`` and ``run_function`` (its ``__module__`` and ``__qualname__``),
+``run_script`` (the absolute path of the file that defines it, the script itself for
+``__main__``), ``run_arguments`` (how many arguments ``env.run`` forwarded) and
+``run_mapped`` (whether ``run_map`` gave per-run arguments).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from pytraj.trajectory.running import this_host
 
-__all__ = ["collect", "finish_session", "start_session"]
+__all__ = ["collect", "finish_session", "record_run_function", "start_session"]
 
 _PACKAGES = {
     "pytraj": "pytraj-explore",
@@ -109,3 +116,36 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
 def finish_session(provenance: dict[str, Any]) -> None:
     """Note when the latest ``env.run`` of this session finished."""
     provenance["finish"] = time.time()
+
+
+def _defining_file(module_name: str) -> str:
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    return os.path.abspath(path) if isinstance(path, str) and os.path.isfile(path) else ""
+
+
+def record_run_function(
+    provenance: dict[str, Any], func: Any, *, n_arguments: int, mapped: bool
+) -> None:
+    """Record which function runs the study, and where it is defined.
+
+    Parameters
+    ----------
+    provenance
+        The trajectory's provenance (updated in place).
+    func
+        The run function.
+    n_arguments
+        How many positional and keyword arguments ``env.run`` forwards to it (they are
+        not recorded: ``pytraj resume`` refuses to guess them).
+    mapped
+        Whether ``run_map`` gives it per-run arguments.
+    """
+    module = getattr(func, "__module__", None)
+    module = module if isinstance(module, str) else ""
+    qualname = getattr(func, "__qualname__", None)
+    provenance["run_module"] = module
+    provenance["run_function"] = qualname if isinstance(qualname, str) else ""
+    provenance["run_script"] = _defining_file(module) if module else ""
+    provenance["run_arguments"] = n_arguments
+    provenance["run_mapped"] = mapped
