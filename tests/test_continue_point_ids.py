@@ -167,3 +167,25 @@ def test_ids_with_nul_bytes_survive_rerun_plan_and_expand(
     # The grown study continues too, defined by the whole list.
     assert run_step(path, kind, "run", points, [])["ran"] == []
     assert run_step(path, kind, "plan", points, [])["plan"] == [[], [], [], len(points)]
+
+
+def test_post_processing_drops_a_proposed_point_whose_id_ends_in_nul(tmp_path: Path) -> None:
+    """An adaptive search must recognise x=735 (id ending in 0x00) as already run."""
+    import pytraj as pt
+
+    calls: list[int] = []
+
+    def simulate(traj: pt.Trajectory) -> int:
+        calls.append(traj.x)
+        return int(traj.x)
+
+    def propose(traj: pt.Trajectory, results: list[tuple[int, Any]]) -> Any:
+        return {"x": [735, 736]} if len(traj) == 1 else None
+
+    with pt.Environment(trajectory="ids", filename=tmp_path / "s.h5", progress=False) as env:
+        env.trajectory.add_parameter("x", 0)
+        env.trajectory.explore({"x": [735]})
+        env.add_postprocessing(propose)
+        done = env.run(simulate)
+    assert calls == [735, 736]
+    assert done == [(0, 735), (1, 736)]

@@ -101,7 +101,7 @@ def new_points(traj: Trajectory, space: Mapping[str, Any] | Any) -> dict[str, li
             "post-processing must give values for every explored parameter; missing: "
             + ", ".join(missing)
         )
-    known = {bytes(pid) for pid in traj.run_table.rows["point_id"]}
+    known = set(traj.run_table.point_ids())  # 16 bytes each, trailing NULs included
     fixed = {p.full_name: p.default for p in parameters if p.full_name not in coerced}
     n = len(next(iter(coerced.values())))
     keep = []
