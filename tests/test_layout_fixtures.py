@@ -197,3 +197,24 @@ def test_layout1_file_resumes_failed_runs_on_request(tmp_path: Path) -> None:
     assert [bytes.fromhex(traj.runs[i].point_id) for i in range(600)] == [
         reference_id(x, 0.5) for x in POINTS
     ]
+
+
+def test_a_new_trajectory_in_a_layout1_file_is_layout2_and_the_root_says_so(
+    tmp_path: Path,
+) -> None:
+    path = copy_fixture(tmp_path, "finished.h5")
+    with pt.Environment(trajectory="second", filename=path, progress=False) as env:
+        env.trajectory.add_parameter("x", 0)
+        env.trajectory.explore({"x": [735, 1]})
+        env.run(lambda traj: traj.add_result("z", traj.x))
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["pytraj_schema"]) == 2  # an older pytraj refuses the file
+        assert int(f[NAME].attrs["pytraj_schema"]) == 1
+        assert f[f"{NAME}/runs/table"].dtype["point_id"] == np.dtype("S16")
+        assert int(f["second"].attrs["pytraj_schema"]) == 2
+        assert f["second/runs/table"]["point_id"].shape == (2, 16)
+    old = pt.load(path, NAME)
+    assert bytes.fromhex(old.runs[500].point_id) == reference_id(1200, 0.5)
+    new = pt.load(path, "second")
+    assert new.results.z[0] == 735
+    assert new.runs[0].point_id.endswith("00")
