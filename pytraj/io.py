@@ -21,8 +21,10 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING
 
+from pytraj.errors import RecoveryWarning
 from pytraj.storage.records import LazyValue
 
 if TYPE_CHECKING:
@@ -90,7 +92,18 @@ def load(
 
     storage = open_trajectory(path, name, index, allow_pickle=allow_pickle)
     with storage.reading():  # one open of the file for the whole skeleton
+        defined = storage.has_definition()
         traj = from_definition(storage.read_definition(), storage)
+    if not defined:
+        warnings.warn(
+            RecoveryWarning(
+                f"trajectory {traj.name!r} in {storage.path} holds no study yet: it was "
+                "created, but its writer stopped (killed?) before the study's parameters "
+                "were stored, so it is empty; run the script again to start the study "
+                "(nothing of it was stored to lose)"
+            ),
+            stacklevel=2,
+        )
     if not lazy:
         load_everything(traj)
     return traj

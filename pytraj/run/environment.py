@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import RunError, RunsFailedError
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
 from pytraj.run.executors import make_runner
@@ -195,7 +196,7 @@ class Environment:
         if traj._study_dir is None:
             traj.study_dir = self._file.study_dir(name)
         self._bound = not isinstance(traj.storage, MemoryStorage)
-        if not self._bound and (self._file.overwrite or name not in self._stored_names()):
+        if not self._bound and (self._file.overwrite or not self._holds_study(name)):
             self._bind_new()
 
     # -- properties ------------------------------------------------------------------
@@ -253,6 +254,18 @@ class Environment:
         from pytraj.io import list_trajectories
 
         return list(list_trajectories(self._file.path))
+
+    def _holds_study(self, name: str) -> bool:
+        """Whether the file holds trajectory ``name`` with a stored definition.
+
+        One created but never defined (its writer killed before the definition became
+        durable) is not a study to continue: ``_bind_new`` starts it afresh.
+        """
+        if name not in self._stored_names():
+            return False
+        from pytraj.storage.hdf5 import open_trajectory
+
+        return open_trajectory(self._file.path, name).has_definition()
 
     def _bind_new(self) -> None:
         """Create the trajectory in the file (replacing a stored one with overwrite)."""
@@ -445,6 +458,7 @@ class Environment:
         post: Call | None = None,
     ) -> Results:
         self._check_callable(call.func)
+        crash_point("run.start")
         self._prepare()
         traj = self._traj
         post = post if post is not None else self._postprocessing
@@ -468,6 +482,10 @@ class Environment:
             mapped=extra is not None,
         )
         self._sessions += 1
+        if traj.storage.writable and not self._stored_longer:
+            # The study's definition is durable (journaled and in the file) before any
+            # run is handed out: a kill from here on leaves a study the re-run continues.
+            traj.store()
         progress = Progress(self._output.progress, len(job.indices), traj.name)
         session = RunSession(traj, progress)
         gate = CapGate(self._caps, self.resource_usage)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -105,7 +106,9 @@ class WorkerPool:
         # functions that cannot be pickled (closures) cost nothing to hand over.
         process = self.context.Process(  # type: ignore[attr-defined]  # contexts have Process
             target=worker_main,
-            args=(child, self.study),
+            # The parent-death signal follows the thread that starts the worker: ask
+            # for it only from the main thread, which lives as long as the process.
+            args=(child, self.study, threading.current_thread() is threading.main_thread()),
             name=f"pytraj-worker-{self.started_count}",
             # Not daemonic, so that a simulation may start processes of its own; a
             # worker exits by itself when its pipe to the main process closes.

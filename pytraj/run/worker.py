@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from pytraj.leaves.parameter import Parameter
 from pytraj.run.caps import apply_niceness
 from pytraj.run.logs import ForwardingHandler, RunCapture, install_forwarding
+from pytraj.run.parentwatch import exit_with_parent
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import FAILED, RunRecord, StudyDefinition
 from pytraj.trajectory.running import failure_record
@@ -230,8 +231,11 @@ def _note_interrupt(signum: int, frame: Any) -> None:
     _drain_requested = True
 
 
-def worker_main(conn: Connection, study: StudyInput) -> None:
+def worker_main(conn: Connection, study: StudyInput, death_signal: bool = False) -> None:
     """The loop of a pool worker: receive tasks, run them, send records back.
+
+    The worker ends when the main process dies (``death_signal``: also by the Linux
+    parent-death signal; see :mod:`pytraj.run.parentwatch`).
 
     Messages in: ``("tasks", [Task, ...])``, ``("drain",)`` (hand back queued tasks),
     ``("stop",)``. Messages out: ``("ready", pid, start method, logs)``, ``("done",
@@ -240,6 +244,7 @@ def worker_main(conn: Connection, study: StudyInput) -> None:
     global _START_METHOD, _drain_requested  # noqa: PLW0603  # per-process worker state
     signal.signal(signal.SIGINT, _note_interrupt)
     _START_METHOD = study.start_method
+    exit_with_parent(study.main_pid, study.start_method, death_signal=death_signal)
     forwarder = install_forwarding(study.log_levels)
     try:
         apply_niceness(study.niceness)

@@ -152,6 +152,15 @@ class Storage(ABC):
         """Return the captured log of run ``idx`` ("" when none was captured)."""
         return ""
 
+    def has_definition(self) -> bool:
+        """Whether a study definition was ever stored (True for a backend that cannot lose it).
+
+        A file backend answers False for a trajectory that was created in its file but
+        whose definition never became durable (the writer was killed first): it holds no
+        study yet, and running the script again starts it.
+        """
+        return True
+
     def flush(self) -> None:  # noqa: B027  # optional hook: memory needs no flush
         """Make everything committed durable."""
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import TrajectoryNotFoundError
 from pytraj.storage.hdf5 import runs as run_nodes
 from pytraj.storage.hdf5.cells import (
@@ -58,7 +59,7 @@ from pytraj.storage.hdf5.layout import (
     traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
-from pytraj.storage.hdf5.skeleton import read_definition, read_items
+from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import (
     RUN_TABLE_DTYPE,
     ColumnData,
@@ -310,6 +311,7 @@ class HDF5Storage(Storage):
                 expected=expected,
             )
             del self._buffers[key]  # written: a retry after an error must not repeat it
+            crash_point("column")
         if self._new_hosts:
             run_nodes.append_hosts(runs, self._new_hosts)
             self._new_hosts = []
@@ -398,6 +400,13 @@ class HDF5Storage(Storage):
         # What the file holds now: later definitions are compared with it.
         self._stored = definition
         return definition
+
+    def has_definition(self) -> bool:
+        if self._pending_definition is not None:
+            return True
+        self._state.flush_pending()
+        with self._state.reading() as h5:
+            return holds_definition(self._group(h5))
 
     def read_items(self, path: str) -> dict[str, Any]:
         self._state.flush_pending()

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
@@ -296,6 +297,7 @@ def write_definition(
     for leaf in new.leaves:
         _write_leaf(h5, name, old_leaves.get(leaf.path), leaf)
 
+    crash_point("definition")
     if old is None or [(k.path, k.target, k.comment) for k in old.links] != [
         (k.path, k.target, k.comment) for k in new.links
     ]:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, FileLockedError, StorageError
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
@@ -280,6 +281,7 @@ class FileState:
                 with self.writing(wait=wait) as h5:
                     for writer in pending:
                         writer._write_pending(h5)
+                    crash_point("flush")
                     if self.journal is not None and not self.has_pending():
                         attrs = h5.root._v_attrs
                         attrs[JOURNAL_ID] = self.journal.header.journal_id.hex()

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
 from pytraj.storage.hdf5.codecs import resolve
 from pytraj.storage.hdf5.files import (
@@ -191,6 +192,7 @@ def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]
                 )
                 if todo:
                     replayed.append((name, len(todo)))
+                crash_point("replay")
     except FileBusyError:
         raise
     except _damage_errors() as exc:
@@ -246,6 +248,7 @@ def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[s
         notes.append(f"the damaged file was moved to {aside.name}")
     salvaged = _salvage(aside) if aside is not None else {}
     create_file(state)
+    crash_point("rebuild")
     journal_id = contents.header.journal_id.hex()
     rebuilt = []
     with state.writing() as h5:

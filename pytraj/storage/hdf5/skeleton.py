@@ -49,7 +49,14 @@ from pytraj.storage.records import (
     StudyDefinition,
 )
 
-__all__ = ["LAZY_BYTES", "Loaders", "read_definition", "read_items", "read_node"]
+__all__ = [
+    "LAZY_BYTES",
+    "Loaders",
+    "holds_definition",
+    "read_definition",
+    "read_items",
+    "read_node",
+]
 
 #: Values bigger than this stay in the file until accessed.
 LAZY_BYTES = 64 * 1024
@@ -154,6 +161,16 @@ def _read_leaf(
         elif EXPLORED in node._v_children:
             leaf.explored = _rows_store(node, f"the explored values of {path}", loaders)
     return leaf
+
+
+def holds_definition(traj_group: Any) -> bool:
+    """Whether a study definition was ever written into the trajectory group.
+
+    The first definition written always creates the catalog, and a run is committed only
+    after the definition; a group without a catalog is one created and never defined
+    (its writer killed before the definition became durable, or its journal lost).
+    """
+    return CATALOG in traj_group._v_children
 
 
 def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefinition:

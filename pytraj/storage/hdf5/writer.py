@@ -14,6 +14,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
+from pytraj.crashpoints import crash_point
 from pytraj.errors import FileLockedError, OptionError, StorageError
 from pytraj.storage.hdf5.files import FileState, WriterLock, check_file, check_hdf5, stored_names
 from pytraj.storage.hdf5.journal import Journal, journal_path_for
@@ -24,8 +25,10 @@ from pytraj.storage.hdf5.layout import (
     SCHEMA_VERSION,
     TRAJECTORIES,
     is_plain_name,
+    traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.skeleton import holds_definition
 from pytraj.storage.records import StudyDefinition
 
 if TYPE_CHECKING:
@@ -120,6 +123,7 @@ def _stop(state: FileState, *, clean: bool) -> None:
             if clean:
                 # The journal may go only once the file itself is on disk.
                 state.fsync_data()
+                crash_point("close")
             journal.close(remove=clean)
     finally:
         if lock is not None:
@@ -200,7 +204,10 @@ def create_trajectory(
                 names = stored_names(h5)
                 replaced = name in names
                 if replaced:
-                    if not overwrite:
+                    # A trajectory created but never defined holds no study (its
+                    # writer was killed before the definition became durable): it
+                    # is started afresh, as if it were not there.
+                    if not overwrite and holds_definition(h5.get_node(traj_path(name))):
                         raise StorageError(
                             f"{state.path} holds a trajectory {name!r} already; continue it "
                             f"with pytraj.load({str(state.path)!r}, {name!r}), or pass "
