@@ -30,7 +30,10 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not crash"
+
+test-crash: $(VENV)/.installed
+	$(BIN)/python -m pytest -m crash -p no:cacheprovider -q
 
 $(MIN_VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(MIN_VENV)

@@ -33,6 +33,7 @@ import numpy as np
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
 from pytraj.storage.hdf5.codecs import resolve
 from pytraj.storage.hdf5.files import (
+    RESERVE_BYTES,
     DamagedFileError,
     FileBusyError,
     FileState,
@@ -167,8 +168,11 @@ def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]
         raise _Damaged(exc.reason) from exc
     journal_id = contents.header.journal_id.hex()
     replayed = []
+    # Room for everything the journal holds, so that a disk still full refuses the
+    # replay before it touches the file.
+    room = contents.valid_size * 9 // 8 + RESERVE_BYTES
     try:
-        with state.writing() as h5:
+        with state.writing(reserve=room) as h5:
             for name, entry in contents.trajectories.items():
                 present = name in stored_names(h5)
                 if not present and entry.definition is None:
