@@ -290,3 +290,62 @@ def test_full_disk_matrix(
     uninterrupted: dict[str, Stored],
 ) -> None:
     check_full_disk(case, script, tmp_path, uninterrupted)
+
+
+SAME_PROCESS = textwrap.dedent(
+    """
+    import resource, signal, sys, time
+    import numpy as np
+    import pytraj as pt
+    from pytraj.errors import FileWriteError
+    from pytraj.storage.records import COMPLETED
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # The soft limit only: this process lifts it again, as a user frees space.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 1024 * 1024, resource.RLIM_INFINITY))
+
+    def simulate(traj):
+        time.sleep(0.002)  # a few batches before the limit, not one
+        traj.add_result("z", traj.x * 2)
+        traj.add_result("a", np.random.default_rng(traj.x).random(2000))
+
+    env = pt.Environment(trajectory="study", filename=sys.argv[1], progress=False)
+    traj = env.trajectory
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(300))})
+    try:
+        env.run(simulate)
+    except FileWriteError as exc:
+        print("failed", exc)
+    print("completed", *env.trajectory.run_table.indices(COMPLETED).tolist(), flush=True)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    env.run(simulate)
+    print("completed", *env.trajectory.run_table.indices(COMPLETED).tolist(), flush=True)
+    """
+)
+
+
+def test_the_same_process_continues_once_space_is_freed(tmp_path: Path) -> None:
+    # A notebook: the failed run leaves the file unlocked and the journal in place, and
+    # the next env.run (after space was freed) replays it and runs the rest.
+    path = tmp_path / "study.h5"
+    child = subprocess.run(
+        [sys.executable, "-c", SAME_PROCESS, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert child.returncode == 0, child.stderr
+    failed, before, after = child.stdout.splitlines()
+    assert failed.startswith("failed cannot append to the journal")
+    reported = {int(word) for word in before.split()[1:]}
+    assert 0 < len(reported) < 300
+    assert after.split()[1:] == [str(i) for i in range(300)]
+    assert not (tmp_path / "study.h5.journal").exists()
+    traj = pt.load(path)
+    assert [run.status for run in traj.runs] == ["completed"] * 300
+    assert traj.results.z.to_numpy().tolist() == [2 * x for x in range(300)]
+    for x in (0, 150, 299):
+        expected = np.random.default_rng(x).random(2000)
+        assert np.array_equal(traj.results.a[x], expected)

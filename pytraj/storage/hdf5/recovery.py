@@ -76,6 +76,9 @@ def recover(state: FileState) -> tuple[dict[str, int], set[str]] | None:
         Run records per trajectory in the journal and the trajectories it mentions, to
         continue it; None when the journal cannot be continued (a new one is needed).
     """
+    # Recovery starts from the journal whatever an earlier write left in the file (a
+    # replay refused for lack of room is tried again once there is room).
+    state.write_failure = None
     journal_path = journal_path_for(state.path)
     contents = read_journal(journal_path, salvage=True)
     if contents.header is None:

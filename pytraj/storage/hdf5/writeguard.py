@@ -67,7 +67,7 @@ def reserve(path: Path, nbytes: int) -> int:
             if exc.errno not in NO_SPACE:
                 return size  # no fallocate on this file system: the check after the write
             raise FileWriteError(
-                f"cannot write {path}: {exc.strerror} (the flush needs about "
+                f"cannot write {path}: {exc.strerror} (the write needs about "
                 f"{_megabytes(nbytes)} more); nothing was written into the file, and "
                 + way_out(path),
                 path,
