@@ -249,8 +249,8 @@ def check_full_disk(
         # file holds them all).
         assert journal.exists()
     reported = failed.completed
+    # (All runs may be reported: then the flush at the end found the disk full.)
     assert before <= reported
-    assert len(reported) < total
 
     # With the limit lifted every run reported completed is there, with its values.
     with warnings.catch_warnings():
