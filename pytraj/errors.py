@@ -25,6 +25,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     └── StorageError                (OSError)       anything about files
         ├── FileFormatError                         not a pytraj file, newer layout, corrupted
         ├── FileLockedError                         another process writes the file
+        ├── FileWriteError                          a write failed (full disk, size limit, I/O)
         └── TrajectoryNotFoundError (KeyError)      no trajectory of that name or index
 
 Warnings::
@@ -44,6 +45,7 @@ __all__ = [
     "ExplorationError",
     "FileFormatError",
     "FileLockedError",
+    "FileWriteError",
     "InvalidNameError",
     "InvalidValueError",
     "NodeAttributeError",
@@ -184,6 +186,18 @@ class FileFormatError(StorageError):
 
 class FileLockedError(StorageError):
     """Another process holds a file open for writing."""
+
+
+class FileWriteError(StorageError):
+    """Writing a file failed: a full disk, a file size limit or an I/O error.
+
+    What was stored stays in the file's journal, and the next open (after space is
+    freed) replays it; :attr:`path` is the file.
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class TrajectoryNotFoundError(StorageError, KeyError):

@@ -28,6 +28,7 @@ EXPECTED_BUILTINS = {
     "StorageError": OSError,
     "FileFormatError": OSError,
     "FileLockedError": OSError,
+    "FileWriteError": OSError,
     "TrajectoryNotFoundError": KeyError,
     "ValueDecodeError": ValueError,
 }

@@ -535,15 +535,19 @@ class Environment:
         """Store everything finished and the provenance, and close the file cleanly."""
         traj = self._traj
         try:
-            session.commit()
-            finish_session(traj._provenance)
-            if traj.storage.writable and not self._stored_longer:
-                traj._definition_dirty = True  # the provenance changed
-                traj.store_definition()
-            # A clean close after every run call: the journal goes, the file is complete
-            # and unlocked, so a script that never calls env.close() leaves nothing to
-            # repair. The trajectory stays usable: its next write reopens the file.
-            traj.storage.close()
+            try:
+                session.commit()
+                finish_session(traj._provenance)
+                if traj.storage.writable and not self._stored_longer:
+                    traj._definition_dirty = True  # the provenance changed
+                    traj.store_definition()
+            finally:
+                # A clean close after every run call: the journal goes, the file is
+                # complete and unlocked, so a script that never calls env.close() leaves
+                # nothing to repair. After a failed write (a full disk) the close keeps
+                # the journal and still unlocks the file. The trajectory stays usable:
+                # its next write reopens the file.
+                traj.storage.close()
         except Exception:
             if not failing:
                 raise

@@ -542,9 +542,13 @@ class Trajectory(Group):
 
     def close(self) -> None:
         """Store and release the file (an in-memory trajectory stays usable)."""
-        if self._storage.writable:
-            self.store_definition()
-        self._storage.close()
+        try:
+            if self._storage.writable:
+                self.store_definition()
+        finally:
+            # Even when storing fails (a full disk) the file is released; its journal
+            # keeps what could not be stored.
+            self._storage.close()
 
     def __enter__(self) -> Trajectory:
         return self

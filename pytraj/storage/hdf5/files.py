@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytraj.crashpoints import crash_point
-from pytraj.errors import FileFormatError, FileLockedError, StorageError
+from pytraj.errors import FileFormatError, FileLockedError, FileWriteError, StorageError
+from pytraj.storage.hdf5 import writeguard
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
     JOURNAL_SIZE,
@@ -48,6 +49,9 @@ __all__ = [
 
 #: How long an operation waits for another process's HDF5 lock (a flush or a read).
 LOCK_WAIT_SECONDS = 30.0
+#: Room reserved at the end of the file before every write, beyond the data it writes
+#: (HDF5's own metadata: B-tree nodes, heaps, a new chunk).
+RESERVE_BYTES = 64 * 1024
 _LOCK_SUFFIX = ".lock"
 
 
@@ -165,6 +169,10 @@ class FileState:
         self.generation = 0
         self.last_flush = time.monotonic()
         self.journal_size_at_flush = 0
+        #: Set when a write of the file failed: it is not known good any more, so this
+        #: process writes nothing more into it and keeps its journal (until the writer
+        #: role ends; the next writer replays or rebuilds from the journal).
+        self.write_failure: FileWriteError | None = None
         self.rlock = threading.RLock()
 
     # -- handles ---------------------------------------------------------------------
@@ -190,8 +198,26 @@ class FileState:
                 handle.close()
 
     @contextlib.contextmanager
-    def writing(self, *, create: bool = False, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Any]:
-        """The file open for writing for one operation; closed (so flushed) at the end."""
+    def writing(
+        self,
+        *,
+        create: bool = False,
+        wait: float = LOCK_WAIT_SECONDS,
+        reserve: int = RESERVE_BYTES,
+    ) -> Iterator[Any]:
+        """The file open for writing for one operation; closed (so flushed) at the end.
+
+        HDF5 does not report every failed write, so the room a write needs is reserved
+        first (``reserve`` bytes beyond the file's end) and the file is checked after it
+        was closed (:mod:`~pytraj.storage.hdf5.writeguard`).
+
+        Raises
+        ------
+        FileWriteError
+            When there is no room (nothing was written), when the check after the write
+            fails (the file is not known good: this process writes no more into it), or
+            when an earlier write of this process failed.
+        """
         import tables
 
         with self.rlock:
@@ -207,7 +233,19 @@ class FileState:
                 finally:
                     self._depth -= 1
                 return
-            self._handle = self._open("w" if create else "a", wait)
+            if self.write_failure is not None:
+                raise FileWriteError(
+                    f"{self.path} is not written to any more by this process: an earlier "
+                    f"write failed ({self.write_failure})",
+                    self.path,
+                ) from self.write_failure
+            size_before = 0 if create else writeguard.reserve(self.path, reserve)
+            try:
+                self._handle = self._open("w" if create else "a", wait)
+            except BaseException:
+                if not create:
+                    writeguard.give_back(self.path, size_before)
+                raise
             self._mode = "a"
             self._depth = 1
             try:
@@ -219,6 +257,14 @@ class FileState:
                 self._depth = 0
                 handle, self._handle = self._handle, None
                 handle.close()
+                self._check_written(size_before)
+
+    def _check_written(self, size_before: int) -> None:
+        try:
+            writeguard.verify(self.path, size_before)
+        except FileWriteError as exc:
+            self.write_failure = exc
+            raise
 
     def _open(self, mode: str, wait: float) -> Any:
         import tables
@@ -277,8 +323,12 @@ class FileState:
                 return
             syncing = self.journal.start_sync() if self.journal is not None else None
             wait = LOCK_WAIT_SECONDS if patient else 0.2
+            # The data goes in about as large as the journal holds it.
+            reserve = self.journal_size_pending() * 9 // 8 + RESERVE_BYTES
+            writing = False
             try:
-                with self.writing(wait=wait) as h5:
+                with self.writing(wait=wait, reserve=reserve) as h5:
+                    writing = True
                     for writer in pending:
                         writer._write_pending(h5)
                     crash_point("flush")
@@ -286,9 +336,17 @@ class FileState:
                         attrs = h5.root._v_attrs
                         attrs[JOURNAL_ID] = self.journal.header.journal_id.hex()
                         attrs[JOURNAL_SIZE] = self.journal.size
-            except BaseException:
+            except BaseException as exc:
                 if syncing is not None:
                     syncing.wait(check=False)  # the error that stopped the write says more
+                if writing and self.write_failure is None:
+                    # Stopped half-way: what reached the file is unknown, so the journal
+                    # must outlive this process's writing.
+                    self.write_failure = FileWriteError(
+                        f"writing {self.path} stopped half-way ({type(exc).__name__}: "
+                        f"{exc}); " + writeguard.way_out(self.path),
+                        self.path,
+                    )
                 raise
             if syncing is not None:
                 syncing.wait()
@@ -308,13 +366,26 @@ class FileState:
         return self.lock is not None
 
     def fsync_data(self) -> None:
-        """Make the HDF5 file durable (after its handle was closed)."""
+        """Make the HDF5 file durable (after its handle was closed).
+
+        Raises
+        ------
+        FileWriteError
+            When the fsync fails (an I/O error, or a full disk found only now): the
+            file is not known good.
+        """
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return
         try:
             os.fsync(fd)
+        except OSError as exc:
+            self.write_failure = FileWriteError(
+                f"cannot fsync {self.path}: {exc.strerror}; " + writeguard.way_out(self.path),
+                self.path,
+            )
+            raise self.write_failure from exc
         finally:
             os.close(fd)
 
@@ -331,6 +402,7 @@ class FileState:
         self.writers.clear()
         self.journal_counts.clear()
         self.journal_names.clear()
+        self.write_failure = None
         self._handle = None
         self._depth = 0
         self.rlock = threading.RLock()

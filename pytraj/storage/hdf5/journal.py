@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pytraj.errors import FileFormatError, StorageError
+from pytraj.errors import FileFormatError, FileWriteError, StorageError
 from pytraj.storage.hdf5.journal_format import (
     CHECKPOINT,
     DEFINITION,
@@ -54,6 +54,7 @@ from pytraj.storage.hdf5.journal_format import (
     name_chunk,
     read_journal,
 )
+from pytraj.storage.hdf5.writeguard import NO_SPACE
 from pytraj.storage.recordcodec import encode_definition, encode_runs_into
 from pytraj.storage.records import RunRecord, StudyDefinition
 
@@ -119,6 +120,25 @@ def _write_rest(fd: int, view: memoryview) -> None:
         # A regular file takes all bytes at once except on a full disk or above ~2 GB.
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _append_error(path: Path, exc: OSError) -> StorageError:
+    """The error of a failed append: what is lost (this batch) and what is not."""
+    data = path.name.removesuffix(JOURNAL_SUFFIX)
+    if exc.errno in NO_SPACE:
+        return FileWriteError(
+            f"cannot append to the journal {path}: {exc.strerror} (the disk is full or a "
+            "file size limit is reached); the runs of this batch are not stored, every run "
+            f"stored before is safe in the journal: free disk space, then open {data} or "
+            "run the script again to continue",
+            path,
+        )
+    return FileWriteError(
+        f"cannot append to the journal {path}: {exc.strerror}; the runs of this batch are "
+        f"not stored, every run stored before is safe in the journal: fix the cause, then "
+        f"open {data} or run the script again to continue",
+        path,
+    )
 
 
 class PendingSync:
@@ -306,10 +326,7 @@ class Journal:
             # frame in front of the next one.
             self._undo_partial_write()
             if isinstance(exc, OSError):
-                raise StorageError(
-                    f"cannot append to the journal {self.path}: {exc.strerror}; this batch "
-                    "is not recorded (free disk space and store it again)"
-                ) from exc
+                raise _append_error(self.path, exc) from exc
             raise
         self._size += size
 

@@ -34,6 +34,7 @@ from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
 from pytraj.storage.hdf5.codecs import resolve
 from pytraj.storage.hdf5.files import (
+    RESERVE_BYTES,
     DamagedFileError,
     FileBusyError,
     FileState,
@@ -76,6 +77,9 @@ def recover(state: FileState) -> tuple[dict[str, int], set[str]] | None:
         Run records per trajectory in the journal and the trajectories it mentions, to
         continue it; None when the journal cannot be continued (a new one is needed).
     """
+    # Recovery starts from the journal whatever an earlier write left in the file (a
+    # replay refused for lack of room is tried again once there is room).
+    state.write_failure = None
     journal_path = journal_path_for(state.path)
     contents = read_journal(journal_path, salvage=True)
     if contents.header is None:
@@ -168,8 +172,11 @@ def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]
         raise _Damaged(exc.reason) from exc
     journal_id = contents.header.journal_id.hex()
     replayed = []
+    # Room for everything the journal holds, so that a disk still full refuses the
+    # replay before it touches the file.
+    room = contents.valid_size * 9 // 8 + RESERVE_BYTES
     try:
-        with state.writing() as h5:
+        with state.writing(reserve=room) as h5:
             for name, entry in contents.trajectories.items():
                 present = name in stored_names(h5)
                 if not present and entry.definition is None:

@@ -118,13 +118,21 @@ def _stop(state: FileState, *, clean: bool) -> None:
     journal, lock = state.journal, state.lock
     state.journal, state.lock = None, None
     state.journal_counts, state.journal_names = {}, set()
+    failure, state.write_failure = state.write_failure, None
     try:
         if journal is not None:
-            if clean:
-                # The journal may go only once the file itself is on disk.
-                state.fsync_data()
-                crash_point("close")
-            journal.close(remove=clean)
+            # The journal is the last copy of the runs until the file is known good:
+            # every write of this process verified, and the file on disk.
+            remove = clean and failure is None
+            try:
+                if remove:
+                    state.fsync_data()
+                    crash_point("close")
+            except BaseException:
+                remove = False
+                raise
+            finally:
+                journal.close(remove=remove)
     finally:
         if lock is not None:
             lock.release()
