@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
-from pytraj.storage.hdf5.codecs import resolve
+from pytraj.storage.hdf5.codecs import resolve, set_attr
 from pytraj.storage.hdf5.files import (
     DamagedFileError,
     FileBusyError,
@@ -203,7 +203,7 @@ def _new_group(h5: Any, name: str) -> None:
 
     names = stored_names(h5)
     new_trajectory_group(h5, name, FileOptions(), "", 0)
-    h5.root._v_attrs[TRAJECTORIES] = ",".join([*names, name])
+    set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
 
 
 def _apply(
