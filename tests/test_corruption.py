@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import pytraj as pt
-from pytraj.errors import DamagedFileError, FileFormatError, PytrajError
+from pytraj.errors import DamagedFileError, FileFormatError, PytrajError, ValueDecodeError
 from pytraj.io import list_trajectories, load
 
 pytestmark = pytest.mark.storage
@@ -256,3 +256,18 @@ def test_a_damaged_file_is_never_changed_by_reading_it(tmp_path: Path) -> None:
     assert outcome[0].kind == "detected"
     assert damaged.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["damaged.h5", "study.h5"]
+
+
+def test_a_damaged_pickle_is_a_value_decode_error_naming_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "pickled.h5"
+    traj = pt.Trajectory("t", filename=path)
+    traj.add_result("thing", frozenset(range(50)), leaf_class=pt.PickleResult)
+    traj.close()
+    with h5py.File(path, "a") as h5:
+        dataset = h5["t/results/thing/thing"]
+        raw = bytearray(dataset[()].tobytes())
+        raw[len(raw) // 2 :] = bytes(len(raw) - len(raw) // 2)  # its second half zeroed
+        dataset[...] = np.frombuffer(bytes(raw), dtype=dataset.dtype).reshape(dataset.shape)
+    loaded = load(path)
+    with pytest.raises(ValueDecodeError, match=r"results\.thing.*pytraj check"):
+        loaded.results.thing  # reading is the point

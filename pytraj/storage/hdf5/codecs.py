@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pytraj.errors import FileFormatError, PickleNotAllowedError
+from pytraj.errors import FileFormatError, PickleNotAllowedError, ValueDecodeError
 from pytraj.storage.hdf5.layout import is_plain_name
 from pytraj.storage.records import LazyValue
 from pytraj.storage.valuecodec import dumps, loads
@@ -491,7 +491,15 @@ class PickleLoader(CachedLoader):
                 f"{self.where} is pickled and the file was loaded with allow_pickle=False; "
                 "load it with allow_pickle=True to unpickle it (only for files you trust)"
             )
-        return pickle.loads(self.raw)  # a Pickle leaf, and the caller allows it
+        try:
+            return pickle.loads(self.raw)  # a Pickle leaf, and the caller allows it
+        except (pickle.UnpicklingError, EOFError, ValueError, IndexError, OverflowError) as exc:
+            # Damaged bytes; a class that cannot be imported raises ImportError and
+            # AttributeError as they are, which name the missing module or class.
+            raise ValueDecodeError(
+                f"{self.where}: the stored pickle cannot be read ({type(exc).__name__}: "
+                f"{exc}); the file is damaged there (run `pytraj check FILE`)"
+            ) from exc
 
 
 def lazy_value(load: Callable[[], Any], description: str) -> LazyValue:
