@@ -291,13 +291,17 @@ def test_running_an_environment_script_with_big_comments_again_continues(
     script = tmp_path / "study.py"
     script.write_text(ENVIRONMENT)
     path = tmp_path / "study.h5"
-    first = _run_script(script, str(path))
+    # A 100 KB argument: the provenance's command line is bigger than an attribute can be.
+    argument = "é" * 50_000
+    first = _run_script(script, str(path), argument)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "8"
-    again = _run_script(script, str(path))
+    again = _run_script(script, str(path), argument)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "0"  # the stored study was recognised: nothing reran
     _check_study(path)
+    traj = load(path, "s")
+    assert argument in traj.provenance["command_line"]
 
 
 def test_layout1_files_without_big_values_still_read(tmp_path: Path) -> None:
