@@ -24,6 +24,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
     └── StorageError                (OSError)       anything about files
         ├── FileFormatError                         not a pytraj file, newer layout, corrupted
+        │   └── DamagedFileError                    bytes of the file are damaged or cut off
         ├── FileLockedError                         another process writes the file
         ├── FileWriteError                          a write failed (full disk, size limit, I/O)
         └── TrajectoryNotFoundError (KeyError)      no trajectory of that name or index
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousNameError",
+    "DamagedFileError",
     "DuplicatePointWarning",
     "ExplorationError",
     "FileFormatError",
@@ -182,6 +184,27 @@ class StorageError(PytrajError, OSError):
 
 class FileFormatError(StorageError):
     """A file is not a pytraj file, has a newer layout, or is damaged."""
+
+
+class DamagedFileError(FileFormatError):
+    """A pytraj file whose bytes are damaged or cut off: HDF5 cannot open or read it.
+
+    The message names the file and the node, and the way out: a file with its journal
+    (``<file>.journal``) beside it is rebuilt on open; otherwise restore it from a backup,
+    and ``pytraj check FILE`` reports what is still readable.
+
+    Attributes
+    ----------
+    reason
+        What HDF5 said, in one line.
+    node
+        The HDF5 path of the node that could not be read ("" when the file did not open).
+    """
+
+    def __init__(self, message: str, reason: str = "", node: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.node = node
 
 
 class FileLockedError(StorageError):

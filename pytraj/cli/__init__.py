@@ -21,7 +21,7 @@ from collections.abc import Sequence
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``pytraj --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("resume",)
+SUBCOMMANDS: tuple[str, ...] = ("check", "resume")
 
 _EPILOG = """\
 examples:

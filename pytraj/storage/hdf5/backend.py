@@ -56,6 +56,7 @@ from pytraj.storage.hdf5.layout import (
     RUN_TABLE,
     RUNS,
     column_path,
+    node_path,
     traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
@@ -351,7 +352,7 @@ class HDF5Storage(Storage):
 
     def _read_items_now(self, path: str) -> dict[str, Any]:
         """Items of a stored result, straight from the file (no flush)."""
-        with self._state.reading() as h5:
+        with self._state.reading(node_path(self.name, path)) as h5:
             try:
                 return read_items(h5, self._group(h5), path, self)
             except KeyError:
@@ -364,7 +365,7 @@ class HDF5Storage(Storage):
         allowed = self.allow_pickle
 
         def load() -> Any:
-            with state.reading() as h5:
+            with state.reading(path) as h5:
                 value = read_value(h5.get_node(path))
             if type(value) is Pickled:
                 return PickleLoader(value.raw, allowed, description)()
@@ -395,7 +396,7 @@ class HDF5Storage(Storage):
 
     def read_definition(self) -> StudyDefinition:
         self._state.flush_pending()
-        with self._state.reading() as h5:
+        with self._state.reading(traj_path(self.name)) as h5:
             definition = read_definition(h5, self._group(h5), self)
         # What the file holds now: later definitions are compared with it.
         self._stored = definition
@@ -420,12 +421,12 @@ class HDF5Storage(Storage):
         return items
 
     def _read_items_now_or_raise(self, path: str) -> dict[str, Any]:
-        with self._state.reading() as h5:
+        with self._state.reading(node_path(self.name, path)) as h5:
             return read_items(h5, self._group(h5), path, self)
 
     def read_run_table(self) -> RunTableData:
         self._state.flush_pending()
-        with self._state.reading() as h5:
+        with self._state.reading(f"{traj_path(self.name)}/{RUNS}") as h5:
             runs = self._group(h5)._f_get_child(RUNS)
             return RunTableData(
                 rows=run_nodes.read_rows(runs),
@@ -455,7 +456,7 @@ class HDF5Storage(Storage):
         cached = self._columns.get(key)
         if cached is not None and cached[0] == self._state.generation:
             return cached[1]
-        with self._state.reading() as h5:
+        with self._state.reading(column_path(self.name, key)) as h5:
             self._group(h5)
             found = self._mapping(h5, key)
             if found is None:
@@ -491,7 +492,7 @@ class HDF5Storage(Storage):
             if position < 0:
                 raise KeyError((path, item, idx))
             return cached[1].value_at(position)
-        with self._state.reading() as h5:
+        with self._state.reading(column_path(self.name, key)) as h5:
             self._group(h5)
             found = self._mapping(h5, key)
             if found is None:

@@ -16,18 +16,23 @@ back as those types; anything else is stored as valuecodec bytes in a ``uint8`` 
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from pytraj.errors import FileFormatError, PickleNotAllowedError
+from pytraj.errors import FileFormatError, PickleNotAllowedError, ValueDecodeError
 from pytraj.storage.hdf5.layout import is_plain_name
 from pytraj.storage.records import LazyValue
 from pytraj.storage.valuecodec import dumps, loads
 
 __all__ = [
+    "BIG_ATTRS_GROUP",
+    "BIG_ATTR_BYTES",
+    "BIG_SUFFIX",
     "DTYPE_ATTR",
     "ORDER_ATTR",
     "TYPE_ATTR",
@@ -36,12 +41,16 @@ __all__ = [
     "PickleLoader",
     "RawPickle",
     "decode_text",
+    "drop_big_attr",
     "encode_text",
     "get_attr",
     "get_mapping",
+    "has_attr",
     "lazy_value",
     "natural_dtype",
     "read_value",
+    "remove_attrs",
+    "remove_big_attrs_below",
     "resolve",
     "same_value",
     "scalar_tag",
@@ -52,6 +61,17 @@ __all__ = [
 ]
 
 TYPE_ATTR = "pytraj_type"
+#: Attribute values bigger than this (in bytes) are stored in a node: HDF5 cannot hold an
+#: attribute of 64 KiB in an object header, and many big ones would crowd it.
+BIG_ATTR_BYTES = 16 * 1024
+#: Root group of the nodes holding big attribute values (a name no trajectory can take).
+BIG_ATTRS_GROUP = "_pytraj_attributes"
+#: ``<name>@node`` holds the name of the node in :data:`BIG_ATTRS_GROUP` with ``<name>``.
+BIG_SUFFIX = "@node"
+_BIG_TEXT = "text"
+_BIG_ENCODED = "valuecodec"
+_BIG_OWNER = "owner"
+_BIG_NAME = "attribute"
 DTYPE_ATTR = "pytraj_dtype"
 ORDER_ATTR = "pytraj_order"
 
@@ -134,29 +154,134 @@ def restore_scalars(tag: str, values: np.ndarray[Any, Any]) -> Callable[[Any], A
 
 
 def set_attr(attrs: Any, name: str, value: Any) -> None:
-    """Store ``value`` as attribute ``name``: natural when exact, else valuecodec bytes."""
+    """Store ``value`` as attribute ``name``: natural when exact, else valuecodec bytes.
+
+    A value of more than :data:`BIG_ATTR_BYTES` goes to a node of
+    ``/_pytraj_attributes`` instead (HDF5 cannot store an attribute of 64 KiB in an
+    object header, and a failed attempt leaves the file unreadable), and the attribute
+    ``<name>@node`` names that node; :func:`get_attr` reads it back transparently.
+    """
+    drop_big_attr(attrs, name)
     kind_type = type(value)
+    natural: Any
     if kind_type is str and "\x00" not in value:
         try:
-            value.encode("utf-8")
+            raw = value.encode("utf-8")
         except UnicodeEncodeError:
-            pass
+            natural = None
         else:
+            if len(raw) > BIG_ATTR_BYTES:
+                _store_big(attrs, name, raw, _BIG_TEXT)
+                return
             attrs[name] = value
             return
     elif kind_type in _PYTHON_SCALARS and not (kind_type is int and not -(2**63) <= value < 2**63):
         attrs[name] = _SCALAR_DTYPES[_PYTHON_SCALARS[kind_type]].type(value)
         return
-    attrs[name] = np.frombuffer(dumps(value), dtype=np.uint8)
+    natural = dumps(value)
+    if len(natural) > BIG_ATTR_BYTES:
+        _store_big(attrs, name, natural, _BIG_ENCODED)
+        return
+    attrs[name] = np.frombuffer(natural, dtype=np.uint8)
 
 
 def get_attr(attrs: Any, name: str, default: Any = _MISSING) -> Any:
     """Read an attribute written by :func:`set_attr`, with its exact type."""
-    if name not in attrs:
-        if default is _MISSING:
-            raise KeyError(name)
-        return default
-    return attr_value(attrs[name], name)
+    if name in attrs:
+        return attr_value(attrs[name], name)
+    if name + BIG_SUFFIX in attrs:
+        return _load_big(attrs, name)
+    if default is _MISSING:
+        raise KeyError(name)
+    return default
+
+
+def has_attr(attrs: Any, name: str) -> bool:
+    """Whether :func:`set_attr` stored ``name`` (as an attribute or in a node)."""
+    return name in attrs or name + BIG_SUFFIX in attrs
+
+
+def drop_big_attr(attrs: Any, name: str) -> None:
+    """Remove attribute ``name`` in both forms, and the node holding a big value."""
+    marker = name + BIG_SUFFIX
+    if marker in attrs:
+        key = str(attrs[marker])
+        del attrs[marker]
+        h5 = attrs._v_node._v_file
+        big = f"/{BIG_ATTRS_GROUP}/{key}"
+        if big in h5:
+            h5.remove_node(big)
+    if name in attrs:
+        del attrs[name]
+
+
+def remove_attrs(attrs: Any) -> None:
+    """Remove every user attribute of a node, with the nodes of its big values."""
+    for attr in list(attrs._v_attrnamesuser):
+        if attr.endswith(BIG_SUFFIX):
+            drop_big_attr(attrs, attr[: -len(BIG_SUFFIX)])
+        elif attr in attrs:
+            del attrs[attr]
+
+
+def remove_big_attrs_below(h5: Any, path: str) -> None:
+    """Remove the big-value nodes of every node at or below ``path`` (a removed group)."""
+    if f"/{BIG_ATTRS_GROUP}" not in h5:
+        return
+    prefix = path.rstrip("/") + "/"
+    for node in list(h5.get_node(f"/{BIG_ATTRS_GROUP}")._f_iter_nodes()):
+        owner = str(node._v_attrs[_BIG_OWNER]) if _BIG_OWNER in node._v_attrs else ""
+        if owner == path or owner.startswith(prefix):
+            node._f_remove()
+
+
+def _big_key(node_path: str, name: str) -> str:
+    # One node per (node, attribute): rewriting the attribute replaces it.
+    digest = hashlib.blake2b(encode_text(f"{node_path}\x00{name}"), digest_size=16)
+    return "a" + digest.hexdigest()
+
+
+def _store_big(attrs: Any, name: str, raw: bytes, kind: str) -> None:
+    import tables
+
+    node = attrs._v_node
+    h5 = node._v_file
+    key = _big_key(node._v_pathname, name)
+    with warnings.catch_warnings():
+        # The group's name starts with "_" so that no trajectory can take it.
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)
+        if f"/{BIG_ATTRS_GROUP}" not in h5:
+            h5.create_group("/", BIG_ATTRS_GROUP)
+        if f"/{BIG_ATTRS_GROUP}/{key}" in h5:
+            h5.remove_node(f"/{BIG_ATTRS_GROUP}/{key}")
+        array = h5.create_array(f"/{BIG_ATTRS_GROUP}", key, obj=np.frombuffer(raw, dtype=np.uint8))
+    array._v_attrs[TYPE_ATTR] = kind
+    array._v_attrs[_BIG_OWNER] = node._v_pathname
+    array._v_attrs[_BIG_NAME] = name
+    attrs[name + BIG_SUFFIX] = key
+
+
+def _load_big(attrs: Any, name: str) -> Any:
+    node = attrs._v_node
+    key = str(attrs[name + BIG_SUFFIX])
+    where = f"/{BIG_ATTRS_GROUP}/{key}"
+    try:
+        array = node._v_file.get_node(where)
+        kind = str(array._v_attrs[TYPE_ATTR])
+        raw = array.read().tobytes()
+    except LookupError:
+        raise FileFormatError(
+            f"the attribute {name!r} of {node._v_pathname} is stored in {where}, which the "
+            "file lacks; the file is damaged (restore it from a backup, or run pytraj check)"
+        ) from None
+    if kind == _BIG_TEXT:
+        return decode_text(raw)
+    if kind == _BIG_ENCODED:
+        return loads(raw)
+    raise FileFormatError(
+        f"{where} (attribute {name!r} of {node._v_pathname}) holds values of kind {kind!r}, "
+        "which this pytraj does not know; it was written by a newer pytraj"
+    )
 
 
 def attr_value(raw: Any, name: str) -> Any:
@@ -185,7 +310,7 @@ def set_mapping(attrs: Any, name: str, mapping: Mapping[str, Any]) -> None:
     """Store a str-keyed mapping as attributes ``<name>.<key>`` plus their order.
 
     Keys that cannot be part of an attribute name send the whole mapping to one
-    valuecodec attribute ``<name>`` instead.
+    valuecodec attribute ``<name>`` instead. Big values go to nodes (:func:`set_attr`).
     """
     clear_mapping(attrs, name)
     if not mapping:
@@ -194,30 +319,31 @@ def set_mapping(attrs: Any, name: str, mapping: Mapping[str, Any]) -> None:
     if all(type(key) is str and is_plain_name(key) for key in keys):
         for key, value in mapping.items():
             set_attr(attrs, f"{name}.{key}", value)
-        attrs[f"{name}_order"] = ",".join(keys)
+        set_attr(attrs, f"{name}_order", ",".join(keys))
     else:
-        attrs[name] = np.frombuffer(dumps(dict(mapping)), dtype=np.uint8)
+        set_attr(attrs, name, dict(mapping))
 
 
 def clear_mapping(attrs: Any, name: str) -> None:
     """Remove what :func:`set_mapping` wrote under ``name``."""
     prefix = f"{name}."
     for attr in list(attrs._v_attrnamesuser):
-        if attr.startswith(prefix) or attr in (name, f"{name}_order"):
-            del attrs[attr]
+        base = attr[: -len(BIG_SUFFIX)] if attr.endswith(BIG_SUFFIX) else attr
+        if base.startswith(prefix) or base in (name, f"{name}_order"):
+            drop_big_attr(attrs, base)
 
 
 def get_mapping(attrs: Any, name: str) -> dict[str, Any]:
     """Read a mapping written by :func:`set_mapping` ({} when none)."""
-    if name in attrs:
-        value = attr_value(attrs[name], name)
+    if has_attr(attrs, name):
+        value = get_attr(attrs, name)
         if type(value) is not dict:
             raise FileFormatError(f"the attribute {name!r} does not hold a mapping")
         return value
     order = f"{name}_order"
-    if order not in attrs:
+    if not has_attr(attrs, order):
         return {}
-    keys = str(attrs[order]).split(",")
+    keys = str(get_attr(attrs, order)).split(",")
     return {key: get_attr(attrs, f"{name}.{key}") for key in keys}
 
 
@@ -365,7 +491,15 @@ class PickleLoader(CachedLoader):
                 f"{self.where} is pickled and the file was loaded with allow_pickle=False; "
                 "load it with allow_pickle=True to unpickle it (only for files you trust)"
             )
-        return pickle.loads(self.raw)  # a Pickle leaf, and the caller allows it
+        try:
+            return pickle.loads(self.raw)  # a Pickle leaf, and the caller allows it
+        except (pickle.UnpicklingError, EOFError, ValueError, IndexError, OverflowError) as exc:
+            # Damaged bytes; a class that cannot be imported raises ImportError and
+            # AttributeError as they are, which name the missing module or class.
+            raise ValueDecodeError(
+                f"{self.where}: the stored pickle cannot be read ({type(exc).__name__}: "
+                f"{exc}); the file is damaged there (run `pytraj check FILE`)"
+            ) from exc
 
 
 def lazy_value(load: Callable[[], Any], description: str) -> LazyValue:

@@ -24,9 +24,11 @@ from pytraj.storage.hdf5.codecs import (
     TYPE_ATTR,
     PickleLoader,
     RawPickle,
+    drop_big_attr,
     encode_text,
     get_attr,
     loader_of,
+    remove_attrs,
     resolve,
     same_value,
     scalar_tag,
@@ -314,7 +316,7 @@ def _write_leaf(h5: Any, traj: str, old: LeafRecord | None, new: LeafRecord) -> 
         set_attr(attrs, COMMENT, new.comment)
         attrs[PER_RUN] = bool(new.per_run)
         attrs[PICKLED] = bool(new.pickled)
-        attrs[ITEMS] = ",".join(new.items)
+        set_attr(attrs, ITEMS, ",".join(new.items))
         set_mapping(attrs, ANNOTATIONS, new.annotations)
     if old is not None and not old.per_run:
         for item in old.items:
@@ -357,8 +359,7 @@ def _remove_leaf(h5: Any, traj: str, leaf: LeafRecord) -> None:
     for child in list(node._v_children.values()):
         if _COLUMN_ATTR not in child._v_attrs:
             h5.remove_node(child, recursive=True)
-    for attr in list(node._v_attrs._v_attrnamesuser):
-        del node._v_attrs[attr]
+    remove_attrs(node._v_attrs)
     if not node._v_children:
         h5.remove_node(node)
 
@@ -372,9 +373,7 @@ def _write_links(h5: Any, traj: str, old: StudyDefinition | None, new: StudyDefi
             continue
         if link_name in parent._v_children:
             h5.remove_node(parent, link_name)
-        attr = f"{LINK_COMMENT}.{link_name}"
-        if attr in parent._v_attrs:
-            del parent._v_attrs[attr]
+        drop_big_attr(parent._v_attrs, f"{LINK_COMMENT}.{link_name}")
     for link in new.links:
         parent_path, _, link_name = node_path(traj, link.path).rpartition("/")
         parent = require_group(h5, parent_path)
@@ -383,8 +382,15 @@ def _write_links(h5: Any, traj: str, old: StudyDefinition | None, new: StudyDefi
             set_attr(parent._v_attrs, f"{LINK_COMMENT}.{link_name}", link.comment)
 
 
+#: Longest column name of the explored table: the names live in the table's compound type,
+#: which HDF5 keeps in one object-header message of less than 64 KiB, so long parameter
+#: names are cut (readers map columns to parameters by ``column_paths``, not by name).
+_COLUMN_NAME_CHARS = 32
+
+
 def _table_column_name(path: str, taken: set[str]) -> str:
     base = path.removeprefix("parameters.").replace(".", "_").replace("-", "_")
+    base = base[:_COLUMN_NAME_CHARS]
     name, number = base, 1
     while name in taken or name == "point_id":
         number += 1
@@ -471,7 +477,7 @@ def _write_explored(
         filters=options.table_filters(),
         chunkshape=(chunk_rows(data.dtype.itemsize, n_rows, ARRAY_CHUNK_BYTES),),
     )
-    table._v_attrs[COLUMN_PATHS] = ",".join(leaf.path for leaf, *_ in columns)
+    set_attr(table._v_attrs, COLUMN_PATHS, ",".join(leaf.path for leaf, *_ in columns))
     table._v_attrs["pytraj_point_ids"] = with_ids
     for _leaf, column, tag, dtype in columns:
         table._v_attrs[f"{column}.{TYPE_ATTR}"] = tag

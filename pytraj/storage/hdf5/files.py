@@ -15,15 +15,26 @@ import atexit
 import contextlib
 import os
 import socket
+import struct
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pytraj.crashpoints import crash_point
-from pytraj.errors import FileFormatError, FileLockedError, FileWriteError, StorageError
+from pytraj.errors import (
+    DamagedFileError,
+    FileFormatError,
+    FileLockedError,
+    FileWriteError,
+    PytrajError,
+    StorageError,
+)
 from pytraj.storage.hdf5 import writeguard
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
@@ -45,6 +56,8 @@ __all__ = [
     "file_state",
     "forget_all",
     "forget_state",
+    "read_errors",
+    "read_guard",
 ]
 
 #: How long an operation waits for another process's HDF5 lock (a flush or a read).
@@ -53,20 +66,6 @@ LOCK_WAIT_SECONDS = 30.0
 #: (HDF5's own metadata: B-tree nodes, heaps, a new chunk).
 RESERVE_BYTES = 64 * 1024
 _LOCK_SUFFIX = ".lock"
-
-
-class DamagedFileError(FileFormatError):
-    """An HDF5 file that cannot be opened or read: damaged or truncated.
-
-    Attributes
-    ----------
-    reason
-        What HDF5 said, in one line.
-    """
-
-    def __init__(self, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason or message
 
 
 class FileBusyError(StorageError):
@@ -177,13 +176,19 @@ class FileState:
 
     # -- handles ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Any]:
-        """The file open for reading for the duration of one operation."""
+    def reading(self, node: str = "") -> Iterator[Any]:
+        """The file open for reading for the duration of one operation.
+
+        What damaged bytes make HDF5, PyTables or numpy raise inside the block becomes a
+        :class:`~pytraj.errors.DamagedFileError` naming the file and ``node`` (the HDF5
+        path read, "" for the file as a whole).
+        """
         with self.rlock:
             if self._handle is not None:
                 self._depth += 1
                 try:
-                    yield self._handle
+                    with read_guard(self.path, node):
+                        yield self._handle
                 finally:
                     self._depth -= 1
                 return
@@ -191,11 +196,15 @@ class FileState:
             self._mode = "r"
             self._depth = 1
             try:
-                yield self._handle
+                with read_guard(self.path, node):
+                    yield self._handle
             finally:
                 self._depth = 0
                 handle, self._handle = self._handle, None
-                handle.close()
+                with contextlib.suppress(*read_errors()):
+                    # Closing a handle of a damaged file may raise again; the first
+                    # error (already raised) is the one that says what is wrong.
+                    handle.close()
 
     @contextlib.contextmanager
     def writing(
@@ -279,7 +288,7 @@ class FileState:
                     f"no file {self.path}; check the path (pytraj.list_trajectories lists "
                     "what a file holds)"
                 ) from None
-            except (tables.HDF5ExtError, OSError) as exc:
+            except (tables.HDF5ExtError, OSError, SystemError, ValueError) as exc:
                 if _is_hdf5_lock_error(exc) and time.monotonic() < deadline:
                     time.sleep(pause)  # another process reads or flushes: a short wait
                     pause = min(pause * 2, 0.1)
@@ -408,6 +417,59 @@ class FileState:
         self.rlock = threading.RLock()
 
 
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What HDF5, PyTables and numpy raise on damaged or foreign bytes.
+
+    ``SystemError`` is among them: PyTables has raised "Negative size passed to
+    PyBytes_FromStringAndSize" on a damaged variable-length row. ``KeyError`` is not: the
+    storage uses it to say "no value here".
+    """
+    import tables
+
+    return (
+        tables.HDF5ExtError,
+        tables.NoSuchNodeError,
+        SystemError,
+        ValueError,
+        TypeError,
+        IndexError,
+        OverflowError,
+        AttributeError,
+        EOFError,
+        zlib.error,
+        struct.error,
+    )
+
+
+@contextlib.contextmanager
+def read_guard(path: Path, node: str = "") -> Iterator[None]:
+    """Turn what damaged bytes raise inside the block into a :class:`DamagedFileError`.
+
+    pytraj's own errors pass unchanged, so the innermost guard (the one that knows the
+    node best) names it.
+    """
+    try:
+        yield
+    except PytrajError:
+        raise
+    except read_errors() as exc:
+        raise damaged_node_error(path, node, exc) from exc
+
+
+def damaged_node_error(path: Path, node: str, exc: BaseException) -> DamagedFileError:
+    """The error for a node of an open file that cannot be read."""
+    reason = _last_line(exc)
+    where = f"node {node}" if node else "its structure"
+    return DamagedFileError(
+        f"{path}: {where} cannot be read ({type(exc).__name__}: {reason}); the file is "
+        "damaged. Run `pytraj check FILE` to see what is still readable; with its journal "
+        "(<file>.journal) beside it pytraj rebuilds the file on the next open, otherwise "
+        "restore it from a backup",
+        reason,
+        node,
+    )
+
+
 def damaged_error(path: Path, exc: BaseException) -> DamagedFileError:
     """The error for an HDF5 file that cannot be opened."""
     reason = _last_line(exc)
@@ -431,9 +493,22 @@ def check_file(h5: Any, path: Path) -> None:
     if SCHEMA not in attrs:
         raise FileFormatError(
             f"{path} is an HDF5 file but not a pytraj file (its root has no {SCHEMA} "
-            "attribute); pypet files are read through pytraj.compat.pypet"
+            "attribute); pytraj reads only files it wrote: open this one with PyTables or "
+            "h5py, or (for a pypet file) with pypet"
         )
-    version = int(attrs[SCHEMA])
+    raw = attrs[SCHEMA]
+    if isinstance(raw, bool | np.bool_) or not isinstance(raw, int | np.integer):
+        raise FileFormatError(
+            f"{path} is an HDF5 file but not a pytraj file: its {SCHEMA} attribute holds "
+            f"{type(raw).__name__} {str(raw)[:40]!r}, not a layout number; give the path of "
+            "a file pytraj wrote"
+        )
+    version = int(raw)
+    if version < 1:
+        raise FileFormatError(
+            f"{path} is not a pytraj file: its {SCHEMA} attribute is {version}, and pytraj "
+            "layouts start at 1; give the path of a file pytraj wrote"
+        )
     if version > SCHEMA_VERSION:
         raise FileFormatError(
             f"{path} was written by a newer pytraj (file layout {version}; this pytraj reads "

@@ -27,6 +27,11 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
             columns                 every per-run column, as "leaf path<TAB>item"
             log/                    the captured per-run logs (a column like the others)
 
+    /_pytraj_attributes/a<32 hex>   uint8 array: one attribute value of more than 16 KiB
+                                    (pytraj_type "text" = UTF-8, "valuecodec"; owner =
+                                    the node's path, attribute = its name); the node's
+                                    attribute ``<name>@node`` holds the array's name
+
 A row of ``cells`` maps run ``idx`` to ``row`` of ``values`` (``row >= 0``), to row
 ``-2 - row`` of ``overflow`` (``row <= -2``), or to nothing (``row == -1``: the run was
 committed again without this item). The number of nodes never grows with the runs.

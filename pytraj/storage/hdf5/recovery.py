@@ -32,7 +32,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
-from pytraj.storage.hdf5.codecs import resolve
+from pytraj.storage.hdf5.codecs import resolve, set_attr
 from pytraj.storage.hdf5.files import (
     RESERVE_BYTES,
     DamagedFileError,
@@ -212,7 +212,7 @@ def _new_group(h5: Any, name: str) -> None:
 
     names = stored_names(h5)
     new_trajectory_group(h5, name, FileOptions(), "", 0)
-    h5.root._v_attrs[TRAJECTORIES] = ",".join([*names, name])
+    set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
 
 
 def _apply(

@@ -8,6 +8,7 @@ unpickle them on first access.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +26,7 @@ from pytraj.storage.hdf5.codecs import (
 )
 from pytraj.storage.hdf5.columns import ColumnSpec, read_all_rows
 from pytraj.storage.hdf5.definitions import COLUMN_PATHS
+from pytraj.storage.hdf5.files import read_guard
 from pytraj.storage.hdf5.layout import (
     ANNOTATIONS,
     CATALOG,
@@ -101,7 +103,7 @@ def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]
         # As raw bytes, whatever the layout's column type (S16 in layout 1, 16 uint8 in
         # layout 2): numpy would drop trailing NUL bytes of S16 ids.
         point_ids = np.ascontiguousarray(data["point_id"]).view("V16").reshape(-1).tolist()
-    paths = [path for path in str(attrs[COLUMN_PATHS]).split(",") if path]
+    paths = [path for path in str(get_attr(attrs, COLUMN_PATHS)).split(",") if path]
     columns = [name for name in data.dtype.names if name != "point_id"]
     explored: dict[str, list[Any]] = {}
     for path, column in zip(paths, columns, strict=True):
@@ -177,7 +179,9 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
     """The stored definition of a trajectory (its skeleton)."""
     traj = traj_group._v_name
     attrs = traj_group._v_attrs
-    point_ids, explored = _explored_table(traj_group)
+    file_path = Path(h5.filename)
+    with read_guard(file_path, f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}"):
+        point_ids, explored = _explored_table(traj_group)
     definition = StudyDefinition(
         name=traj,
         comment=get_attr(attrs, COMMENT, ""),
@@ -186,30 +190,52 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
         n_runs=int(get_attr(attrs, "n_runs", 1)),
         point_ids=point_ids,
     )
-    for entry in _catalog(traj_group):
-        kind, path = entry[0], entry[1]
-        if kind == "group":
-            node = h5.get_node(node_path(traj, path))
-            definition.groups.append(
-                GroupRecord(
-                    path,
-                    get_attr(node._v_attrs, COMMENT, ""),
-                    get_mapping(node._v_attrs, ANNOTATIONS),
-                )
-            )
-        elif kind == "leaf":
-            definition.leaves.append(_read_leaf(h5, traj, path, explored, loaders))
-        elif kind == "link":
-            parent_path, _, name = node_path(traj, path).rpartition("/")
-            parent = h5.get_node(parent_path)
-            comment = get_attr(parent._v_attrs, f"{LINK_COMMENT}.{name}", "")
-            definition.links.append(LinkRecord(path, entry[2], comment))
-        else:
+    with read_guard(file_path, f"{traj_group._v_pathname}/{CATALOG}"):
+        catalog = _catalog(traj_group)
+    for entry in catalog:
+        if len(entry) < 2 or (entry[0] == "link" and len(entry) < 3):
             raise FileFormatError(
-                f"the catalog of trajectory {traj!r} holds an entry of unknown kind {kind!r}; "
-                "it was written by a newer pytraj"
+                f"{file_path}: the catalog of trajectory {traj!r} holds a malformed entry "
+                f"{chr(9).join(entry)[:80]!r}; the file is damaged (run `pytraj check FILE`; "
+                "restore it from a backup, or let its journal rebuild it)"
             )
+        with read_guard(file_path, node_path(traj, entry[1])):
+            _read_entry(h5, definition, entry, explored=explored, loaders=loaders)
     return definition
+
+
+def _read_entry(
+    h5: Any,
+    definition: StudyDefinition,
+    entry: list[str],
+    *,
+    explored: dict[str, list[Any]],
+    loaders: Loaders,
+) -> None:
+    """Add one catalog entry (a group, leaf or link) to ``definition``."""
+    traj = definition.name
+    kind, path = entry[0], entry[1]
+    if kind == "group":
+        node = h5.get_node(node_path(traj, path))
+        definition.groups.append(
+            GroupRecord(
+                path,
+                get_attr(node._v_attrs, COMMENT, ""),
+                get_mapping(node._v_attrs, ANNOTATIONS),
+            )
+        )
+    elif kind == "leaf":
+        definition.leaves.append(_read_leaf(h5, traj, path, explored, loaders))
+    elif kind == "link":
+        parent_path, _, name = node_path(traj, path).rpartition("/")
+        parent = h5.get_node(parent_path)
+        comment = get_attr(parent._v_attrs, f"{LINK_COMMENT}.{name}", "")
+        definition.links.append(LinkRecord(path, entry[2], comment))
+    else:
+        raise FileFormatError(
+            f"the catalog of trajectory {traj!r} holds an entry of unknown kind {kind!r}; "
+            "it was written by a newer pytraj"
+        )
 
 
 def read_items(h5: Any, traj_group: Any, path: str, loaders: Loaders) -> dict[str, Any]:
@@ -221,10 +247,13 @@ def read_items(h5: Any, traj_group: Any, path: str, loaders: Loaders) -> dict[st
         raise KeyError(path) from None
     names = [item for item in get_attr(node._v_attrs, ITEMS, "").split(",") if item]
     items: dict[str, Any] = {}
+    # Each item names itself when its bytes are damaged.
+    file_path = Path(h5.filename)
     for item in names:
         if item not in node._v_children:
             raise FileFormatError(
                 f"item {item!r} of {path!r} in trajectory {traj!r} is missing from the file"
             )
-        items[item] = read_node(node._f_get_child(item), f"{path}[{item!r}]", loaders)
+        with read_guard(file_path, f"{node._v_pathname}/{item}"):
+            items[item] = read_node(node._f_get_child(item), f"{path}[{item!r}]", loaders)
     return items

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import FileLockedError, OptionError, StorageError
+from pytraj.storage.hdf5.codecs import remove_big_attrs_below, set_attr
 from pytraj.storage.hdf5.files import FileState, WriterLock, check_file, check_hdf5, stored_names
 from pytraj.storage.hdf5.journal import Journal, journal_path_for
 from pytraj.storage.hdf5.layout import (
@@ -222,6 +223,7 @@ def create_trajectory(
                             "overwrite=True to replace it (the file's other trajectories stay)"
                         )
                     h5.remove_node("/", name, recursive=True)
+                    remove_big_attrs_below(h5, f"/{name}")
                     names.remove(name)
             if name in state.journal_names:
                 # The journal must not replay the old trajectory's runs into the new one.
@@ -235,7 +237,7 @@ def create_trajectory(
                     state.journal.header.journal_id.hex(),
                     state.journal_counts.get(name, 0),
                 )
-                h5.root._v_attrs[TRAJECTORIES] = ",".join([*names, name])
+                set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
                 storage._stored = StudyDefinition(name=name, n_runs=1, created=0.0)
             with state.reading() as h5:
                 storage.start_writing(h5)
