@@ -5,6 +5,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
 
     PytrajError
     ├── InvalidNameError            (ValueError)    a node name breaks the naming rules
+    │   └── PathTypeError           (TypeError)     a path or key that is not a string
     ├── NodeNotFoundError           (KeyError)      no node at that path (item access)
     │   └── NodeAttributeError      (AttributeError) the same, through attribute access
     ├── AmbiguousNameError          (LookupError)   a short name matches several leaves
@@ -19,6 +20,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     │   └── RunValueMissingError    (KeyError)      a run has no value for a per-run result
     ├── RunsFailedError             (RuntimeError)  some runs of a study raised
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
+    │   └── UnknownOptionError      (TypeError)     an option name that does not exist
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
     └── StorageError                (OSError)       anything about files
@@ -51,6 +53,7 @@ __all__ = [
     "NodeTypeError",
     "OptionError",
     "ParameterLockedError",
+    "PathTypeError",
     "PickleNotAllowedError",
     "PytrajDeprecationWarning",
     "PytrajError",
@@ -63,6 +66,7 @@ __all__ = [
     "StorageError",
     "StudyMismatchError",
     "TrajectoryNotFoundError",
+    "UnknownOptionError",
     "UnsupportedValueError",
     "ValueDecodeError",
 ]
@@ -78,6 +82,10 @@ class PytrajError(Exception):
 
 class InvalidNameError(PytrajError, ValueError):
     """A node name breaks the naming rules (``[A-Za-z0-9_-]+``, no leading underscore)."""
+
+
+class PathTypeError(InvalidNameError, TypeError):
+    """A path or key that is not a string (``traj[0]``: runs are ``traj.runs[0]``)."""
 
 
 class NodeNotFoundError(PytrajError, KeyError):
@@ -144,6 +152,10 @@ class RunsFailedError(PytrajError, RuntimeError):
 
 class OptionError(PytrajError, ValueError):
     """An option of an Environment, loader or command has an invalid value."""
+
+
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword that names no option (``Environment(ncore=2)``); the message suggests one."""
 
 
 class StudyMismatchError(PytrajError, ValueError):

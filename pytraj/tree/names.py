@@ -7,8 +7,9 @@ reserved for pytraj's internals). A path joins names with ``.`` or ``/``.
 from __future__ import annotations
 
 import re
+import reprlib
 
-from pytraj.errors import InvalidNameError
+from pytraj.errors import InvalidNameError, PathTypeError
 
 __all__ = ["is_valid_name", "join_path", "split_path", "validate_name"]
 
@@ -35,7 +36,8 @@ def validate_name(name: object, *, parent: str = "") -> str:
         return name  # type: ignore[return-value]  # is_valid_name checked the type
     where = f" under '{parent}'" if parent else ""
     if not isinstance(name, str):
-        raise InvalidNameError(f"node names are strings, got {type(name).__name__} {name!r}{where}")
+        shown = reprlib.repr(name)
+        raise PathTypeError(f"node names are strings, got {type(name).__name__} {shown}{where}")
     if name.startswith("_"):
         reason = "names starting with '_' are reserved for pytraj"
     elif not name:
@@ -53,7 +55,8 @@ def split_path(path: str) -> list[str]:
     ['parameters', 'net', 'size']
     """
     if not isinstance(path, str):
-        raise InvalidNameError(f"paths are strings, got {type(path).__name__} {path!r}")
+        shown = reprlib.repr(path)
+        raise PathTypeError(f"paths are strings, got {type(path).__name__} {shown}")
     parts = _SEPARATORS.split(path.strip("/"))
     for part in parts:
         if not is_valid_name(part):

@@ -357,7 +357,8 @@ def check_file(h5: Any, path: Path) -> None:
     if SCHEMA not in attrs:
         raise FileFormatError(
             f"{path} is an HDF5 file but not a pytraj file (its root has no {SCHEMA} "
-            "attribute); pypet files are read through pytraj.compat.pypet"
+            "attribute). This pytraj reads only files it wrote: it has no pypet reader yet, so "
+            "open a pypet file with pypet itself, and any HDF5 file with h5py, PyTables or ptdump"
         )
     version = int(attrs[SCHEMA])
     if version > SCHEMA_VERSION:
