@@ -32,6 +32,7 @@ from pytraj.errors import (
 from pytraj.leaves.result import Result
 from pytraj.run import Environment
 from pytraj.run.options import MAX_NCORES
+from pytraj.tree.names import MAX_NAME_LENGTH
 
 # Every keyword of add_result / Result(...), and names of Result's own attributes.
 KEYWORD_NAMES = ["comment", "name", "leaf_class", "per_run", "value", "items"]
@@ -272,3 +273,83 @@ def test_a_foreign_hdf5_file_error_says_what_exists(tmp_path: Path) -> None:
     assert "no pypet reader yet" in message
     assert "h5py, PyTables or ptdump" in message
     assert isinstance(caught.value, PytrajError)
+
+
+# -- defects found by the fuzz test (tests/test_fuzz_api.py) ------------------------------
+def test_a_folder_under_a_regular_file_is_a_storage_error(tmp_path: Path) -> None:
+    """``Environment(filename="plain/study.h5")`` with ``plain`` a file raised a bare
+    ``FileExistsError`` from the Environment's own ``mkdir``."""
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(pt.errors.StorageError, match="cannot create the folder .*plain"):
+        Environment(filename=tmp_path / "plain" / "study.h5", progress=False)
+    assert (tmp_path / "plain").read_text() == "x"
+
+
+def test_an_array_as_on_error_is_an_option_error(tmp_path: Path) -> None:
+    """``on_error=np.array([1, 2])`` raised numpy's ``ValueError: truth value ...``."""
+    with pytest.raises(OptionError, match=r"on_error=array\(\[1, 2\]\) is invalid"):
+        Environment(filename=tmp_path / "a.h5", on_error=np.array([1, 2]))  # type: ignore[arg-type]
+
+
+def test_a_refused_per_run_value_leaves_no_empty_result() -> None:
+    """An unsupported first value of a per-run result left an empty node ``results.r``."""
+    traj = pt.Trajectory("study")
+    traj.add_parameter("x", 1)
+    traj.explore({"x": [1, 2]})
+
+    def bad_run() -> None:
+        with traj.start_run(0):
+            traj.add_result("r", object())
+
+    with pytest.raises(pt.errors.UnsupportedValueError, match=r"results\.r\['r'\]"):
+        bad_run()
+    assert traj.results.keys() == []
+    assert traj.runs[0].status == "failed"
+    with traj.start_run(1):
+        traj.add_result("r", 2)
+    assert traj.results.r.to_series().tolist() == [2]
+
+
+def test_a_comment_that_is_not_text_is_a_pytraj_error() -> None:
+    """A non-str comment raised a bare ``TypeError``."""
+    traj = pt.Trajectory("study")
+    with pytest.raises(pt.errors.UnsupportedValueError, match="comment of 'x' must be a str"):
+        traj.add_parameter("x", 1, comment=5)  # type: ignore[arg-type]
+    assert "parameters.x" not in traj
+
+
+def test_a_name_too_long_for_the_file_is_refused_when_added(tmp_path: Path) -> None:
+    """A result named with 70,000 characters raised ``HDF5ExtError`` at store time and left
+    a file that no longer loaded ("the catalog lists 'results.z', which the file lacks")."""
+    path = tmp_path / "study.h5"
+    env = Environment(trajectory="study", filename=path, progress=False)
+    traj = env.trajectory
+    traj.add_parameter("x", 1)
+    huge = "x" * 70_000
+    with pytest.raises(pt.errors.InvalidNameError, match="70,000 characters, more than the 255"):
+        traj.add_result(huge, "r")
+    with pytest.raises(pt.errors.InvalidNameError, match="more than the 255"):
+        traj.add_result("stats", **{"y" * 256: 1})
+    with pytest.raises(pt.errors.InvalidNameError, match="more than the 255"):
+        traj.add_group("config." + "g" * 256)
+    longest = "n" * MAX_NAME_LENGTH
+    traj.add_result(longest, "r")
+    env.close()
+    loaded = pt.load(path)
+    assert loaded["results." + longest] == "r"
+    assert sorted(loaded.keys()) == ["config", "derived_parameters", "parameters", "results"]
+    assert loaded.config.keys() == []
+
+
+def test_a_file_holding_a_longer_name_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "older.h5"
+    name = "o" * 300
+    with monkeypatch.context() as patch:  # as a pytraj without the limit wrote it
+        patch.setattr("pytraj.tree.names.MAX_NAME_LENGTH", 10_000)
+        with Environment(trajectory="study", filename=path, progress=False) as env:
+            env.trajectory.add_parameter(name, 1)
+    loaded = pt.load(path)
+    assert loaded["parameters." + name] == 1
+    assert loaded.parameters.keys() == [name]

@@ -276,7 +276,7 @@ class Environment:
         """Create the trajectory in the file (replacing a stored one with overwrite)."""
         from pytraj.storage.hdf5 import open_new_trajectory
 
-        self._file.path.parent.mkdir(parents=True, exist_ok=True)
+        # open_new_trajectory creates the folder, and says clearly when it cannot.
         self._traj._storage = open_new_trajectory(
             self._file.path,
             self._traj.name,

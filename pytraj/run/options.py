@@ -103,14 +103,15 @@ def _check_number(option: str, value: Any) -> float:
 
 def validate_on_error(value: Any) -> OnError:
     """``on_error``: ``"raise"`` (RunsFailedError at the end) or ``"continue"``."""
-    if value not in ON_ERROR_CHOICES:
+    # The type first: ``value in (...)`` compares, and an array compares elementwise.
+    if not isinstance(value, str) or value not in ON_ERROR_CHOICES:
         raise invalid(
             "on_error",
             value,
             "expected 'raise' (raise RunsFailedError after all runs) or 'continue' "
             "(log the failed runs and return)",
         )
-    return value
+    return "raise" if value == "raise" else "continue"
 
 
 def resolve_filename(filename: Any, trajectory: str) -> Path:

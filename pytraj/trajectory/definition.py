@@ -12,6 +12,7 @@ from pytraj.storage.interface import Storage
 from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, LinkRecord, StudyDefinition
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.trajectory import Trajectory
+from pytraj.tree.names import stored_names
 from pytraj.tree.node import Group, Link, quiet_shadowing
 
 __all__ = ["from_definition", "to_definition"]
@@ -91,7 +92,8 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
     Trajectory-level result items marked :data:`NOT_LOADED` are fetched from storage
     on first access.
     """
-    with quiet_shadowing():  # the names warned when the study was defined
+    # The names warned (shadowing) and were checked (length) when the study was defined.
+    with quiet_shadowing(), stored_names():
         traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
         traj._created = definition.created
         traj._provenance = dict(definition.provenance)

@@ -26,6 +26,7 @@ from pytraj.errors import (
     NodeTypeError,
     PathTypeError,
     ShadowingWarning,
+    UnsupportedValueError,
 )
 from pytraj.tree.annotations import Annotations
 from pytraj.tree.names import join_path, split_path, validate_name
@@ -126,7 +127,7 @@ class Node:
     @comment.setter
     def comment(self, text: str) -> None:
         if not isinstance(text, str):
-            raise TypeError(
+            raise UnsupportedValueError(
                 f"the comment of {self.full_name or self._name!r} must be a str, "
                 f"got {type(text).__name__}"
             )
