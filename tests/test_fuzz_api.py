@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tables
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import pytraj as pt
@@ -229,6 +229,7 @@ def test_accepted_names_round_trip_through_a_file(name: Any) -> None:
             ok, node = attempt(adder)
             if ok:
                 added.append(node.full_name)
+        event(f"{len(added)} of 3 names accepted")
         env.close()
         loaded = pt.load(path)
         for full_name in added:
@@ -258,6 +259,7 @@ def test_accepted_values_round_trip_exactly_and_refused_ones_leave_no_trace(valu
 
         accepted["per_run"], _ = attempt(lambda: run(0))
         assert len(set(accepted.values())) == 1, f"leaves disagree on {value!r}: {accepted}"
+        event("value accepted" if accepted["parameter"] else "value refused")
         env.close()
         loaded = pt.load(path)
         if accepted["parameter"]:
@@ -292,7 +294,32 @@ explore_values = st.one_of(
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
     unsupported_values,
 )
+_TYPED_VALUES = {
+    "x": st.one_of(st.integers(-(2**63), 2**63 - 1), st.builds(np.int64, st.integers(-9, 9))),
+    "y": st.one_of(st.floats(), st.integers(-(2**53), 2**53), st.builds(np.float64, st.floats())),
+    "s": st.text(max_size=6),
+}
+
+
+@st.composite
+def fitting_spaces(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly valid spaces (right names and types, equal lengths), sometimes made ragged."""
+    keys = draw(st.lists(st.sampled_from(sorted(_TYPED_VALUES)), min_size=1, unique=True))
+    n = draw(st.integers(0, 4))
+    space: dict[str, Any] = {
+        key: draw(st.lists(_TYPED_VALUES[key], min_size=n, max_size=n)) for key in keys
+    }
+    if draw(st.integers(0, 4)) == 0:  # ragged: one range one value short
+        key = draw(st.sampled_from(keys))
+        space[key] = space[key][:-1]
+    if draw(st.booleans()):
+        space = {f"parameters.{key}" if draw(st.booleans()) else key: v for key, v in space.items()}
+    return space
+
+
 explore_dicts = st.one_of(
+    fitting_spaces(),
+    fitting_spaces(),
     st.dictionaries(st.sampled_from(_PARAMETER_NAMES), explore_values, max_size=3),
     st.dictionaries(st.one_of(any_names, non_text_names), explore_values, max_size=2),
     st.lists(explore_values, max_size=2),
@@ -329,6 +356,7 @@ def test_explore_accepts_or_refuses_and_the_stored_points_are_the_explored_ones(
         path = folder / "explore.h5"
         env, traj = _study(path)
         ok, _ = attempt(lambda: traj.explore(space))
+        event("explore accepted" if ok else "explore refused")
         if ok:
             lengths = {len(values) for values in space.values()}
             assert lengths == {len(traj)}
@@ -348,6 +376,7 @@ def test_explore_accepts_or_refuses_and_the_stored_points_are_the_explored_ones(
 # -- Environment options ---------------------------------------------------------------------
 _OPTIONS = [
     "trajectory",
+    "filename",
     "comment",
     "ncores",
     "executor",
@@ -390,10 +419,12 @@ option_values = st.one_of(
 def test_environment_options_are_accepted_or_refused_with_an_option_error(
     option: str, value: Any
 ) -> None:
-    with _scratch() as folder:
+    # In the scratch folder: a fuzzed relative filename or log_config lands there.
+    with _scratch() as folder, contextlib.chdir(folder):
         kwargs: dict[str, Any] = {"trajectory": "study", "filename": folder / "o.h5"}
         kwargs[option] = value
         ok, env = attempt(lambda: pt.Environment(**kwargs))
+        event("option accepted" if ok else "option refused")
         if ok:
             env.close()
         else:
@@ -406,7 +437,7 @@ def test_environment_options_are_accepted_or_refused_with_an_option_error(
 def test_a_refused_option_leaves_an_existing_file_untouched(
     study_file: Path, option: str, value: Any
 ) -> None:
-    with _scratch() as folder:
+    with _scratch() as folder, contextlib.chdir(folder):
         path = folder / "study.h5"
         shutil.copyfile(study_file, path)
         before = _digest(path)
@@ -518,6 +549,7 @@ def test_file_paths_of_every_kind(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PytrajWarning)
             ok, outcome = attempt(calls[operation])
+        event(f"path {'accepted' if ok else 'refused'}")
         if not ok:
             assert isinstance(outcome, OSError | KeyError | ValueError), repr(outcome)
             if existing:

@@ -244,14 +244,17 @@ def test_a_shadowing_result_warns_once_per_study(tmp_path: Path, ncores: int) ->
     lines = [line for line in done.stderr.splitlines() if "ShadowingWarning" in line]
     assert len(lines) == 1, done.stderr
     assert "'results.root' has the name of the attribute 'root' of Group" in lines[0]
+    # It points at the user's script (the add_result line serially, env.run with a pool).
+    assert lines[0].startswith(str(script)), lines[0]
     assert "reach it with ['root']" in lines[0]
 
 
 def test_a_leaf_hidden_by_a_trajectory_attribute_warns() -> None:
     """``traj.seed`` is the run's seed: a parameter ``seed`` was hidden without a word."""
     traj = pt.Trajectory("study")
-    with pytest.warns(ShadowingWarning, match=r"'parameters\.seed' .* reach it with "):
+    with pytest.warns(ShadowingWarning, match=r"'parameters\.seed' .* reach it with ") as caught:
         traj.add_parameter("seed", 7)
+    assert caught[0].filename == __file__
     assert traj["parameters.seed"] == 7
     assert traj.parameters.seed == 7  # no shadowing at the group level
     with warnings.catch_warnings():

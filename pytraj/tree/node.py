@@ -10,7 +10,9 @@ returns the node object itself.
 from __future__ import annotations
 
 import difflib
+import os
 import reprlib
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,8 @@ from pytraj.tree.names import join_path, split_path, validate_name
 __all__ = ["Group", "Link", "Node", "quiet_shadowing"]
 
 NodeT = TypeVar("NodeT", bound="Node")
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 # True while a tree is rebuilt (from a file, in a worker): its names warned when created.
 _QUIET_SHADOWING: ContextVar[bool] = ContextVar("pytraj_quiet_shadowing", default=False)
@@ -441,6 +445,10 @@ class Group(Node):
         """Warn when ``child`` cannot be reached by attribute access (methods win)."""
         name = child.name
         path = join_path(self.full_name, name)
+        # Point the warning at the user's line, however deep inside pytraj it is raised.
+        level, frame = 1, sys._getframe()
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            frame, level = frame.f_back, level + 1
         if hasattr(type(self), name):
             kind = "method" if callable(getattr(type(self), name)) else "attribute"
             warnings.warn(
@@ -448,7 +456,7 @@ class Group(Node):
                 f"which wins: {self.full_name or self.name}.{name} is that {kind}; reach it "
                 f"with [{name!r}]",
                 ShadowingWarning,
-                stacklevel=5,
+                stacklevel=level,
             )
             return
         root = self.root
@@ -460,7 +468,7 @@ class Group(Node):
                 f"which wins over the shortcut: {root.name}.{name} is that attribute; reach it "
                 f"with [{path!r}]",
                 ShadowingWarning,
-                stacklevel=5,
+                stacklevel=level,
             )
 
     def _detach(self, child: Node) -> None:
