@@ -5,6 +5,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
 
     PytrajError
     ├── InvalidNameError            (ValueError)    a node name breaks the naming rules
+    │   └── PathTypeError           (TypeError)     a path or key that is not a string
     ├── NodeNotFoundError           (KeyError)      no node at that path (item access)
     │   └── NodeAttributeError      (AttributeError) the same, through attribute access
     ├── AmbiguousNameError          (LookupError)   a short name matches several leaves
@@ -20,6 +21,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── RunsFailedError             (RuntimeError)  some runs of a study raised
     ├── RunFunctionNotFoundError    (ImportError)   ``pytraj resume`` cannot import the run function
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
+    │   └── UnknownOptionError      (TypeError)     an option name that does not exist
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
     └── StorageError                (OSError)       anything about files
@@ -56,6 +58,7 @@ __all__ = [
     "NodeTypeError",
     "OptionError",
     "ParameterLockedError",
+    "PathTypeError",
     "PickleNotAllowedError",
     "PytrajDeprecationWarning",
     "PytrajError",
@@ -69,6 +72,7 @@ __all__ = [
     "StorageError",
     "StudyMismatchError",
     "TrajectoryNotFoundError",
+    "UnknownOptionError",
     "UnsupportedValueError",
     "ValueDecodeError",
 ]
@@ -84,6 +88,10 @@ class PytrajError(Exception):
 
 class InvalidNameError(PytrajError, ValueError):
     """A node name breaks the naming rules (``[A-Za-z0-9_-]+``, no leading underscore)."""
+
+
+class PathTypeError(InvalidNameError, TypeError):
+    """A path or key that is not a string (``traj[0]``: runs are ``traj.runs[0]``)."""
 
 
 class NodeNotFoundError(PytrajError, KeyError):
@@ -158,6 +166,10 @@ class RunFunctionNotFoundError(PytrajError, ImportError):
 
 class OptionError(PytrajError, ValueError):
     """An option of an Environment, loader or command has an invalid value."""
+
+
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword that names no option (``Environment(ncore=2)``); the message suggests one."""
 
 
 class StudyMismatchError(PytrajError, ValueError):

@@ -31,6 +31,8 @@ EXPECTED_BUILTINS = {
     "FileWriteError": OSError,
     "TrajectoryNotFoundError": KeyError,
     "ValueDecodeError": ValueError,
+    "PathTypeError": TypeError,
+    "UnknownOptionError": TypeError,
 }
 
 

@@ -29,8 +29,11 @@ class Result(Leaf):
     kind = "result"
 
     def __init__(
-        self, name: str, *args: Any, comment: str = "", per_run: bool = False, **items: Any
+        self, name: str, /, *args: Any, comment: str = "", per_run: bool = False, **items: Any
     ) -> None:
+        # ``name`` is positional-only so that an item may be called ``name``
+        # (``Result("point", name="a")``); an item called ``comment`` or ``per_run`` is
+        # the single positional value (``Result("comment", 1)``) or set with result[...].
         super().__init__(name, comment=comment)
         if len(args) > 1:
             raise TypeError(

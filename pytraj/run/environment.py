@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from pytraj.run.options import (
     OnError,
     OutputOptions,
     ParallelOptions,
+    check_option_names,
     check_trajectory_name,
     invalid,
     resolve_filename,
@@ -64,6 +66,19 @@ __all__ = ["Environment"]
 log = logging.getLogger("pytraj.run")
 
 Results = list[tuple[int, Any]]
+
+
+def _option_names(cls: type) -> tuple[str, ...] | None:
+    """The keyword options of ``cls.__init__`` (None: it takes any keyword)."""
+    parameters = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return tuple(
+        p.name
+        for p in parameters
+        if p.name != "self"
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
 
 
 class Environment:
@@ -126,6 +141,14 @@ class Environment:
     ones and runs only what has not completed (see :meth:`plan`). Per-run working
     directories (``traj.run_dir``) live in ``<file stem>_<trajectory>/`` beside the file.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Environment:
+        # Checked here rather than by Python's own TypeError so that a misspelt option
+        # (ncore=2) names the option meant; type checkers still see __init__'s signature.
+        known = _option_names(cls)
+        if known is not None:
+            check_option_names(f"{cls.__name__}()", kwargs, known)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -271,7 +294,7 @@ class Environment:
         """Create the trajectory in the file (replacing a stored one with overwrite)."""
         from pytraj.storage.hdf5 import open_new_trajectory
 
-        self._file.path.parent.mkdir(parents=True, exist_ok=True)
+        # open_new_trajectory creates the folder, and says clearly when it cannot.
         self._traj._storage = open_new_trajectory(
             self._file.path,
             self._traj.name,

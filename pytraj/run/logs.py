@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from pytraj.run.options import invalid
+
 __all__ = [
     "CAPTURE_FORMAT",
     "ForwardingHandler",
@@ -39,12 +41,23 @@ def apply_log_config(config: dict[str, Any] | Path | None) -> None:
     """Configure logging once, from a ``dictConfig`` dict or a config file."""
     if config is None:
         return
-    if isinstance(config, dict):
-        logging.config.dictConfig(config)
-    elif config.suffix.lower() == ".json":
-        logging.config.dictConfig(json.loads(config.read_text(encoding="utf-8")))
-    else:
-        logging.config.fileConfig(config, disable_existing_loggers=False)
+    try:
+        if isinstance(config, dict):
+            logging.config.dictConfig(config)
+        elif config.suffix.lower() == ".json":
+            logging.config.dictConfig(json.loads(config.read_text(encoding="utf-8")))
+        else:
+            logging.config.fileConfig(config, disable_existing_loggers=False)
+    # logging.config reports a bad configuration with whatever the failing step raised
+    # (ValueError, TypeError, KeyError, ImportError, configparser and JSON errors ...);
+    # each means the option's value is wrong, so each becomes the option's error.
+    except Exception as exc:
+        raise invalid(
+            "log_config",
+            config,
+            f"logging.config refused it ({type(exc).__name__}: {exc}); see the "
+            "logging.config docs for the dictConfig / fileConfig format",
+        ) from exc
 
 
 def logger_levels() -> dict[str, int]:

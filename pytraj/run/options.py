@@ -16,33 +16,40 @@ machinery grouped by concern instead of as one long keyword list:
 
 from __future__ import annotations
 
+import difflib
 import math
 import multiprocessing
 import os
 import sys
+import warnings
+from collections.abc import Collection, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Literal
 
-from pytraj.errors import OptionError
+from pytraj.errors import OptionError, PytrajWarning, UnknownOptionError
 from pytraj.tree.names import validate_name
 
 __all__ = [
     "DEFAULT_FOLDER",
+    "MAX_NCORES",
     "ON_ERROR_CHOICES",
     "PROGRESS_CHOICES",
     "FileSettings",
     "OutputOptions",
     "ParallelOptions",
     "check_bool",
+    "check_option_names",
     "check_trajectory_name",
     "invalid",
     "resolve_filename",
     "validate_on_error",
 ]
 
+#: The most worker processes pytraj's pool starts (``ncores=`` above it is refused).
+MAX_NCORES = 1024
 #: Folder (relative to the working directory) of a study's file when no filename is given.
 DEFAULT_FOLDER = "hdf5"
 ON_ERROR_CHOICES = ("raise", "continue")
@@ -58,6 +65,25 @@ def invalid(option: str, value: Any, allowed: str) -> OptionError:
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return OptionError(f"Environment option {option}={shown} is invalid: {allowed}")
+
+
+def check_option_names(owner: str, given: Iterable[str], known: Collection[str]) -> None:
+    """Refuse keywords that name no option, suggesting the closest one.
+
+    Raises
+    ------
+    UnknownOptionError
+        A ``TypeError`` (what Python raises for an unexpected keyword) that is also an
+        :class:`~pytraj.errors.OptionError`.
+    """
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}=?" if close else ""
+        raise UnknownOptionError(
+            f"{owner} has no option {name!r}{hint} (its options: {', '.join(known)})"
+        )
 
 
 def check_bool(option: str, value: Any) -> bool:
@@ -77,14 +103,15 @@ def _check_number(option: str, value: Any) -> float:
 
 def validate_on_error(value: Any) -> OnError:
     """``on_error``: ``"raise"`` (RunsFailedError at the end) or ``"continue"``."""
-    if value not in ON_ERROR_CHOICES:
+    # The type first: ``value in (...)`` compares, and an array compares elementwise.
+    if not isinstance(value, str) or value not in ON_ERROR_CHOICES:
         raise invalid(
             "on_error",
             value,
             "expected 'raise' (raise RunsFailedError after all runs) or 'continue' "
             "(log the failed runs and return)",
         )
-    return value
+    return "raise" if value == "raise" else "continue"
 
 
 def resolve_filename(filename: Any, trajectory: str) -> Path:
@@ -221,8 +248,25 @@ class ParallelOptions:
         """Validate the execution options of an Environment."""
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 0:
             raise invalid("ncores", ncores, "expected an integer >= 0 (0 = all cores)")
+        cores = os.cpu_count() or 1
+        if ncores > MAX_NCORES:
+            # Each worker is a process; beyond this a typo (10**6) would fork until the
+            # machine gives out rather than run a study.
+            raise invalid(
+                "ncores",
+                ncores,
+                f"at most {MAX_NCORES} worker processes (this machine has {cores} cores; "
+                "0 = all of them); for more use executor= with a cluster",
+            )
+        if ncores > cores:
+            warnings.warn(
+                f"Environment option ncores={ncores} is more than the {cores} cores of this "
+                f"machine: the runs share the cores and go no faster; ncores=0 uses all of them",
+                PytrajWarning,
+                stacklevel=3,  # the user's Environment(...) line
+            )
         if ncores == 0:
-            ncores = os.cpu_count() or 1
+            ncores = cores
         if executor is not None:
             if not isinstance(executor, Executor) and not callable(
                 getattr(executor, "submit", None)

@@ -27,7 +27,7 @@ from pytraj.storage.records import COMPLETED, FAILED, LazyValue, StudyDefinition
 from pytraj.trajectory.exploration import ensure_point_ids, parameters_of
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.trajectory import Trajectory
-from pytraj.tree.node import Link
+from pytraj.tree.node import Link, quiet_shadowing
 
 __all__ = [
     "Difference",
@@ -172,13 +172,14 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
         # (each run's seed derives from its id).
         ensure_point_ids(stored)
         stored_ids = stored.run_table.point_ids()
-    for node in list(stored.iter_nodes(links=False)):
-        _take_node(script, stored, node)
-    for node in list(stored.iter_nodes()):
-        if isinstance(node, Link) and node.full_name not in script:
-            target = node.target.full_name
-            if target in script:
-                script.add_link(node.full_name, target, comment=node.comment)
+    with quiet_shadowing():  # stored names warned when the study was defined
+        for node in list(stored.iter_nodes(links=False)):
+            _take_node(script, stored, node)
+        for node in list(stored.iter_nodes()):
+            if isinstance(node, Link) and node.full_name not in script:
+                target = node.target.full_name
+                if target in script:
+                    script.add_link(node.full_name, target, comment=node.comment)
     if not script.comment:
         script.comment = stored.comment
     if whole:

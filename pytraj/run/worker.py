@@ -35,6 +35,7 @@ from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import FAILED, RunRecord, StudyDefinition
 from pytraj.trajectory.running import failure_record
 from pytraj.trajectory.trajectory import Trajectory
+from pytraj.tree.node import quiet_shadowing
 
 __all__ = [
     "ChunkResult",
@@ -202,9 +203,11 @@ class WorkerSession:
             args, kwargs = pickle.loads(self.study.arguments)  # type: ignore[arg-type]  # bytes here
         if task.extra:
             args = (*task.extra, *args)
-        return call_run(
-            self.traj, task.idx, self.study.func, args, kwargs, capture=self.study.log_stdout
-        )
+        # A name that shadows warns once, in the main process, when its records arrive.
+        with quiet_shadowing():
+            return call_run(
+                self.traj, task.idx, self.study.func, args, kwargs, capture=self.study.log_stdout
+            )
 
 
 def from_skeleton(skeleton: StudyDefinition) -> Trajectory:

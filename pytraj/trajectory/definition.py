@@ -12,7 +12,8 @@ from pytraj.storage.interface import Storage
 from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, LinkRecord, StudyDefinition
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.trajectory import Trajectory
-from pytraj.tree.node import Group, Link
+from pytraj.tree.names import stored_names
+from pytraj.tree.node import Group, Link, quiet_shadowing
 
 __all__ = ["from_definition", "to_definition"]
 
@@ -91,18 +92,20 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
     Trajectory-level result items marked :data:`NOT_LOADED` are fetched from storage
     on first access.
     """
-    traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
-    traj._created = definition.created
-    traj._provenance = dict(definition.provenance)
-    for record in definition.groups:
-        group = traj.require_group(record.path)
-        group.comment = record.comment
-        if record.annotations:
-            group.annotations.update(record.annotations)
-    for leaf_record in definition.leaves:
-        _restore_leaf(traj, leaf_record, storage)
-    for link in definition.links:
-        traj.add_link(link.path, link.target, comment=link.comment)
+    # The names warned (shadowing) and were checked (length) when the study was defined.
+    with quiet_shadowing(), stored_names():
+        traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
+        traj._created = definition.created
+        traj._provenance = dict(definition.provenance)
+        for record in definition.groups:
+            group = traj.require_group(record.path)
+            group.comment = record.comment
+            if record.annotations:
+                group.annotations.update(record.annotations)
+        for leaf_record in definition.leaves:
+            _restore_leaf(traj, leaf_record, storage)
+        for link in definition.links:
+            traj.add_link(link.path, link.target, comment=link.comment)
     n_runs = max(definition.n_runs, 1)
     point_ids = definition.point_ids
 

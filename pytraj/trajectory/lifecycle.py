@@ -59,6 +59,12 @@ def add_per_run(
         full = ".".join((branch, *parts))
         existing = traj._existing(full)
         if existing is None:
+            # Check the first values on a detached leaf before the tree gets the node: a
+            # refused value must not leave an empty per-run result behind.
+            probe = cls(parts[-1], comment=comment)
+            for item, value in items.items():
+                validate_name(item, parent=full)
+                probe.check_value(value, f"{full}[{item!r}]")
             existing = traj._create_per_run_leaf(full, cls.__name__, comment, [])
         elif not isinstance(existing, Result) or not existing.per_run:
             raise NodeTypeError(

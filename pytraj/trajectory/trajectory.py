@@ -234,6 +234,7 @@ class Trajectory(Group):
     def add_result(
         self,
         name: str | Result,
+        /,
         *args: Any,
         comment: str = "",
         leaf_class: type[Result] = Result,
@@ -243,6 +244,11 @@ class Trajectory(Group):
 
         ``add_result("z", 42)`` stores one item named ``z``; ``add_result("stats",
         mean=1.0, std=0.2)`` stores two (``traj.results.stats.mean``).
+
+        Every name works for the single value: ``add_result("comment", 1)`` and
+        ``add_result("name", 1)`` store an item ``comment`` / ``name``. As keyword items,
+        ``comment`` and ``leaf_class`` are this method's options; add such an item with
+        ``traj.node("results.stats")["comment"] = 1`` (outside runs).
         """
         if isinstance(name, Result):
             if self._active_run is not None:
@@ -251,10 +257,19 @@ class Trajectory(Group):
         if len(args) > 1:
             raise TypeError(f"add_result({name!r}, ...) takes one positional value")
         if args:
+            if _last(name) in items:
+                raise NodeExistsError(
+                    f"item {_last(name)!r} of result {name!r} is given twice (as the "
+                    "positional value and as a keyword)"
+                )
             items = {_last(name): args[0], **items}
         if self._active_run is not None:
             return self._add_per_run("results", name, items, comment, leaf_class)
-        leaf = leaf_class(_last(name), comment=comment, **items)
+        # Items are set one by one rather than passed as keywords, so that no item name
+        # (``comment``, ``per_run``, ...) can collide with a keyword of the leaf class.
+        leaf = leaf_class(_last(name), comment=comment)
+        for item, value in items.items():
+            leaf[item] = value
         return self._add_leaf("results", name, leaf)
 
     def _add_leaf(self, branch: str, path: str, leaf: Leaf) -> Any:
@@ -322,6 +337,8 @@ class Trajectory(Group):
 
     def node(self, path: str) -> Node:
         """Return the node at ``path``; a single name is searched as ``traj.x`` does."""
+        if not isinstance(path, str):
+            raise self._key_error(path)
         if "." not in path and "/" not in path and path not in self._children:
             try:
                 return self._find_below(path)
@@ -330,6 +347,16 @@ class Trajectory(Group):
                     f"trajectory {self.name!r} has no node named {path!r}"
                 ) from None
         return super().node(path)
+
+    def _key_hint(self, key: object) -> str:
+        # traj[0] is the natural guess for "run 0" (pypet users index runs by number).
+        if isinstance(key, int | np.integer | slice) and not isinstance(key, bool):
+            if isinstance(key, slice):
+                shown = ":".join("" if end is None else str(end) for end in (key.start, key.stop))
+            else:
+                shown = str(key)
+            return f"; runs are traj.runs[{shown}] (run values: traj.runs[i].x)"
+        return ""
 
     def _set_child_value(self, name: str, value: Any) -> None:
         raise AttributeError(

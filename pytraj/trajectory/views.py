@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from pytraj.errors import NodeAttributeError, RunValueMissingError
+from pytraj.errors import NodeAttributeError, PathTypeError, RunValueMissingError
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, FailureRecord
@@ -99,7 +99,18 @@ class PerRunView:
         return PerRunView(self._traj, self._leaf, self._item, np.asarray(chosen, dtype=np.int64))
 
     def get(self, idx: int, default: Any = None) -> Any:
-        """Run ``idx``'s value, or ``default`` when it has none."""
+        """Run ``idx``'s value, or ``default`` when it has none or does not exist.
+
+        Like ``dict.get``: a run index past the end (``view.get(999, 0.0)``) is a
+        missing key, not an error.
+        """
+        if not isinstance(idx, int | np.integer) or isinstance(idx, bool):
+            raise PathTypeError(
+                f"{self.name}.get() takes a run index (int), got {type(idx).__name__}; "
+                "sub-views come from view[a:b], view[[i, j]] or view[mask]"
+            )
+        if not -len(self._traj) <= int(idx) < len(self._traj):
+            return default
         try:
             return self[idx]
         except RunValueMissingError:

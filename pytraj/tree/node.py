@@ -10,8 +10,13 @@ returns the node object itself.
 from __future__ import annotations
 
 import difflib
+import os
+import reprlib
+import sys
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pytraj.errors import (
@@ -21,14 +26,36 @@ from pytraj.errors import (
     NodeExistsError,
     NodeNotFoundError,
     NodeTypeError,
+    PathTypeError,
     ShadowingWarning,
+    UnsupportedValueError,
 )
 from pytraj.tree.annotations import Annotations
 from pytraj.tree.names import join_path, split_path, validate_name
 
-__all__ = ["Group", "Link", "Node"]
+__all__ = ["Group", "Link", "Node", "quiet_shadowing"]
 
 NodeT = TypeVar("NodeT", bound="Node")
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+# True while a tree is rebuilt (from a file, in a worker): its names warned when created.
+_QUIET_SHADOWING: ContextVar[bool] = ContextVar("pytraj_quiet_shadowing", default=False)
+
+
+@contextmanager
+def quiet_shadowing() -> Iterator[None]:
+    """Attach nodes without :class:`~pytraj.errors.ShadowingWarning` inside the block.
+
+    For trees rebuilt from a stored definition, and for a worker's copy of the tree:
+    a shadowing name warns once, where the user created it, not once per process,
+    run or load.
+    """
+    token = _QUIET_SHADOWING.set(True)
+    try:
+        yield
+    finally:
+        _QUIET_SHADOWING.reset(token)
 
 
 class Node:
@@ -104,7 +131,7 @@ class Node:
     @comment.setter
     def comment(self, text: str) -> None:
         if not isinstance(text, str):
-            raise TypeError(
+            raise UnsupportedValueError(
                 f"the comment of {self.full_name or self._name!r} must be a str, "
                 f"got {type(text).__name__}"
             )
@@ -249,6 +276,8 @@ class Group(Node):
         NodeNotFoundError
             If a part of the path does not exist; the message lists close names.
         """
+        if not isinstance(path, str):
+            raise self._key_error(path)
         node: Node = self
         for part in split_path(path):
             if isinstance(node, Link):
@@ -269,6 +298,20 @@ class Group(Node):
             return self[path]
         except NodeNotFoundError:
             return default
+
+    def _key_error(self, key: object) -> PathTypeError:
+        """The error for a key that is not a path; the root may add a hint (runs)."""
+        where = repr(self.full_name) if self.full_name else f"{type(self).__name__} {self.name!r}"
+        message = (
+            f"{where} is indexed by paths (str such as 'x' or 'net.size'), "
+            f"got {type(key).__name__} {reprlib.repr(key)}"
+        )
+        root = self.root
+        return PathTypeError(message + (root._key_hint(key) if isinstance(root, Group) else ""))
+
+    def _key_hint(self, key: object) -> str:
+        """Extra advice for a non-path key used on any group of this tree (the root's)."""
+        return ""
 
     def _missing_message(self, name: str) -> str:
         where = repr(self.full_name) if self.full_name else "the root"
@@ -381,13 +424,8 @@ class Group(Node):
             raise NodeExistsError(f"{join_path(self.full_name, name)!r} exists already")
         if child._parent is not None:
             raise NodeTypeError(f"{child!r} belongs to {child._parent!r}; remove it there first")
-        if hasattr(type(self), name):
-            warnings.warn(
-                f"{join_path(self.full_name, name)!r} shadows the attribute {name!r} of "
-                f"{type(self).__name__}; reach it with [{name!r}]",
-                ShadowingWarning,
-                stacklevel=4,
-            )
+        if not _QUIET_SHADOWING.get():
+            self._warn_shadowing(child)
         self._children[name] = child
         child._parent = self
         moved = list(_walk(child))
@@ -402,6 +440,36 @@ class Group(Node):
         if isinstance(root, Group):
             root._on_attach_below(child)
         return child
+
+    def _warn_shadowing(self, child: Node) -> None:
+        """Warn when ``child`` cannot be reached by attribute access (methods win)."""
+        name = child.name
+        path = join_path(self.full_name, name)
+        # Point the warning at the user's line, however deep inside pytraj it is raised.
+        level, frame = 1, sys._getframe()
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            frame, level = frame.f_back, level + 1
+        if hasattr(type(self), name):
+            kind = "method" if callable(getattr(type(self), name)) else "attribute"
+            warnings.warn(
+                f"{path!r} has the name of the {kind} {name!r} of {type(self).__name__}, "
+                f"which wins: {self.full_name or self.name}.{name} is that {kind}; reach it "
+                f"with [{name!r}]",
+                ShadowingWarning,
+                stacklevel=level,
+            )
+            return
+        root = self.root
+        if child.is_leaf and root is not self and hasattr(type(root), name):
+            # The root's shortcut (traj.x searches every branch for a leaf x) meets one of
+            # the root's own names first: traj.seed is the run's seed, not a parameter seed.
+            warnings.warn(
+                f"{path!r} has the name of the attribute {name!r} of {type(root).__name__}, "
+                f"which wins over the shortcut: {root.name}.{name} is that attribute; reach it "
+                f"with [{path!r}]",
+                ShadowingWarning,
+                stacklevel=level,
+            )
 
     def _detach(self, child: Node) -> None:
         root = self.root

@@ -493,8 +493,8 @@ def check_file(h5: Any, path: Path) -> None:
     if SCHEMA not in attrs:
         raise FileFormatError(
             f"{path} is an HDF5 file but not a pytraj file (its root has no {SCHEMA} "
-            "attribute); pytraj reads only files it wrote: open this one with PyTables or "
-            "h5py, or (for a pypet file) with pypet"
+            "attribute). This pytraj reads only files it wrote: it has no pypet reader yet, so "
+            "open a pypet file with pypet itself, and any HDF5 file with h5py, PyTables or ptdump"
         )
     raw = attrs[SCHEMA]
     if isinstance(raw, bool | np.bool_) or not isinstance(raw, int | np.integer):
