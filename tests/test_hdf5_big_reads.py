@@ -8,7 +8,9 @@ shows the same at 200 MB and 2 GB, with wall times.
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,7 +25,9 @@ import tables
 import pytraj as pt
 from pytraj.errors import RunValueMissingError
 from pytraj.io import load
+from pytraj.storage.hdf5 import open_new_trajectory, open_trajectory
 from pytraj.storage.hdf5.layout import journal_path_for
+from pytraj.testing.conformance import run_record
 
 pytestmark = [
     pytest.mark.storage,
@@ -38,15 +42,13 @@ RAGGED_KB = 100
 #: Runs committed after the writer's last flush: in its journal only.
 PENDING = 3
 
-# The values of run i, made the same way in the writer and in the tests.
-VALUES = """
-def values(i):
+
+def values(i: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Run i's ragged array (~100 KB), scalar and fixed-shape array (the writer's too)."""
     rng = np.random.default_rng(i)
     ragged = rng.random(int(RAGGED_KB * 128 * rng.uniform(0.5, 1.5)))
     return ragged, float(i), rng.random(64)
-"""
-exec(VALUES)  # noqa: S102  # the same function as the writer's, without a copy to drift
-values: Callable[[int], tuple[np.ndarray, float, np.ndarray]]
+
 
 WRITER = """
 import sys
@@ -87,9 +89,10 @@ def bytes_read() -> int:
     raise AssertionError("no rchar in /proc/self/io")
 
 
-def counted(read: Callable[[], Any]) -> tuple[Any, int]:
+def counted(read: Callable[..., Any], *args: Any) -> tuple[Any, int]:
+    """``read(*args)`` and the bytes it read."""
     before = bytes_read()
-    value = read()
+    value = read(*args)
     return value, bytes_read() - before
 
 
@@ -108,11 +111,11 @@ def warm(tmp_path_factory: pytest.TempPathFactory) -> None:
             traj.add_result("f", fixed)
     traj.close()
     loaded = load(path)
-    loaded.results.z[1], loaded.results.s[1], loaded.results.f[1]  # noqa: B018
-    loaded.runs[1].results.z  # noqa: B018
-    len(loaded.results.z), repr(loaded.results.z)  # noqa: B018
+    loaded.results.z[1], loaded.results.s[1], loaded.results.f[1]
+    loaded.runs[1].results.z
+    len(loaded.results.z), repr(loaded.results.z)
     with pytest.raises(RunValueMissingError):
-        loaded.results.z[2]  # noqa: B018
+        loaded.results.z[2]
     loaded.close()
 
 
@@ -120,7 +123,9 @@ class Writer:
     """A child process writing a study of ``flushed`` runs + ``PENDING`` journaled ones."""
 
     def __init__(self, path: Path, flushed: int) -> None:
-        code = textwrap.dedent(WRITER).format(ragged_kb=RAGGED_KB, values=VALUES)
+        # The writer makes its values with the source of values() above: no copy to drift.
+        source = inspect.getsource(values)
+        code = textwrap.dedent(WRITER).format(ragged_kb=RAGGED_KB, values=source)
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, str(path), str(flushed), str(PENDING)],
             stdin=subprocess.PIPE,
@@ -169,21 +174,21 @@ def check_reads(path: Path, present: list[int], missing: list[int]) -> int:
     for i in present:
         ragged, scalar, fixed = values(i)
         for read, expected in [
-            (lambda: traj.results.z[i], ragged),
-            (lambda: traj.runs[i].results.z, ragged),
-            (lambda: traj.results.f[i], fixed),
+            (lambda k: traj.results.z[k], ragged),
+            (lambda k: traj.runs[k].results.z, ragged),
+            (lambda k: traj.results.f[k], fixed),
         ]:
-            value, used = counted(read)
+            value, used = counted(read, i)
             assert type(value) is np.ndarray
             assert np.array_equal(value, expected)
             most = max(most, used)
-        value, used = counted(lambda: traj.results.s[i])
+        value, used = counted(lambda k: traj.results.s[k], i)
         assert type(value) is float
         assert value == scalar
         most = max(most, used)
     for i in missing:
         with pytest.raises(RunValueMissingError, match=f"run {i} has no value"):
-            traj.results.z[i]  # noqa: B018
+            traj.results.z[i]
     # How many runs have a value: where the values are, not the values.
     (length, shown), used = counted(lambda: (len(traj.results.z), repr(traj.results.z)))
     assert length == len(traj) - len(missing)
@@ -240,3 +245,102 @@ def test_ragged_float_arrays_go_to_an_uncompressed_heap(tmp_path: Path) -> None:
     assert np.array_equal(loaded.results.z[2], values(2)[0][:3000])
     assert np.array_equal(loaded.results.parts[1][1], values(1)[0][500:1000])
     assert loaded.results.text[0] == "a line of text that repeats. " * 500
+
+
+# -- one run's row: one element of the column's run -> row index ---------------------------
+
+N_SHUFFLED = 2_000
+ROUNDS = 60
+
+
+def test_one_value_reads_one_index_element_not_the_cells(tmp_path: Path) -> None:
+    # Every run committed 60 times in a random order: 120,000 cells in no order, where
+    # the latest of each run wins.
+    path = tmp_path / "retried.h5"
+    storage = open_new_trajectory(path, "retried")
+    rng = np.random.default_rng(7)
+    for round_ in range(ROUNDS):
+        order = rng.permutation(N_SHUFFLED)
+        storage.commit_runs([run_record(int(i), z=round_ * 10_000 + int(i)) for i in order])
+    storage.close()
+    with tables.open_file(str(path)) as f:
+        cells = f.get_node("/retried/results/z/z/cells")
+        assert cells.nrows == N_SHUFFLED * ROUNDS
+        cells_on_disk = cells.size_on_disk
+    assert cells_on_disk > 400_000
+
+    reader = open_trajectory(path, "retried")
+    reader.read_cell("results.z", "z", 0)  # opens, imports: not counted below
+    reader = open_trajectory(path, "retried")
+    latest = (ROUNDS - 1) * 10_000
+    for idx in (1, 977, N_SHUFFLED - 1):
+        value, used = counted(reader.read_cell, "results.z", "z", idx)
+        assert value == latest + idx
+        assert type(value) is int
+        assert used < cells_on_disk / 4, (used, cells_on_disk)
+    column = reader.read_column("results.z", "z")
+    assert column.runs.tolist() == list(range(N_SHUFFLED))
+    assert [column.value_at(p) for p in range(N_SHUFFLED)] == [
+        latest + i for i in range(N_SHUFFLED)
+    ]
+
+
+def test_a_run_committed_again_without_an_item_loses_it_in_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "again.h5"
+    storage = open_new_trajectory(path, "again")
+    storage.commit_runs([run_record(i, z=float(i)) for i in range(5)])
+    storage.flush()
+    storage.commit_runs([run_record(3), run_record(1, z=-1.0), run_record(7, z=7.5)])
+    storage.close()
+    reader = open_trajectory(path, "again")
+    assert reader.read_cell("results.z", "z", 1) == -1.0
+    assert reader.read_cell("results.z", "z", 7) == 7.5
+    for idx in (3, 5, 6, 8, 10**6):
+        with pytest.raises(KeyError):
+            reader.read_cell("results.z", "z", idx)
+    assert reader.read_column_runs("results.z", "z").tolist() == [0, 1, 2, 4, 7]
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/again/results/z/z/run_rows").read().tolist() == [
+            0, 5, 2, -1, 4, -1, -1, 6
+        ]  # fmt: skip
+
+
+# -- files of layout 1: no index, read through the cells; continued, the index is built ------
+
+LAYOUT1 = Path(__file__).parent / "data" / "layout1" / "finished.h5"
+
+
+def test_a_layout1_file_reads_and_gets_the_index_when_continued(tmp_path: Path) -> None:
+    path = tmp_path / "finished.h5"
+    shutil.copy(LAYOUT1, path)
+    with tables.open_file(str(path)) as f:
+        assert "run_rows" not in f.get_node("/layout1/results/ragged/ragged")
+    traj = load(path)
+    assert np.array_equal(traj.results.ragged[3], np.arange(703 % 7, dtype=np.int32))
+    assert traj.results.z[599] == 2 * 1299
+    assert len(traj.results.ragged) == 599  # run 5 (x=705) failed
+    with pytest.raises(RunValueMissingError, match="status: failed"):
+        traj.results.z[5]
+    # Continue: the failed run succeeds now; its columns get the index, from all cells.
+    with traj.start_run(5):
+        traj.add_result("z", -1)
+        traj.add_result("ragged", np.arange(3, dtype=np.int32))
+    traj.close()
+
+    with tables.open_file(str(path)) as f:
+        group = f.get_node("/layout1/results/z/z")
+        index = group.run_rows.read()
+        idx, row = group.cells.read().T
+    expected = np.full(600, -1)
+    expected[idx] = row  # in commit order: the latest cell of a run wins
+    assert index.tolist() == expected.tolist()
+    assert index[5] >= 0
+    loaded = load(path)
+    assert loaded.results.z[5] == -1
+    assert loaded.results.z[599] == 2 * 1299
+    assert np.array_equal(loaded.results.ragged[5], np.arange(3, dtype=np.int32))
+    assert np.array_equal(loaded.results.ragged[3], np.arange(703 % 7, dtype=np.int32))
+    assert len(loaded.results.z) == 600
+    assert loaded.results.z.to_numpy().tolist() == [
+        -1 if i == 5 else 2 * (700 + i) for i in range(600)
+    ]
