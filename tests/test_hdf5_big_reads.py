@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 import tables
 
 import pytraj as pt
-from pytraj.errors import RunValueMissingError
+from pytraj.errors import RecoveryWarning, RunValueMissingError
 from pytraj.io import load
 from pytraj.storage.hdf5 import open_new_trajectory, open_trajectory
 from pytraj.storage.hdf5.layout import journal_path_for
@@ -219,6 +220,32 @@ def test_load_and_one_value_read_little_while_written_and_after(
     assert not journal.exists()
     most = check_reads(path, present=[0, n // 2, n - 1, *pending], missing=[])
     assert most < LIMIT, most
+
+
+@pytest.mark.slow
+def test_opening_after_the_writer_was_killed_reads_only_what_the_file_lacks(
+    study: tuple[Path, int, Writer],
+) -> None:
+    path, n, writer = study
+    writer.process.kill()
+    writer.kill()
+    journal = journal_path_for(path)
+    assert journal.stat().st_size > 20 * LIMIT
+    pending = list(range(n, n + PENDING))
+    # The journal's frames up to the last flush are in the file: only the rest is read
+    # and replayed, not the whole journal of every run.
+    with pytest.warns(RecoveryWarning, match=f"replayed {PENDING} runs"):
+        traj, used = counted(load, path)
+    assert used < LIMIT, used
+    assert len(traj) == n + PENDING
+    traj.close()
+    most = check_reads(path, present=[0, n - 1, *pending], missing=[])
+    assert most < LIMIT, most
+    # Opened again: nothing left to replay, the journal is not read at all.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, used = counted(load, path)
+    assert used < LIMIT, used
 
 
 def test_ragged_float_arrays_go_to_an_uncompressed_heap(tmp_path: Path) -> None:
