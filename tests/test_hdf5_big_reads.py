@@ -371,3 +371,27 @@ def test_a_layout1_file_reads_and_gets_the_index_when_continued(tmp_path: Path) 
     assert loaded.results.z.to_numpy().tolist() == [
         -1 if i == 5 else 2 * (700 + i) for i in range(600)
     ]
+
+
+def test_an_index_that_misses_cells_is_not_used_and_is_rebuilt(tmp_path: Path) -> None:
+    # A writer that does not keep the index (layout 1) appends a cell: run 2 now has the
+    # value in row 4. The index, which covers fewer cells, must not be believed.
+    path = tmp_path / "stale.h5"
+    storage = open_new_trajectory(path, "stale")
+    storage.commit_runs([run_record(i, z=float(i)) for i in range(5)])
+    storage.close()
+    with tables.open_file(str(path), "a") as f:
+        f.get_node("/stale/results/z/z/cells").append(np.array([[2, 4]]))
+    reader = open_trajectory(path, "stale")
+    assert reader.read_cell("results.z", "z", 2) == 4.0
+    assert reader.read_cell("results.z", "z", 3) == 3.0
+    # The next writer rebuilds it from the cells.
+    writer = open_trajectory(path, "stale")
+    writer.commit_runs([run_record(6, z=6.0)])
+    writer.close()
+    with tables.open_file(str(path)) as f:
+        index = f.get_node("/stale/results/z/z/run_rows")
+        assert index.read().tolist() == [0, 1, 4, 3, 4, -1, 5]
+        assert index.attrs["cells"] == 7
+    reader = open_trajectory(path, "stale")
+    assert [reader.read_cell("results.z", "z", i) for i in (2, 6)] == [4.0, 6.0]

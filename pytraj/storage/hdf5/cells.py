@@ -56,6 +56,8 @@ TOMBSTONE: Any = type("Tombstone", (), {"__repr__": lambda self: "TOMBSTONE"})()
 _NO_VALUE = -1
 #: Runs further apart than this in ``run_rows`` are rewritten as separate blocks.
 _BLOCK_GAP = 8192
+#: On ``run_rows``: how many cells it covers.
+_COVERS = "cells"
 
 
 @dataclass(slots=True)
@@ -198,6 +200,20 @@ def _cells_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, An
     return _latest(np.ascontiguousarray(cells[:, 0]), np.ascontiguousarray(cells[:, 1]))
 
 
+def _current_index(group: Any, cells: int) -> Any:
+    """The column's ``run_rows`` if it covers exactly ``cells`` cells, else None.
+
+    The index records how many cells it covers: one written by a writer that did not
+    keep it (layout 1), or cut short by an error, is not used (and is rebuilt by the next
+    writer), so the index never says other than the cells do.
+    """
+    if RUN_ROWS not in group._v_children:
+        return None
+    node = group._f_get_child(RUN_ROWS)
+    covers = getattr(node._v_attrs, _COVERS, -1)
+    return node if int(covers) == cells else None
+
+
 def write_run_rows(
     h5: Any,
     group: Any,
@@ -209,16 +225,19 @@ def write_run_rows(
 ) -> None:
     """Enter cells just appended (run ``idxs[k]`` -> ``rows[k]``) into ``run_rows``.
 
-    A column without the index (written by layout 1) gets it built from all its cells.
-    Rows already in the index are rewritten in blocks around the runs that changed; new
-    runs are appended (runs in between get -1).
+    A column without a current index (a file of layout 1) gets it built from all its
+    cells. Rows already in the index are rewritten in blocks around the runs that
+    changed; new runs are appended (runs in between get -1).
     """
     import tables
 
-    if RUN_ROWS in group._v_children:
-        node = group._f_get_child(RUN_ROWS)
+    cells = int(group._f_get_child(CELLS).nrows)
+    node = _current_index(group, cells - len(idxs))
+    if node is not None:
         idxs, rows = _latest(idxs, rows)
     else:
+        if RUN_ROWS in group._v_children:
+            group._f_get_child(RUN_ROWS)._f_remove()
         node = h5.create_earray(
             group,
             RUN_ROWS,
@@ -229,8 +248,6 @@ def write_run_rows(
             chunkshape=(chunk_rows(8, max(expected, 1024), TABLE_CHUNK_BYTES),),
         )
         idxs, rows = _cells_mapping(group)
-    if not len(idxs):
-        return
     length = int(node.nrows)
     inside = int(np.searchsorted(idxs, length))
     if inside:
@@ -249,17 +266,25 @@ def write_run_rows(
         fresh = np.full(int(idxs[-1]) + 1 - length, _NO_VALUE, dtype=np.int64)
         fresh[idxs[inside:] - length] = rows[inside:]
         node.append(fresh)
+    node._v_attrs[_COVERS] = cells
+
+
+def _index_of(group: Any) -> Any:
+    """The column's current ``run_rows`` (None: read the cells instead)."""
+    if RUN_ROWS not in group._v_children:
+        return None
+    return _current_index(group, int(group._f_get_child(CELLS).nrows))
 
 
 def read_run_row(group: Any, idx: int) -> int | None:
     """Where run ``idx``'s value is (a ``cells`` row code; -1: it has none).
 
-    Reads one element of ``run_rows``; None when the column has no such index (a file
-    of layout 1): then :func:`read_mapping` finds it.
+    Reads one element of ``run_rows``; None when the column has no current index (a
+    file of layout 1): then :func:`read_mapping` finds it.
     """
-    if RUN_ROWS not in group._v_children:
+    node = _index_of(group)
+    if node is None:
         return None
-    node = group._f_get_child(RUN_ROWS)
     if not 0 <= idx < node.nrows:
         return _NO_VALUE
     return int(node[idx])
@@ -267,8 +292,9 @@ def read_run_row(group: Any, idx: int) -> int | None:
 
 def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """``(runs, rows)``: the runs that have a value (ascending) and where each value is."""
-    if RUN_ROWS in group._v_children:
-        every = group._f_get_child(RUN_ROWS).read()
+    node = _index_of(group)
+    if node is not None:
+        every = node.read()
         runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
         return runs, every[runs]
     idx, row = _cells_mapping(group)
