@@ -144,6 +144,13 @@ class Storage(ABC):
     def read_column(self, path: str, item: str) -> ColumnData:
         """Return all stored values of one per-run item (an empty column if none)."""
 
+    def read_column_runs(self, path: str, item: str) -> np.ndarray:
+        """Return the run indices (int64, ascending) that have a value of one per-run item.
+
+        Backends that can tell without reading the values override this.
+        """
+        return self.read_column(path, item).runs
+
     @abstractmethod
     def read_cell(self, path: str, item: str, idx: int) -> Any:
         """Return run ``idx``'s value of one per-run item; raise KeyError if it has none."""

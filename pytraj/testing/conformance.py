@@ -309,6 +309,19 @@ class StorageConformance:
         assert int(table.rows["attempt"][0]) == 2
         assert table.hosts[int(table.rows["host"][0])] == "node-2"
 
+    def test_column_runs_are_the_runs_with_a_value(self, tmp_path: Path) -> None:
+        storage = self._fresh(tmp_path, n_runs=8)
+        other = ("results.w", "w")
+        storage.commit_runs([run_record(i, float(i), values={other: i}) for i in (5, 0, 3)])
+        storage.commit_runs([run_record(3, values={other: -3}), run_record(7, np.arange(7))])
+        storage = self.reopen(storage, tmp_path)
+        runs = storage.read_column_runs(*_Z)
+        assert runs.dtype == np.int64
+        assert runs.tolist() == [0, 5, 7]
+        assert storage.read_column_runs(*other).tolist() == [0, 3, 5]
+        assert storage.read_column_runs("results.none", "none").tolist() == []
+        assert runs.tolist() == storage.read_column(*_Z).runs.tolist()
+
     def test_failures_keep_their_history(self, tmp_path: Path) -> None:
         storage = self._fresh(tmp_path)
         failure = FailureRecord(1, 1, "ValueError", "bad \u00e9", "Traceback ...\n", "log line")

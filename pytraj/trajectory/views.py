@@ -51,7 +51,9 @@ class PerRunView:
     @property
     def runs(self) -> np.ndarray:
         """Indices of the runs (in this view) that have a value."""
-        runs = self._traj._column(self._leaf.full_name, self._item).runs
+        # Only where the values are, not the values: len() and repr() of a view of
+        # large arrays read no array data.
+        runs = self._traj.storage.read_column_runs(self._leaf.full_name, self._item)
         if self._selection is None:
             return runs
         return runs[np.isin(runs, self._selection)]

@@ -32,6 +32,7 @@ from pytraj.storage.hdf5.cells import (
     read_cell_value,
     read_column_data,
     read_mapping,
+    read_run_row,
     write_column,
 )
 from pytraj.storage.hdf5.codecs import (
@@ -134,6 +135,7 @@ class HDF5Storage(Storage):
         self._column_states: dict[_Key, ColumnState] = {}
         # Read caches, valid for one flush generation.
         self._mappings: dict[_Key, tuple[int, ColumnSpec, np.ndarray, np.ndarray]] = {}
+        self._specs: dict[_Key, tuple[int, ColumnSpec]] = {}
         self._columns: dict[_Key, tuple[int, ColumnData]] = {}
         self._cell_reads: dict[_Key, int] = {}
 
@@ -474,40 +476,70 @@ class HDF5Storage(Storage):
         self._columns[key] = (self._state.generation, column)
         return column
 
-    def read_cell(self, path: str, item: str, idx: int) -> Any:
+    def read_column_runs(self, path: str, item: str) -> np.ndarray:
         self._state.flush_pending()
         key = (path, item)
         cached = self._columns.get(key)
-        if cached is None or cached[0] != self._state.generation:
+        if cached is not None and cached[0] == self._state.generation:
+            return cached[1].runs
+        with self._state.reading() as h5:
+            self._group(h5)
+            found = self._mapping(h5, key)
+        return found[1] if found is not None else np.zeros(0, dtype=np.int64)
+
+    def read_cell(self, path: str, item: str, idx: int) -> Any:
+        self._state.flush_pending()
+        key = (path, item)
+        generation = self._state.generation
+        cached = self._columns.get(key)
+        if cached is None or cached[0] != generation:
             reads = self._cell_reads.get(key, 0) + 1
             self._cell_reads[key] = reads
-            mapping = self._mappings.get(key)
-            if reads > CELL_READS_PER_COLUMN and mapping is not None and mapping[1].is_small:
+            known = self._specs.get(key)
+            if reads > CELL_READS_PER_COLUMN and known is not None and known[1].is_small:
                 # Many single reads of a column of scalars or text: one read of all of it
                 # is cheaper (never for arrays, which could fill the memory).
                 self.read_column(path, item)
                 cached = self._columns.get(key)
-        if cached is not None and cached[0] == self._state.generation:
+        if cached is not None and cached[0] == generation:
             position = cached[1].position_of(idx)
             if position < 0:
                 raise KeyError((path, item, idx))
             return cached[1].value_at(position)
         with self._state.reading(column_path(self.name, key)) as h5:
             self._group(h5)
-            found = self._mapping(h5, key)
-            if found is None:
+            try:
+                group = h5.get_node(column_path(self.name, key))
+            except LookupError:
+                raise KeyError((path, item, idx)) from None
+            spec = ColumnSpec.from_attrs(group._v_attrs)
+            if spec is None:
                 raise KeyError((path, item, idx))
-            spec, runs, rows = found
-            position = int(np.searchsorted(runs, idx))
-            if position >= len(runs) or runs[position] != idx:
+            self._specs[key] = (generation, spec)
+            # One element of the column's run -> row index; files of layout 1 have none,
+            # and their whole mapping is read (once per flush generation) instead.
+            row = read_run_row(group, idx)
+            if row is None:
+                row = self._row_from_mapping(h5, key, idx)
+            if row == -1:
                 raise KeyError((path, item, idx))
             return read_cell_value(
-                h5.get_node(column_path(self.name, key)),
+                group,
                 spec,
-                int(rows[position]),
+                row,
                 allow_pickle=self.allow_pickle,
                 where=f"{path}[{item!r}] of run {idx}",
             )
+
+    def _row_from_mapping(self, h5: Any, key: _Key, idx: int) -> int:
+        found = self._mapping(h5, key)
+        if found is None:
+            return -1
+        _, runs, rows = found
+        position = int(np.searchsorted(runs, idx))
+        if position >= len(runs) or runs[position] != idx:
+            return -1
+        return int(rows[position])
 
     def read_run_log(self, idx: int) -> str:
         try:

@@ -17,11 +17,14 @@ import numpy as np
 
 from pytraj.storage.hdf5.codecs import PickleLoader, decode_text, encode_text
 from pytraj.storage.hdf5.columns import (
+    TABLE_CHUNK_BYTES,
     ColumnSpec,
     append_heap,
     append_rows,
+    chunk_rows,
     create_heap,
     create_store,
+    heap_sample,
     read_all_rows,
     read_heap_all,
     read_heap_row,
@@ -29,7 +32,7 @@ from pytraj.storage.hdf5.columns import (
     spec_for,
     store_length,
 )
-from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, VALUES
+from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, RUN_ROWS, VALUES
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.interface import ColumnData
 from pytraj.storage.valuecodec import dumps, loads
@@ -41,14 +44,20 @@ __all__ = [
     "read_cell_value",
     "read_column_data",
     "read_mapping",
+    "read_run_row",
     "require_group",
     "write_column",
+    "write_run_rows",
 ]
 
 #: Stands in a column buffer for "this run no longer has a value here".
 TOMBSTONE: Any = type("Tombstone", (), {"__repr__": lambda self: "TOMBSTONE"})()
 
 _NO_VALUE = -1
+#: Runs further apart than this in ``run_rows`` are rewritten as separate blocks.
+_BLOCK_GAP = 8192
+#: On ``run_rows``: how many cells it covers.
+_COVERS = "cells"
 
 
 @dataclass(slots=True)
@@ -113,16 +122,12 @@ def write_column(
     if state is None:
         state = load_state(group)
     spec = state.spec
+    created = spec is None
     if spec is None:
         first = next((value for value in values if value is not TOMBSTONE), TOMBSTONE)
         if first is TOMBSTONE:
             return state  # only "no value" cells for a column that holds nothing
         spec = spec_for(first, pickled)
-        create_store(h5, group, VALUES, spec, options=options, expected=expected)
-        create_cells(h5, group, options, expected)
-        spec.to_attrs(group._v_attrs)
-        runs_group._f_get_child(COLUMNS).append(encode_text(f"{key[0]}\t{key[1]}"))
-        state.spec = spec
     main: list[Any] = []
     overflow: list[bytes] = []
     rows = np.empty(len(values), dtype=np.int64)
@@ -137,15 +142,25 @@ def write_column(
         else:
             rows[position] = -2 - (noverflow + len(overflow))
             overflow.append(dumps(value))
+    if created:
+        # The first rows decide whether a heap is compressed: only the first few are
+        # encoded twice, once per column.
+        sample = heap_sample([spec.to_bytes(value) for value in main[:8]]) if spec.is_heap else b""
+        create_store(h5, group, VALUES, spec, options=options, expected=expected, sample=sample)
+        create_cells(h5, group, options, expected)
+        spec.to_attrs(group._v_attrs)
+        runs_group._f_get_child(COLUMNS).append(encode_text(f"{key[0]}\t{key[1]}"))
+        state.spec = spec
     append_rows(group, VALUES, spec, main)
     if overflow:
         if f"{OVERFLOW}_ends" not in group._v_children:
-            create_heap(h5, group, OVERFLOW, options, expected)
+            create_heap(h5, group, OVERFLOW, options, expected, sample=heap_sample(overflow))
         append_heap(group, OVERFLOW, overflow)
     cells = np.empty((len(values), 2), dtype=np.int64)
     cells[:, 0] = idxs
     cells[:, 1] = rows
     group._f_get_child(CELLS).append(cells)
+    write_run_rows(h5, group, options=options, expected=expected, idxs=cells[:, 0], rows=rows)
     return ColumnState(spec, nrows + len(main), noverflow + len(overflow))
 
 
@@ -156,8 +171,6 @@ def create_cells(h5: Any, group: Any, options: FileOptions, expected: int) -> No
     pays once per column.
     """
     import tables
-
-    from pytraj.storage.hdf5.columns import TABLE_CHUNK_BYTES, chunk_rows
 
     node = h5.create_earray(
         group,
@@ -170,15 +183,121 @@ def create_cells(h5: Any, group: Any, options: FileOptions, expected: int) -> No
     node._v_attrs["columns"] = "idx,row"
 
 
+def _latest(
+    idx: np.ndarray[Any, Any], row: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Cells in commit order -> one per run (ascending), the latest cell of each run."""
+    if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
+        # The first occurrence in reversed order is the latest.
+        runs, first = np.unique(idx[::-1], return_index=True)
+        return runs, row[len(row) - 1 - first]
+    return idx, row
+
+
+def _cells_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The latest cell of each run, read from all of ``cells`` (rows -1 included)."""
+    cells = group._f_get_child(CELLS).read()
+    return _latest(np.ascontiguousarray(cells[:, 0]), np.ascontiguousarray(cells[:, 1]))
+
+
+def _current_index(group: Any, cells: int) -> Any:
+    """The column's ``run_rows`` if it covers exactly ``cells`` cells, else None.
+
+    The index records how many cells it covers: one written by a writer that did not
+    keep it (layout 1), or cut short by an error, is not used (and is rebuilt by the next
+    writer), so the index never says other than the cells do.
+    """
+    if RUN_ROWS not in group._v_children:
+        return None
+    node = group._f_get_child(RUN_ROWS)
+    covers = getattr(node._v_attrs, _COVERS, -1)
+    return node if int(covers) == cells else None
+
+
+def write_run_rows(
+    h5: Any,
+    group: Any,
+    *,
+    options: FileOptions,
+    expected: int,
+    idxs: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any],
+) -> None:
+    """Enter cells just appended (run ``idxs[k]`` -> ``rows[k]``) into ``run_rows``.
+
+    A column without a current index (a file of layout 1) gets it built from all its
+    cells. Rows already in the index are rewritten in blocks around the runs that
+    changed; new runs are appended (runs in between get -1).
+    """
+    import tables
+
+    cells = int(group._f_get_child(CELLS).nrows)
+    node = _current_index(group, cells - len(idxs))
+    if node is not None:
+        idxs, rows = _latest(idxs, rows)
+    else:
+        if RUN_ROWS in group._v_children:
+            group._f_get_child(RUN_ROWS)._f_remove()
+        node = h5.create_earray(
+            group,
+            RUN_ROWS,
+            atom=tables.Int64Atom(),
+            shape=(0,),
+            filters=options.table_filters(),
+            # At least 8 KB a chunk: a study expected small may still grow large.
+            chunkshape=(chunk_rows(8, max(expected, 1024), TABLE_CHUNK_BYTES),),
+        )
+        idxs, rows = _cells_mapping(group)
+    length = int(node.nrows)
+    inside = int(np.searchsorted(idxs, length))
+    if inside:
+        # Runs committed again, or out of order by a pool: rewrite the blocks they fall
+        # in; gaps of a chunk or more between them start a new block.
+        old_idxs, old_rows = idxs[:inside], rows[:inside]
+        breaks = np.flatnonzero(np.diff(old_idxs) > _BLOCK_GAP) + 1
+        for part_idxs, part_rows in zip(
+            np.split(old_idxs, breaks), np.split(old_rows, breaks), strict=True
+        ):
+            start, stop = int(part_idxs[0]), int(part_idxs[-1]) + 1
+            block = node.read(start, stop)
+            block[part_idxs - start] = part_rows
+            node[start:stop] = block
+    if inside < len(idxs):
+        fresh = np.full(int(idxs[-1]) + 1 - length, _NO_VALUE, dtype=np.int64)
+        fresh[idxs[inside:] - length] = rows[inside:]
+        node.append(fresh)
+    node._v_attrs[_COVERS] = cells
+
+
+def _index_of(group: Any) -> Any:
+    """The column's current ``run_rows`` (None: read the cells instead)."""
+    if RUN_ROWS not in group._v_children:
+        return None
+    return _current_index(group, int(group._f_get_child(CELLS).nrows))
+
+
+def read_run_row(group: Any, idx: int) -> int | None:
+    """Where run ``idx``'s value is (a ``cells`` row code; -1: it has none).
+
+    Reads one element of ``run_rows``; None when the column has no current index (a
+    file of layout 1): then :func:`read_mapping` finds it.
+    """
+    node = _index_of(group)
+    if node is None:
+        return None
+    if not 0 <= idx < node.nrows:
+        return _NO_VALUE
+    return int(node[idx])
+
+
 def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """``(runs, rows)``: the runs that have a value (ascending) and where each value is."""
-    cells = group._f_get_child(CELLS).read()
-    idx = np.ascontiguousarray(cells[:, 0])
-    row = np.ascontiguousarray(cells[:, 1])
-    if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
-        # The latest cell of each run wins: the first occurrence in reversed order.
-        runs, first = np.unique(idx[::-1], return_index=True)
-        idx, row = runs, row[len(row) - 1 - first]
+    node = _index_of(group)
+    if node is not None:
+        every = node.read()
+        runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
+        return runs, every[runs]
+    idx, row = _cells_mapping(group)
     keep = row != _NO_VALUE
     if not keep.all():
         idx, row = idx[keep], row[keep]

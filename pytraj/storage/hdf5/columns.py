@@ -45,6 +45,7 @@ __all__ = [
     "ColumnSpec",
     "append_rows",
     "create_store",
+    "heap_sample",
     "read_all_rows",
     "read_one_row",
     "spec_for",
@@ -223,13 +224,24 @@ def spec_for(value: Any, pickled: bool = False) -> ColumnSpec:
 
 
 def create_store(
-    h5: Any, group: Any, name: str, spec: ColumnSpec, *, options: FileOptions, expected: int
+    h5: Any,
+    group: Any,
+    name: str,
+    spec: ColumnSpec,
+    *,
+    options: FileOptions,
+    expected: int,
+    sample: bytes = b"",
 ) -> None:
-    """Create the empty store ``name`` in ``group`` for values of ``spec``."""
+    """Create the empty store ``name`` in ``group`` for values of ``spec``.
+
+    ``sample`` (the bytes of the first rows of a heap) decides whether a heap is
+    compressed (:meth:`FileOptions.heap_filters`).
+    """
     import tables
 
     if spec.is_heap:
-        create_heap(h5, group, name, options, expected)
+        create_heap(h5, group, name, options, expected, sample=sample)
         return
     dtype = spec.dtype
     assert dtype is not None
@@ -247,8 +259,13 @@ def create_store(
     )
 
 
-def create_heap(h5: Any, group: Any, name: str, options: FileOptions, expected: int) -> None:
-    """Create an empty byte heap ``name`` (+ ``name_ends``) in ``group``."""
+def create_heap(
+    h5: Any, group: Any, name: str, options: FileOptions, expected: int, *, sample: bytes = b""
+) -> None:
+    """Create an empty byte heap ``name`` (+ ``name_ends``) in ``group``.
+
+    ``sample``, the bytes of its first rows, decides whether the heap is compressed.
+    """
     import tables
 
     h5.create_earray(
@@ -256,7 +273,7 @@ def create_heap(h5: Any, group: Any, name: str, options: FileOptions, expected: 
         name,
         atom=tables.UInt8Atom(),
         shape=(0,),
-        filters=options.table_filters(),
+        filters=options.heap_filters(sample),
         chunkshape=(chunk_rows(1, 64 * expected, TABLE_CHUNK_BYTES),),
     )
     h5.create_earray(
@@ -267,6 +284,18 @@ def create_heap(h5: Any, group: Any, name: str, options: FileOptions, expected: 
         filters=options.table_filters(),
         chunkshape=(chunk_rows(8, expected, TABLE_CHUNK_BYTES),),
     )
+
+
+def heap_sample(blobs: Sequence[bytes], limit: int = 64 * 1024) -> bytes:
+    """The first rows of a heap, joined, up to about ``limit`` bytes (to probe them)."""
+    taken: list[bytes] = []
+    size = 0
+    for blob in blobs:
+        if size >= limit:
+            break
+        taken.append(blob[: limit - size])
+        size += len(taken[-1])
+    return b"".join(taken)
 
 
 def store_length(group: Any, name: str, spec: ColumnSpec) -> int:

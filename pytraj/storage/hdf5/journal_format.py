@@ -304,13 +304,19 @@ def _open_for_reading(path: Path) -> BinaryIO:
 
 
 def iter_frames(
-    journal_path: str | os.PathLike[str], scan: JournalScan, *, salvage: bool = False
+    journal_path: str | os.PathLike[str],
+    scan: JournalScan,
+    *,
+    salvage: bool = False,
+    start: int = 0,
 ) -> Iterator[tuple[int, int, bytes]]:
     """Yield ``(offset, kind, payload)`` of every good frame, checksums checked.
 
     ``scan`` is filled on the way: the header first (None when torn: then nothing is
     yielded), and when the iteration ends, the end of the last good frame and whether a
-    torn tail (or, with ``salvage``, damage) stopped it.
+    torn tail (or, with ``salvage``, damage) stopped it. With ``start`` (the offset of a
+    frame, e.g. where the journal ended at the data file's last flush) the frames before
+    it are skipped unread.
 
     Raises
     ------
@@ -325,6 +331,14 @@ def iter_frames(
         if scan.header is None:
             scan.torn_tail = True
             return
+        if start > offset:
+            if start > size:
+                raise FileFormatError(
+                    f"the journal {path} ends at byte {size}, before byte {start} where "
+                    f"reading was to start; {move_aside_hint(path)}"
+                )
+            stream.seek(start)
+            offset = scan.valid_size = start
         number = 0
         while offset < size:
             head = stream.read(_FRAME.size)
@@ -401,7 +415,9 @@ def iter_journal(
         yield decode_entry(path, offset, kind, payload)
 
 
-def read_journal(journal_path: str | os.PathLike[str], *, salvage: bool = False) -> JournalContents:
+def read_journal(
+    journal_path: str | os.PathLike[str], *, salvage: bool = False, start: int = 0
+) -> JournalContents:
     """Read a journal: per trajectory the latest definition and every run record.
 
     Parameters
@@ -411,6 +427,9 @@ def read_journal(journal_path: str | os.PathLike[str], *, salvage: bool = False)
     salvage
         Stop at a damaged frame in the middle instead of raising, and report its offset
         in :attr:`JournalContents.damaged_at` (what follows it is lost).
+    start
+        Read only the frames from this offset on (a frame's start): those the data
+        file lacks when it holds everything before it.
 
     Returns
     -------
@@ -428,7 +447,7 @@ def read_journal(journal_path: str | os.PathLike[str], *, salvage: bool = False)
     path = Path(journal_path)
     scan = JournalScan()
     trajectories: dict[str, JournalTrajectory] = {}
-    for offset, kind, payload in iter_frames(path, scan, salvage=salvage):
+    for offset, kind, payload in iter_frames(path, scan, salvage=salvage, start=start):
         entry = decode_entry(path, offset, kind, payload)
         if kind == CHECKPOINT:
             for seen in trajectories.values():

@@ -17,6 +17,9 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
             values                  EArray: one scalar or array per row, or a byte heap
                                     (uint8 bytes end to end + values_ends offsets)
             cells                   EArray (n, 2): (idx, row), which row holds which run
+            run_rows                EArray: per run index the row of its latest cell (-1:
+                                    none), so that reading one run's value reads one
+                                    element, not all cells (layout 2; absent in layout 1)
             overflow                byte heap: exact values that do not fit ``values``
         runs/
             table                   the run table (append-only; the latest row per run wins);
@@ -34,7 +37,9 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
 
 A row of ``cells`` maps run ``idx`` to ``row`` of ``values`` (``row >= 0``), to row
 ``-2 - row`` of ``overflow`` (``row <= -2``), or to nothing (``row == -1``: the run was
-committed again without this item). The number of nodes never grows with the runs.
+committed again without this item). ``run_rows[idx]`` holds the same row as the
+latest cell of run ``idx`` (-1 when it has none, or beyond the end). The number of
+nodes never grows with the runs.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ __all__ = [
     "PROVENANCE",
     "RESERVED",
     "RUNS",
+    "RUN_ROWS",
     "RUN_TABLE",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -131,6 +137,8 @@ DEFAULT = "default"
 VALUES = "values"
 CELLS = "cells"
 OVERFLOW = "overflow"
+#: Per column: run index -> row of its latest cell (added in layout 2).
+RUN_ROWS = "run_rows"
 
 #: Top-level names a trajectory's own tree cannot use in a file.
 RESERVED = frozenset([CATALOG, RUNS])

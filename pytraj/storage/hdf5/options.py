@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import functools
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from pytraj.errors import OptionError
 
 __all__ = ["FileOptions", "available_complibs"]
+
+#: Bytes of a heap's first rows tried with zlib to decide whether the heap is compressed.
+HEAP_PROBE_BYTES = 64 * 1024
+#: Shorter probes say too little: such heaps are compressed (text, small records).
+HEAP_PROBE_MIN_BYTES = 4 * 1024
+#: A probe that zlib does not shrink below this fraction leaves its heap uncompressed.
+HEAP_COMPRESSED_RATIO = 0.9
 
 # lzo is left out on purpose: few HDF5 installations can read it.
 _FAMILIES = ("zlib", "bzip2", "blosc", "blosc2")
@@ -111,6 +119,27 @@ class FileOptions:
         import tables
 
         if kind in "fc" and not self.compresses_floats:
+            return tables.Filters(complevel=0, fletcher32=self.fletcher32)
+        return self.table_filters()
+
+    def heap_filters(self, sample: bytes) -> Any:
+        """PyTables filters for a byte heap whose first rows are ``sample``.
+
+        Heaps of values that do not compress (arrays of floats of varying size, data
+        already compressed) are left uncompressed with zlib and bzip2: compressing them
+        gains a few percent and costs about 5 s per 64 MB flush, during which the writer
+        holds the file and every reader waits. Text and other compressible bytes are
+        compressed as tables are.
+        """
+        import tables
+
+        probe = sample[:HEAP_PROBE_BYTES]
+        if (
+            self.complevel > 0
+            and not self.compresses_floats
+            and len(probe) >= HEAP_PROBE_MIN_BYTES
+            and len(zlib.compress(probe, 1)) > HEAP_COMPRESSED_RATIO * len(probe)
+        ):
             return tables.Filters(complevel=0, fletcher32=self.fletcher32)
         return self.table_filters()
 

@@ -81,22 +81,25 @@ def recover(state: FileState) -> tuple[dict[str, int], set[str]] | None:
     # replay refused for lack of room is tried again once there is room).
     state.write_failure = None
     journal_path = journal_path_for(state.path)
+    notes: list[str] = []
+    tail = _unflushed_frames(state)
+    if tail is not None:
+        try:
+            replayed = _replay(state, tail, tail=True)
+        except _Damaged:
+            replayed = None  # the file is rebuilt below, from the whole journal
+        if replayed is not None:
+            notes_warning(state, _replay_notes(replayed))
+            _close_replay(state, tail)
+            return _journal_counts(state, tail)
     contents = read_journal(journal_path, salvage=True)
     if contents.header is None:
         return None  # torn while being created: it holds nothing
-    notes: list[str] = []
     try:
-        replayed = _replay(state, contents)
-        notes += [
-            f"replayed {n} run{'' if n == 1 else 's'} of trajectory {name!r}"
-            for name, n in replayed
-        ]
+        notes += _replay_notes(_replay(state, contents))
     except _Damaged as exc:
         notes += _rebuild(state, contents, str(exc))
-    with state.writing() as h5:
-        # Everything the journal holds is in the file now: later opens need not read it.
-        h5.root._v_attrs[JOURNAL_ID] = contents.header.journal_id.hex()
-        h5.root._v_attrs[JOURNAL_SIZE] = contents.valid_size
+    _close_replay(state, contents)
     continued: tuple[dict[str, int], set[str]] | None = (
         {name: len(entry.runs) for name, entry in contents.trajectories.items()},
         set(contents.trajectories),
@@ -110,12 +113,82 @@ def recover(state: FileState) -> tuple[dict[str, int], set[str]] | None:
             f"lost (the journal was moved to {aside.name})"
         )
         continued = None
+    notes_warning(state, notes)
+    return continued
+
+
+def notes_warning(state: FileState, notes: list[str]) -> None:
+    """Tell what recovery did (nothing to tell: no warning)."""
     if notes:
         warnings.warn(
             RecoveryWarning(f"{state.path} was not closed cleanly; " + "; ".join(notes) + "."),
-            stacklevel=5,
+            stacklevel=6,
         )
-    return continued
+
+
+def _replay_notes(replayed: list[tuple[str, int]]) -> list[str]:
+    return [
+        f"replayed {n} run{'' if n == 1 else 's'} of trajectory {name!r}" for name, n in replayed
+    ]
+
+
+def _close_replay(state: FileState, contents: JournalContents) -> None:
+    """Record that the file holds everything the journal does: later opens need not read it."""
+    assert contents.header is not None
+    with state.writing() as h5:
+        h5.root._v_attrs[JOURNAL_ID] = contents.header.journal_id.hex()
+        h5.root._v_attrs[JOURNAL_SIZE] = contents.valid_size
+
+
+def _unflushed_frames(state: FileState) -> JournalContents | None:
+    """The journal's frames after the data file's last flush, when that is all it lacks.
+
+    Every flush records the journal's id and size on the file's root, and each
+    trajectory's count of journal records; what comes before that size is in the file.
+    Reading only the rest keeps opening a file whose writer was killed proportional to
+    what it lacks, not to the whole study. None when that cannot be relied on (another
+    journal, a file that does not open, a trajectory the file does not know from this
+    journal): then the whole journal is read.
+    """
+    from pytraj.storage.hdf5.writer import journal_attrs
+
+    journal_path = journal_path_for(state.path)
+    try:
+        check_hdf5(state.path)
+        with state.reading() as h5:
+            check_file(h5, state.path)
+            attrs = h5.root._v_attrs
+            flushed_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
+            flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
+            names = stored_names(h5)
+            known = {name for name in names if journal_attrs(h5, name)[0] == flushed_id}
+        if flushed_size <= 0:
+            return None
+        tail = read_journal(journal_path, start=flushed_size)
+    except _unreadable():
+        return None
+    if (
+        tail.header is None
+        or tail.header.journal_id.hex() != flushed_id
+        or not set(tail.trajectories) <= known
+    ):
+        return None
+    return tail
+
+
+def _journal_counts(state: FileState, contents: JournalContents) -> tuple[dict[str, int], set[str]]:
+    """Journal records per trajectory as the file records them (to continue the journal)."""
+    from pytraj.storage.hdf5.writer import journal_attrs
+
+    assert contents.header is not None
+    journal_id = contents.header.journal_id.hex()
+    counts = {}
+    with state.reading() as h5:
+        for name in stored_names(h5):
+            stored_id, count = journal_attrs(h5, name)
+            if stored_id == journal_id:
+                counts[name] = count
+    return counts, set(counts)
 
 
 def journal_is_flushed(state: FileState) -> bool:
@@ -154,8 +227,14 @@ def _free_name(path: Path, word: str) -> Path:
         number += 1
 
 
-def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]]:
-    """Write the journal records the file lacks; raise _Damaged if it cannot be used."""
+def _replay(
+    state: FileState, contents: JournalContents, *, tail: bool = False
+) -> list[tuple[str, int]]:
+    """Write the journal records the file lacks; raise _Damaged if it cannot be used.
+
+    With ``tail``, ``contents`` holds only the frames after the file's last flush
+    (:func:`_unflushed_frames`): all of its records are new.
+    """
     from pytraj.storage.hdf5.writer import journal_attrs
 
     assert contents.header is not None
@@ -181,9 +260,12 @@ def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]
                 present = name in stored_names(h5)
                 if not present and entry.definition is None:
                     continue  # removed from the file since; nothing to rebuild it from
+                total = len(entry.runs)
                 if present:
                     stored_id, count = journal_attrs(h5, name)
                     done = count if stored_id == journal_id else 0
+                    if tail:
+                        done, total = 0, count + len(entry.runs)
                 else:
                     _new_group(h5, name)
                     done = 0
@@ -195,7 +277,7 @@ def _replay(state: FileState, contents: JournalContents) -> list[tuple[str, int]
                     definition=entry.definition,
                     records=todo,
                     journal_id=journal_id,
-                    count=len(entry.runs),
+                    count=total,
                 )
                 if todo:
                     replayed.append((name, len(todo)))
