@@ -152,7 +152,8 @@ def test_long_name_lists_store(tmp_path: Path) -> None:
     """Item lists, explored-column lists and the root's trajectory list beyond 64 KiB."""
     path = tmp_path / "names.h5"
     items = {f"i{k:04d}_" + "m" * 60: k for k in range(1100)}  # 73 KB of item names
-    explored = {f"p{k:03d}_" + "q" * 600: [1.0, 2.0] for k in range(120)}  # 73 KB of paths
+    # Names stay within MAX_NAME_LENGTH (255); it is their number that passes 64 KiB.
+    explored = {f"p{k:03d}_" + "q" * 240: [1.0, 2.0] for k in range(280)}  # 69 KB of paths
     traj = pt.Trajectory("names", filename=path)
     traj.add_result("many", **items)
     for name in explored:
@@ -171,7 +172,7 @@ def test_long_name_lists_store(tmp_path: Path) -> None:
     loaded.close()
 
     many = tmp_path / "many.h5"
-    names = [f"t{k:02d}_" + "n" * 1000 for k in range(70)]  # 70 KB of trajectory names
+    names = [f"t{k:03d}_" + "n" * 240 for k in range(280)]  # 69 KB of trajectory names
     for name in names:
         pt.Trajectory(name, filename=many).close()
     assert list_trajectories(many) == names
