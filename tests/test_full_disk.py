@@ -131,6 +131,8 @@ MATRIX = [
     for ncores in (1, 2)
     for continued in (False, True)
     if Case(limit, workload, ncores, continued) not in SUITE
+    # The second half of the small workload writes less than 20 MB: no disk fills there.
+    and not (limit == 20 and workload == "small" and continued)
 ]
 
 
