@@ -96,6 +96,8 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
     if not first:
         return
     previous = list(provenance.get("previous_sessions", []))
+    # Merge records belong to the trajectory's history, not to one session.
+    merges = provenance.get("merges")
     if "start" in provenance:
         previous.append({key: provenance.get(key, "") for key in _SESSION_KEYS})
     provenance.clear()
@@ -104,6 +106,8 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
     provenance["finish"] = 0.0
     if previous:
         provenance["previous_sessions"] = previous
+    if merges:
+        provenance["merges"] = merges
 
 
 def finish_session(provenance: dict[str, Any]) -> None:

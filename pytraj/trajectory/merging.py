@@ -1,0 +1,676 @@
+"""Merge policy: what joining one trajectory into another means, decided before writing.
+
+Written once above the storage interface (:mod:`pytraj.storage.interface`), so a merge
+behaves the same on every backend. :func:`plan_merge` reads both trajectories through
+their public surface (parameters, per-run leaves, run tables, stored columns), checks
+that they can be joined and decides, for every run of the other trajectory, where it
+goes; :func:`run_records` then turns the runs to copy into run records, reading each
+per-run column once (column by column, never run by run). The trajectory applies the
+plan (:meth:`pytraj.Trajectory.merge`); nothing is written before the plan exists, so a
+conflict leaves both trajectories untouched.
+
+Two kinds of merge, told apart by the point ids:
+
+* **the same study** (shards of one study, or copies continued on two machines): the
+  point ids of both agree on their common runs. Runs are matched by point id; a run
+  completed in either is completed in the result. Runs of the other trajectory beyond
+  the common ones are appended.
+* **different studies**: every run of the other trajectory is appended and renumbered
+  after the runs already present.
+
+Rules for values present on both sides:
+
+* a run completed in both keeps the values of the trajectory merged *into*; runs whose
+  values differ are reported (``MergeReport.differing``), or refused with ``strict``;
+* a run failed in the other trajectory and pending here takes the other's failure (with
+  its history); a run failed here and completed there becomes completed (the failure
+  history stays);
+* a trajectory-level result, derived parameter or config value present on one side only
+  is kept; equal values are kept once; a differing value of the other trajectory is kept
+  under ``<branch>.<other name>.<rest of the path>``, never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytraj.errors import MergeConflictError, OptionError
+from pytraj.leaves.base import Leaf
+from pytraj.leaves.parameter import Parameter
+from pytraj.leaves.result import Result
+from pytraj.storage.interface import ColumnData
+from pytraj.storage.records import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    FailureRecord,
+    LeafRecord,
+    RunRecord,
+)
+from pytraj.trajectory.pointid import point_id
+
+if TYPE_CHECKING:
+    from pytraj.trajectory.trajectory import Trajectory
+
+__all__ = [
+    "SAME_STUDY",
+    "DIFFERENT_STUDIES",
+    "MergeOptions",
+    "MergePlan",
+    "MergeReport",
+    "TrajectoryLevelCopy",
+    "plan_merge",
+    "point_key",
+    "run_records",
+    "values_equal",
+]
+
+SAME_STUDY = "same study"
+DIFFERENT_STUDIES = "different studies"
+#: Branches whose trajectory-level leaves merge by the rules above (parameters must agree).
+_DATA_BRANCHES = ("derived_parameters", "results", "config")
+
+#: Turns a 16-byte point id into the key of the duplicate lookup. The lookup is a dict,
+#: so each id is hashed once and compared only with ids of equal hash; tests replace this
+#: hook with a key that counts its comparisons.
+point_key: Callable[[bytes], Hashable] = bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOptions:
+    """How to merge (see :meth:`pytraj.Trajectory.merge`)."""
+
+    remove_duplicates: bool = False
+    ignore_data: tuple[str, ...] = ()
+    trial_parameter: str | None = None
+    strict: bool = False
+
+    def ignores(self, path: str) -> bool:
+        """Whether the node ``path`` (or a group above it) is named in ``ignore_data``."""
+        return any(path == name or path.startswith(name + ".") for name in self.ignore_data)
+
+
+@dataclass(slots=True)
+class MergeReport:
+    """What a merge did (or, for a dry run, would do).
+
+    Attributes
+    ----------
+    kind
+        :data:`SAME_STUDY` or :data:`DIFFERENT_STUDIES`.
+    source
+        The other trajectory: ``"<file>:<name>"`` or its name when in memory.
+    runs_before, runs_after
+        Runs of the trajectory merged into, before and after.
+    other_runs
+        Runs of the other trajectory.
+    appended
+        Runs of the other trajectory appended as new runs.
+    updated
+        Runs present in both that took the other trajectory's state (completed there,
+        not here; or failed there and pending here).
+    duplicates_removed
+        Runs of the other trajectory dropped because their point was present.
+    completed_in_both
+        Runs completed on both sides (the values here were kept).
+    differing
+        Of those, the runs whose values differ, as ``"run i: <item>"`` texts.
+    added
+        Trajectory-level nodes and per-run leaves copied from the other trajectory.
+    renamed
+        Trajectory-level nodes of the other trajectory whose values differ, with the
+        path they were kept under (``"results.s -> results.b.s"``).
+    dry_run
+        Whether nothing was written.
+    """
+
+    kind: str
+    source: str
+    runs_before: int
+    runs_after: int
+    other_runs: int
+    appended: int = 0
+    updated: int = 0
+    duplicates_removed: int = 0
+    completed_in_both: int = 0
+    differing: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        """The merge record stored in the trajectory's provenance (``merges``)."""
+        return {
+            "when": time.time(),
+            "kind": self.kind,
+            "source": self.source,
+            "other_runs": self.other_runs,
+            "runs_before": self.runs_before,
+            "runs_after": self.runs_after,
+            "appended": self.appended,
+            "updated": self.updated,
+            "duplicates_removed": self.duplicates_removed,
+            "completed_in_both": self.completed_in_both,
+            "differing": list(self.differing),
+            "added": list(self.added),
+            "renamed": list(self.renamed),
+        }
+
+    def summary(self) -> str:
+        """A few lines for people (the ``pytraj merge`` command prints them)."""
+        lines = [
+            f"{self.source}: {self.kind}, {self.other_runs} runs",
+            f"  runs {self.runs_before} -> {self.runs_after}: {self.appended} appended, "
+            f"{self.updated} updated, {self.duplicates_removed} duplicates removed, "
+            f"{self.completed_in_both} completed in both",
+        ]
+        lines += [f"  differing (kept this side's): {text}" for text in self.differing[:20]]
+        if len(self.differing) > 20:
+            lines.append(f"  ... {len(self.differing) - 20} more differing")
+        lines += [f"  added {path}" for path in self.added]
+        lines += [f"  kept under a new name: {text}" for text in self.renamed]
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class TrajectoryLevelCopy:
+    """A trajectory-level leaf of the other trajectory to copy to ``destination``."""
+
+    leaf: Leaf
+    destination: str
+
+
+@dataclass(slots=True)
+class MergePlan:
+    """Everything :meth:`pytraj.Trajectory.merge` needs to apply a merge.
+
+    Attributes
+    ----------
+    report
+        What the merge does.
+    new_points
+        Explored parameter full name -> values of the appended runs (in order).
+    sources
+        Run indices of the other trajectory to copy (appended or updated).
+    targets
+        The run index each of ``sources`` gets here.
+    per_run_leaves
+        Per-run leaves to create here (only the other trajectory has them).
+    copies
+        Trajectory-level leaves to copy.
+    columns
+        Per-run columns ``(leaf path, item)`` of the other trajectory to copy.
+    """
+
+    report: MergeReport
+    new_points: dict[str, list[Any]]
+    sources: np.ndarray
+    targets: np.ndarray
+    per_run_leaves: list[LeafRecord]
+    copies: list[TrajectoryLevelCopy]
+    columns: list[tuple[str, str]]
+
+
+# -- comparing values ---------------------------------------------------------------------
+def values_equal(a: Any, b: Any) -> bool:
+    """Whether two stored values are the same value of the same type."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
+    equals = getattr(a, "equals", None)
+    if callable(equals):  # pandas objects
+        return bool(equals(b))
+    if hasattr(a, "nnz") and hasattr(a, "toarray"):  # scipy.sparse
+        return a.shape == b.shape and (a != b).nnz == 0
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return True  # nan == nan for the purpose of "the same value"
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- the trajectories' parts ------------------------------------------------------------------
+def _parameters(traj: Trajectory) -> dict[str, Parameter]:
+    return {
+        leaf.full_name: leaf
+        for leaf in traj.iter_leaves()
+        if isinstance(leaf, Parameter) and leaf.full_name.startswith("parameters.")
+    }
+
+
+def _per_run_leaves(traj: Trajectory) -> dict[str, Result]:
+    return {
+        leaf.full_name: leaf
+        for leaf in traj.iter_leaves()
+        if isinstance(leaf, Result) and leaf.per_run
+    }
+
+
+def _data_leaves(traj: Trajectory) -> dict[str, Leaf]:
+    """Trajectory-level leaves of the data branches (not per-run)."""
+    found: dict[str, Leaf] = {}
+    for leaf in traj.iter_leaves():
+        path = leaf.full_name
+        if path.split(".", 1)[0] not in _DATA_BRANCHES:
+            continue
+        if isinstance(leaf, Leaf) and not (isinstance(leaf, Result) and leaf.per_run):
+            found[path] = leaf
+    return found
+
+
+def _leaf_value(leaf: Leaf) -> Any:
+    if isinstance(leaf, Parameter):
+        return leaf.default
+    if isinstance(leaf, Result):
+        return leaf.items
+    return None  # pragma: no cover - every leaf is a Parameter or a Result
+
+
+def source_name(traj: Trajectory) -> str:
+    """``"<file>:<name>"`` for a trajectory in a file, its name otherwise."""
+    location = getattr(traj.storage, "path", None)
+    return f"{location}:{traj.name}" if location is not None else traj.name
+
+
+# -- checking -------------------------------------------------------------------------------
+def _parameter_conflicts(
+    here: Trajectory, there: Trajectory, options: MergeOptions
+) -> tuple[list[str], list[str]]:
+    """Conflicts between the parameters, and the explored parameter names (sorted)."""
+    ours, theirs = _parameters(here), _parameters(there)
+    conflicts: list[str] = []
+    for path in sorted(ours.keys() - theirs.keys()):
+        conflicts.append(f"{path}: only in {here.name!r} (default {_describe(ours[path].default)})")
+    for path in sorted(theirs.keys() - ours.keys()):
+        conflicts.append(
+            f"{path}: only in {there.name!r} (default {_describe(theirs[path].default)})"
+        )
+    explored: list[str] = []
+    for path in sorted(ours.keys() & theirs.keys()):
+        a, b = ours[path], theirs[path]
+        if type(a) is not type(b):
+            conflicts.append(
+                f"{path}: a {type(a).__name__} in {here.name!r}, a {type(b).__name__} in "
+                f"{there.name!r}"
+            )
+            continue
+        da, db = a.default, b.default
+        if type(da) is not type(db) or (
+            isinstance(da, np.ndarray) and (da.dtype != db.dtype or da.shape != db.shape)
+        ):
+            conflicts.append(
+                f"{path}: type {type(da).__name__} ({_describe(da)}) in {here.name!r}, "
+                f"type {type(db).__name__} ({_describe(db)}) in {there.name!r}"
+            )
+        elif a.is_explored != b.is_explored:
+            which, other = (here, there) if a.is_explored else (there, here)
+            conflicts.append(
+                f"{path}: explored in {which.name!r} but not in {other.name!r} (default "
+                f"{_describe(da)} here, {_describe(db)} there)"
+            )
+        elif not a.is_explored and not values_equal(da, db):
+            conflicts.append(
+                f"{path}: default {_describe(da)} in {here.name!r}, {_describe(db)} in "
+                f"{there.name!r}"
+            )
+        elif a.is_explored:
+            explored.append(path)
+    trial = options.trial_parameter
+    if trial is not None:
+        full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
+        parameter = ours.get(full)
+        if parameter is None or full not in theirs:
+            raise OptionError(
+                f"trial_parameter {trial!r} is not a parameter of both {here.name!r} and "
+                f"{there.name!r}"
+            )
+        if not parameter.is_explored or type(parameter.default) is not int:
+            raise OptionError(
+                f"trial_parameter {trial!r} must be an explored int parameter in both "
+                "trajectories (one trial number per run)"
+            )
+    return conflicts, explored
+
+
+def _leaf_conflicts(here: Trajectory, there: Trajectory, options: MergeOptions) -> list[str]:
+    ours = {leaf.full_name: leaf for leaf in here.iter_leaves()}
+    conflicts: list[str] = []
+    for leaf in there.iter_leaves():
+        path = leaf.full_name
+        mine = ours.get(path)
+        if mine is None or path.startswith("parameters.") or options.ignores(path):
+            continue
+        if type(mine) is not type(leaf):
+            conflicts.append(
+                f"{path}: a {type(mine).__name__} in {here.name!r}, a {type(leaf).__name__} "
+                f"in {there.name!r}"
+            )
+        elif isinstance(mine, Result) and isinstance(leaf, Result) and mine.per_run != leaf.per_run:
+            kinds = ("per-run", "trajectory-level")
+            conflicts.append(
+                f"{path}: {kinds[not mine.per_run]} in {here.name!r}, "
+                f"{kinds[not leaf.per_run]} in {there.name!r}"
+            )
+    return conflicts
+
+
+# -- planning -------------------------------------------------------------------------------
+def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> MergePlan:
+    """Decide how ``there`` joins ``here``; raise before anything is written.
+
+    Both trajectories need valid point ids (the caller computes missing ones).
+
+    Raises
+    ------
+    MergeConflictError
+        When the parameters disagree (names, types, defaults of unexplored ones, which
+        are explored), a node is of different kinds on both sides, or ``strict`` and a
+        run completed on both sides has different values. The message lists every
+        difference with both values.
+    OptionError
+        When ``trial_parameter`` is not an explored int parameter of both.
+    """
+    conflicts, explored = _parameter_conflicts(here, there, options)
+    conflicts += _leaf_conflicts(here, there, options)
+    if conflicts:
+        raise MergeConflictError(
+            f"cannot merge {source_name(there)} into {here.name!r}; nothing was written:\n  "
+            + "\n  ".join(conflicts),
+            conflicts,
+        )
+    ours_table, theirs_table = here.run_table, there.run_table
+    ours_ids, theirs_ids = ours_table.point_ids(), theirs_table.point_ids()
+    n_ours, n_theirs = len(ours_ids), len(theirs_ids)
+    common = min(n_ours, n_theirs)
+    trial = options.trial_parameter
+    same = trial is None and ours_ids[:common] == theirs_ids[:common]
+    report = MergeReport(
+        kind=SAME_STUDY if same else DIFFERENT_STUDIES,
+        source=source_name(there),
+        runs_before=n_ours,
+        runs_after=n_ours,
+        other_runs=n_theirs,
+    )
+    ours_status = ours_table.rows["status"]
+    theirs_status = theirs_table.rows["status"]
+
+    sources: list[int] = []
+    targets: list[int] = []
+    both: list[int] = []
+    if same:
+        for idx in range(common):
+            mine, theirs = int(ours_status[idx]), int(theirs_status[idx])
+            if theirs == COMPLETED and mine == COMPLETED:
+                both.append(idx)
+            elif (theirs == COMPLETED) or (theirs == FAILED and mine == PENDING):
+                sources.append(idx)
+                targets.append(idx)
+        report.updated = len(sources)
+        report.completed_in_both = len(both)
+        candidates = range(common, n_theirs)
+    else:
+        candidates = range(n_theirs)
+
+    # Points of the appended runs (trial numbers moved after ours, ids recomputed).
+    ranges = {path: list(_parameters(there)[path].range) for path in explored}
+    new_ids = theirs_ids
+    if trial is not None:
+        full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
+        values = ranges[full]
+        shift = max(_parameters(here)[full].range) + 1 - min(values)
+        ranges[full] = [value + shift for value in values]
+        new_ids = _point_ids(there, ranges)
+
+    seen: dict[Hashable, int] | None = None
+    if options.remove_duplicates:
+        seen = {point_key(pid): idx for idx, pid in enumerate(ours_ids)}
+    appended: list[int] = []
+    next_idx = n_ours
+    for idx in candidates:
+        pid = new_ids[idx]
+        if seen is not None:
+            key = point_key(pid)
+            if key in seen:
+                report.duplicates_removed += 1
+                continue
+            seen[key] = next_idx
+        appended.append(idx)
+        if int(theirs_status[idx]) != PENDING:
+            sources.append(idx)
+            targets.append(next_idx)
+        next_idx += 1
+    report.appended = len(appended)
+    report.runs_after = next_idx
+    new_points = {path: [values[i] for i in appended] for path, values in ranges.items()}
+
+    # Leaves and columns.
+    ours_per_run = _per_run_leaves(here)
+    per_run_leaves: list[LeafRecord] = []
+    columns: list[tuple[str, str]] = []
+    for path, leaf in _per_run_leaves(there).items():
+        if options.ignores(path):
+            continue
+        items = [item for item in leaf.item_names() if not options.ignores(f"{path}.{item}")]
+        columns += [(path, item) for item in items]
+        known = ours_per_run.get(path)
+        if known is None or set(items) - set(known.item_names()):
+            per_run_leaves.append(
+                LeafRecord(
+                    path=path,
+                    leaf_class=type(leaf).__name__,
+                    comment=leaf.comment,
+                    per_run=True,
+                    pickled=leaf.pickles_values,
+                    items=dict.fromkeys(items),
+                )
+            )
+            if known is None:
+                report.added.append(path)
+    copies = _trajectory_level_copies(here, there, options, report)
+    if both:
+        report.differing = _differing(here, there, np.array(both, dtype=np.int64), columns)
+        if options.strict and report.differing:
+            raise MergeConflictError(
+                f"cannot merge {source_name(there)} into {here.name!r} with strict=True: "
+                f"{len(report.differing)} runs completed in both differ; nothing was written:"
+                "\n  " + "\n  ".join(report.differing[:50]),
+                report.differing,
+            )
+    return MergePlan(
+        report=report,
+        new_points=new_points,
+        sources=np.array(sources, dtype=np.int64),
+        targets=np.array(targets, dtype=np.int64),
+        per_run_leaves=per_run_leaves,
+        copies=copies,
+        columns=columns,
+    )
+
+
+def _point_ids(traj: Trajectory, ranges: dict[str, list[Any]]) -> list[bytes]:
+    """Point ids of ``traj``'s runs with its explored values replaced by ``ranges``."""
+    fixed = {path: p.default for path, p in _parameters(traj).items() if not p.is_explored}
+    ids = []
+    for idx in range(len(traj)):
+        point = dict(fixed)
+        for path, values in ranges.items():
+            point[path] = values[idx]
+        ids.append(point_id(point))
+    return ids
+
+
+def _trajectory_level_copies(
+    here: Trajectory, there: Trajectory, options: MergeOptions, report: MergeReport
+) -> list[TrajectoryLevelCopy]:
+    ours = _data_leaves(here)
+    ours_all = {leaf.full_name for leaf in here.iter_leaves()}
+    copies: list[TrajectoryLevelCopy] = []
+    for path, leaf in _data_leaves(there).items():
+        if options.ignores(path):
+            continue
+        mine = ours.get(path)
+        if mine is None:
+            copies.append(TrajectoryLevelCopy(leaf, path))
+            report.added.append(path)
+            continue
+        if _values_match(_leaf_value(mine), _leaf_value(leaf)):
+            continue
+        branch, rest = path.split(".", 1)
+        destination = f"{branch}.{there.name}.{rest}"
+        kept = ours.get(destination)
+        if kept is not None and _values_match(_leaf_value(kept), _leaf_value(leaf)):
+            continue  # merged before: the differing value is there already
+        if destination in ours_all:
+            raise MergeConflictError(
+                f"cannot merge {source_name(there)} into {here.name!r}: {path} differs "
+                f"({_describe(_leaf_value(mine))} here, {_describe(_leaf_value(leaf))} there) "
+                f"and {destination}, where the other value would be kept, holds another "
+                "value; nothing was written",
+                [f"{path}: {_describe(_leaf_value(mine))} / {_describe(_leaf_value(leaf))}"],
+            )
+        copies.append(TrajectoryLevelCopy(leaf, destination))
+        report.renamed.append(f"{path} -> {destination}")
+    return copies
+
+
+def _values_match(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    return values_equal(a, b)
+
+
+def _differing(
+    here: Trajectory, there: Trajectory, runs: np.ndarray, columns: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Runs completed on both sides whose values differ, as texts."""
+    found: dict[int, list[str]] = {}
+    for path, item in columns:
+        theirs = there.storage.read_column(path, item)
+        ours = here.storage.read_column(path, item)
+        a_pos, b_pos = _positions(ours, runs), _positions(theirs, runs)
+        plain = (
+            isinstance(ours.values, np.ndarray)
+            and isinstance(theirs.values, np.ndarray)
+            and ours.convert is theirs.convert
+            and ours.values.dtype == theirs.values.dtype
+            and ours.values.ndim == 1
+        )
+        present = (a_pos >= 0) & (b_pos >= 0)
+        different = (a_pos >= 0) != (b_pos >= 0)
+        if plain:
+            a = np.asarray(ours.values)[a_pos[present]]
+            b = np.asarray(theirs.values)[b_pos[present]]
+            same = a == b
+            if a.dtype.kind in "fc":
+                same |= np.isnan(a) & np.isnan(b)
+            different[np.flatnonzero(present)[~same]] = True
+        else:
+            for k in np.flatnonzero(present).tolist():
+                if not values_equal(ours.value_at(int(a_pos[k])), theirs.value_at(int(b_pos[k]))):
+                    different[k] = True
+        for k in np.flatnonzero(different).tolist():
+            found.setdefault(int(runs[k]), []).append(f"{path}[{item!r}]")
+    return [f"run {idx}: {', '.join(items)}" for idx, items in sorted(found.items())]
+
+
+def _positions(column: ColumnData, runs: np.ndarray) -> np.ndarray:
+    """Position of each run in ``column`` (-1 where it has no value)."""
+    if not len(column.runs):
+        return np.full(len(runs), -1, dtype=np.int64)
+    position = np.searchsorted(column.runs, runs)
+    clipped = np.minimum(position, len(column.runs) - 1)
+    return np.where(column.runs[clipped] == runs, clipped, -1)
+
+
+# -- the records to copy ------------------------------------------------------------------
+def run_records(
+    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes], batch: int = 10_000
+) -> Iterator[list[RunRecord]]:
+    """Run records that copy the planned runs of ``there``, ``batch`` runs at a time.
+
+    A run's earlier failed attempts come first (so retries keep their history), then its
+    latest state with its values. Each column is read once.
+
+    Parameters
+    ----------
+    plan
+        From :func:`plan_merge`.
+    there
+        The other trajectory.
+    point_ids
+        Point ids of the trajectory merged into, after the new points were added.
+    batch
+        Runs per yielded list.
+    """
+    table = there.run_table
+    rows = table.rows
+    hosts = table.hosts
+    failures = table.failures
+    history: dict[int, list[int]] = {}
+    for position, failure in enumerate(failures):
+        history.setdefault(failure.idx, []).append(position)
+    sources = plan.sources
+    if not len(sources):
+        return
+    columns = []
+    for path, item in plan.columns:
+        column = there.storage.read_column(path, item)
+        columns.append(((path, item), column, _positions(column, sources)))
+    leaves = list(plan.per_run_leaves)
+    for start in range(0, len(sources), batch):
+        records: list[RunRecord] = []
+        for k in range(start, min(start + batch, len(sources))):
+            source = int(sources[k])
+            target = int(plan.targets[k])
+            row = rows[source]
+            error = int(row["error"])
+            for position in history.get(source, ()):
+                if position != error:
+                    records.append(_failed_attempt(failures[position], target, point_ids[target]))
+            values = {
+                key: column.value_at(int(positions[k]))
+                for key, column, positions in columns
+                if positions[k] >= 0
+            }
+            host = int(row["host"])
+            records.append(
+                RunRecord(
+                    idx=target,
+                    point_id=point_ids[target],
+                    status=int(row["status"]),
+                    attempt=int(row["attempt"]),
+                    start=float(row["start"]),
+                    finish=float(row["finish"]),
+                    host=hosts[host] if host >= 0 else "",
+                    pid=int(row["pid"]),
+                    values=values,
+                    failure=replace(failures[error], idx=target) if error >= 0 else None,
+                )
+            )
+        if leaves:
+            records[0].leaves = leaves  # the writer creates the new per-run leaves once
+            leaves = []
+        yield records
+
+
+def _failed_attempt(failure: FailureRecord, target: int, pid: bytes) -> RunRecord:
+    return RunRecord(
+        idx=target,
+        point_id=pid,
+        status=FAILED,
+        attempt=failure.attempt,
+        failure=replace(failure, idx=target),
+    )
