@@ -239,10 +239,8 @@ def merge_files(
             target = load(temporary, name)
             reports = []
         else:
-            first = load(sources[0], name)
-            target = _copy_of(first, temporary)
-            reports = [target.merge(first, **options)]
-            first.close()
+            target, first_report = _first_copy(sources[0], name, temporary)
+            reports = [first_report]
             sources = sources[1:]
         try:
             for source in sources:
@@ -298,6 +296,49 @@ def merge_folder(
     if not paths:
         raise OptionError(f"no file in {base} matches {pattern!r}; nothing to merge")
     return merge_files(paths, out, **options)
+
+
+def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory, MergeReport]:
+    """A copy of ``source``'s trajectory in the new file ``path``, and its report.
+
+    A file holding only that trajectory, closed cleanly, is copied byte for byte (under
+    its writer lock, so no writer changes it meanwhile); otherwise the trajectory's
+    definition is copied and its runs merged in.
+    """
+    from pytraj.storage.hdf5.files import WriterLock
+    from pytraj.storage.hdf5.layout import journal_path_for
+    from pytraj.trajectory.merging import MergeReport
+
+    held = list_trajectories(source)  # replays a journal a killed writer left
+    if len(held) == 1 and name in (None, held[0]):
+        lock = WriterLock.acquire(source)
+        try:
+            if not journal_path_for(source).exists():
+                shutil.copyfile(source, path)
+                copied = True
+            else:
+                copied = False
+        finally:
+            lock.release()
+        if copied:
+            target = load(path, name)
+            n = len(target)
+            report = MergeReport(
+                kind="copy",
+                source=f"{source}:{target.name}",
+                runs_before=0,
+                runs_after=n,
+                other_runs=n,
+                appended=n,
+            )
+            return target, report
+    first = load(source, name)
+    try:
+        target = _copy_of(first, path)
+        report = target.merge(first)
+    finally:
+        first.close()
+    return target, report
 
 
 def _copy_of(source: Trajectory, path: Path) -> Trajectory:

@@ -425,11 +425,14 @@ def test_merge_files_into_a_new_file(tmp_path: Path) -> None:
     b = _file_study(tmp_path / "b.h5", [2, 3, 9])
     before = a.read_bytes(), b.read_bytes()
     reports = pt.merge_files([a, b], tmp_path / "all.h5")
-    assert [r.updated for r in reports] == [3, 2]
+    assert [(r.kind, r.appended, r.updated) for r in reports] == [
+        ("copy", 10, 0),
+        ("same study", 0, 2),
+    ]
     assert (a.read_bytes(), b.read_bytes()) == before  # inputs untouched
     merged = pt.load(tmp_path / "all.h5")
     assert merged.results.z.to_series().to_dict() == {0: 0.0, 1: 0.0, 2: 1.0, 3: 2.0, 9: 8.0}
-    assert [m["source"] for m in merged.merges] == [f"{a}:study", f"{b}:study"]
+    assert [m["source"] for m in merged.merges] == [f"{b}:study"]
     merged.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "all.h5", "b.h5"]
 

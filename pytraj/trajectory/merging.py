@@ -196,6 +196,8 @@ class MergePlan:
         What the merge does.
     new_points
         Explored parameter full name -> values of the appended runs (in order).
+    new_ids
+        Point ids of the appended runs.
     sources
         Run indices of the other trajectory to copy (appended or updated).
     targets
@@ -210,6 +212,7 @@ class MergePlan:
 
     report: MergeReport
     new_points: dict[str, list[Any]]
+    new_ids: list[bytes]
     sources: np.ndarray
     targets: np.ndarray
     per_run_leaves: list[LeafRecord]
@@ -492,6 +495,7 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
     return MergePlan(
         report=report,
         new_points=new_points,
+        new_ids=[new_ids[i] for i in appended],
         sources=np.array(sources, dtype=np.int64),
         targets=np.array(targets, dtype=np.int64),
         per_run_leaves=per_run_leaves,
@@ -625,37 +629,44 @@ def run_records(
     sources = plan.sources
     if not len(sources):
         return
-    columns = []
+    # Each column once: the values of the copied runs as Python objects (None: no value).
+    columns: list[tuple[tuple[str, str], list[Any]]] = []
     for path, item in plan.columns:
         column = there.storage.read_column(path, item)
-        columns.append(((path, item), column, _positions(column, sources)))
+        columns.append(((path, item), _values_at(column, _positions(column, sources))))
     leaves = list(plan.per_run_leaves)
-    for start in range(0, len(sources), batch):
+    statuses = rows["status"][sources].tolist()
+    attempts = rows["attempt"][sources].tolist()
+    starts = rows["start"][sources].tolist()
+    finishes = rows["finish"][sources].tolist()
+    host_ids = rows["host"][sources].tolist()
+    pids = rows["pid"][sources].tolist()
+    errors = rows["error"][sources].tolist()
+    targets = plan.targets.tolist()
+    for begin in range(0, len(sources), batch):
         records: list[RunRecord] = []
-        for k in range(start, min(start + batch, len(sources))):
-            source = int(sources[k])
-            target = int(plan.targets[k])
-            row = rows[source]
-            error = int(row["error"])
-            for position in history.get(source, ()):
+        for k in range(begin, min(begin + batch, len(sources))):
+            target = targets[k]
+            error = errors[k]
+            for position in history.get(int(sources[k]), ()):
                 if position != error:
                     records.append(_failed_attempt(failures[position], target, point_ids[target]))
-            values = {
-                key: column.value_at(int(positions[k]))
-                for key, column, positions in columns
-                if positions[k] >= 0
-            }
-            host = int(row["host"])
+            values = {}
+            for key, found in columns:
+                value = found[k]
+                if value is not _MISSING:
+                    values[key] = value
+            host = host_ids[k]
             records.append(
                 RunRecord(
                     idx=target,
                     point_id=point_ids[target],
-                    status=int(row["status"]),
-                    attempt=int(row["attempt"]),
-                    start=float(row["start"]),
-                    finish=float(row["finish"]),
+                    status=statuses[k],
+                    attempt=attempts[k],
+                    start=starts[k],
+                    finish=finishes[k],
                     host=hosts[host] if host >= 0 else "",
-                    pid=int(row["pid"]),
+                    pid=pids[k],
                     values=values,
                     failure=replace(failures[error], idx=target) if error >= 0 else None,
                 )
@@ -664,6 +675,32 @@ def run_records(
             records[0].leaves = leaves  # the writer creates the new per-run leaves once
             leaves = []
         yield records
+
+
+#: Marks a run without a value in a column (None is a value).
+_MISSING: Any = object()
+#: Conversions that ``ndarray.tolist`` already does, with the dtype kinds they apply to.
+_PLAIN_CONVERSIONS: dict[Any, str] = {bool: "b", int: "iu", float: "f"}
+
+
+def _values_at(column: ColumnData, positions: np.ndarray) -> list[Any]:
+    """The values at ``positions`` (``_MISSING`` where -1), with their exact types."""
+    present = positions >= 0
+    found: list[Any] = [_MISSING] * len(positions)
+    where = np.flatnonzero(present).tolist()
+    values = column.values
+    if (
+        isinstance(values, np.ndarray)
+        and values.ndim == 1
+        and values.dtype.kind in _PLAIN_CONVERSIONS.get(column.convert, "")
+    ):
+        # Python bool/int/float columns: one vectorised conversion.
+        picked = values[positions[present]].tolist()
+    else:
+        picked = [column.value_at(int(p)) for p in positions[present].tolist()]
+    for k, value in zip(where, picked, strict=True):
+        found[k] = value
+    return found
 
 
 def _failed_attempt(failure: FailureRecord, target: int, pid: bytes) -> RunRecord:

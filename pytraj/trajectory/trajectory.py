@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,6 @@ import numpy as np
 
 from pytraj.errors import (
     AmbiguousNameError,
-    DuplicatePointWarning,
     NodeAttributeError,
     NodeExistsError,
     NodeNotFoundError,
@@ -590,13 +588,8 @@ class Trajectory(Group):
         plan.report.dry_run = bool(dry_run)
         if dry_run:
             return plan.report
-        if plan.new_points:
-            with warnings.catch_warnings():
-                # Repeated points were asked for (remove_duplicates=False).
-                warnings.simplefilter("ignore", DuplicatePointWarning)
-                self.expand(plan.new_points)
-        elif plan.report.appended:  # nothing explored: a study of one run
-            self._run_table.resize(len(self) + plan.report.appended)
+        if plan.report.appended:
+            self._append_points(plan.new_points, plan.new_ids)
         for copy in plan.copies:
             self._copy_leaf(copy.leaf, copy.destination)
         for leaf in plan.per_run_leaves:
@@ -609,6 +602,18 @@ class Trajectory(Group):
         if self._storage.writable:
             self.store()
         return plan.report
+
+    def _append_points(self, points: dict[str, list[Any]], ids: list[bytes]) -> None:
+        """Add runs whose (already coerced) values and point ids are known."""
+        n_old = len(self)
+        for path, values in points.items():
+            parameter = self.node(path)
+            assert isinstance(parameter, Parameter)  # the plan names explored parameters
+            parameter._extend_range(values)
+        self._run_table.resize(n_old + len(ids))
+        self._run_table.set_point_ids([*self._run_table.point_ids()[:n_old], *ids])
+        self._point_ids_valid = True
+        self._definition_dirty = True
 
     def _copy_leaf(self, leaf: Leaf, destination: str) -> None:
         branch, rest = destination.split(".", 1)
