@@ -1,0 +1,129 @@
+"""The ``pytraj merge`` command and a merge killed at random moments (real processes)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import pytraj as pt
+
+
+def _study(path: Path, indices: list[int], *, fixed: str = "a", n: int = 12) -> Path:
+    traj = pt.Trajectory("study", filename=path)
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("fixed", fixed)
+    traj.explore({"x": [float(i) for i in range(n)]})
+    for idx in indices:
+        with traj.start_run(idx):
+            traj.add_result("z", traj.x * 2)
+    traj.close()
+    return path
+
+
+def _pytraj(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytraj", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_pytraj_merge_command(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a.h5", [0, 1])
+    b = _study(tmp_path / "b.h5", [1, 2, 3])
+    dry = _pytraj("merge", a, b, "-o", tmp_path / "all.h5", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{b}:study: same study, 12 runs" in dry.stdout
+    assert "2 updated" in dry.stdout
+    assert "was not written" in dry.stdout
+    assert not (tmp_path / "all.h5").exists()
+    done = _pytraj("merge", a, b, "-o", tmp_path / "all.h5", "--name", "study")
+    assert done.returncode == 0, done.stderr
+    assert f"merged 2 files into {tmp_path / 'all.h5'}" in done.stdout
+    merged = pt.load(tmp_path / "all.h5")
+    assert merged.results.z.to_series().to_dict() == {0: 0.0, 1: 2.0, 2: 4.0, 3: 6.0}
+    merged.close()
+
+
+def test_pytraj_merge_conflict_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a.h5", [0])
+    b = _study(tmp_path / "b.h5", [1], fixed="b")
+    before = a.read_bytes(), b.read_bytes()
+    failed = _pytraj("merge", a, b, "-o", tmp_path / "all.h5", "--dry-run")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("pytraj merge: error: cannot merge")
+    assert "parameters.fixed: default 'a' in 'study', 'b' in 'study'" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert (a.read_bytes(), b.read_bytes()) == before
+    assert not (tmp_path / "all.h5").exists()
+
+
+_MERGE = """
+import sys
+import pytraj as pt
+pt.merge_files(sys.argv[1:-1], sys.argv[-1])
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-output", "existing-output"])
+def test_sigkill_while_merging_leaves_inputs_identical_and_output_old_or_complete(
+    tmp_path: Path, existing: bool
+) -> None:
+    n = 4_000
+    inputs = [_study(tmp_path / f"s{k}.h5", list(range(k, n, 3)), n=n) for k in range(3)]
+    out = tmp_path / "all.h5"
+    if existing:
+        _study(out, [0], n=n)
+    before = {p: p.read_bytes() for p in [*inputs, out] if p.exists()}
+    # How long an undisturbed merge takes here, to spread the kills over it.
+    start = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", _MERGE, *map(str, inputs), str(tmp_path / "t.h5")],
+        check=True,
+        capture_output=True,
+    )
+    duration = time.monotonic() - start
+    (tmp_path / "t.h5").unlink()
+    rng = random.Random(12)
+    outcomes = []
+    for _ in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MERGE, *map(str, inputs), str(out)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(rng.uniform(0.1 * duration, duration))
+        proc.send_signal(signal.SIGKILL)
+        stdout, _ = proc.communicate()
+        outcomes.append("done" in stdout)
+        for path, data in before.items():
+            if path != out:
+                assert path.read_bytes() == data, path
+        if out.exists():
+            merged = pt.load(out)
+            completed = merged.run_table.counts()["completed"]
+            merged.close()
+            if out in before and out.read_bytes() == before[out]:
+                assert completed == 1  # the old state, untouched
+            else:
+                assert completed == n  # a complete merge
+        else:
+            assert not existing
+        # What a killed merge leaves is its temporary file, never under the output's name.
+        for leftover in tmp_path.glob(".all.h5.merging-*"):
+            leftover.unlink()
+        if out.exists() and not existing:
+            out.unlink()
+        if existing:
+            out.write_bytes(before[out])
+    print(f"{sum(outcomes)} of 10 merges finished before the kill; merge took {duration:.2f} s")
+    assert sum(outcomes) < 10  # most kills landed during the merge
