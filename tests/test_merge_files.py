@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -30,6 +29,7 @@ def _study(path: Path, indices: list[int], *, fixed: str = "a", n: int = 12) -> 
 def _pytraj(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytraj", *map(str, args)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
