@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,21 @@ def test_quickstart_runs_as_a_script(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "16 runs on 2 cores" in done.stdout
     assert (tmp_path / "out" / "quickstart.h5").exists()
+
+
+def test_shards_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traj = example("shards_and_merge").main(tmp_path, small=True)
+    assert len(traj) == 9
+    assert traj.run_table.counts()["completed"] == 9
+    assert traj.results.response.to_series().round(6).tolist() == [
+        round(1.0 / (1.0 + 0.05 * (k + 1) * (0.5 * (j + 1)) ** 2), 6)
+        for k in range(3)
+        for j in range(3)
+    ]
+    out = capsys.readouterr().out
+    assert "shard 1: killed" in out
+    pending = re.search(r"after the merge: \{'pending': (\d+)", out)
+    assert pending is not None
+    assert int(pending.group(1)) > 0  # the dead shard's points, run by the resume
+    assert "after resuming: {'pending': 0" in out
+    traj.close()
