@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import pytraj as pt
+from pytraj.errors import RecoveryWarning
 
 
 def _study(path: Path, indices: list[int], *, fixed: str = "a", n: int = 12) -> Path:
@@ -127,3 +129,27 @@ def test_sigkill_while_merging_leaves_inputs_identical_and_output_old_or_complet
             out.write_bytes(before[out])
     print(f"{sum(outcomes)} of 10 merges finished before the kill; merge took {duration:.2f} s")
     assert sum(outcomes) < 10  # most kills landed during the merge
+
+
+def test_layout1_fixture_files_merge_and_keep_their_ids(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parent / "data" / "layout1"
+    for name in ("crashed.h5", "crashed.h5.journal", "finished.h5"):
+        shutil.copy(data / name, tmp_path / name)
+    # The crashed study (400 of 600 runs, the rest in its journal or never run) first.
+    with pytest.warns(RecoveryWarning, match="replayed 360 runs"):
+        reports = pt.merge_files(
+            [tmp_path / "crashed.h5", tmp_path / "finished.h5"], tmp_path / "m.h5"
+        )
+    assert reports[1].kind == "same study"
+    merged = pt.load(tmp_path / "m.h5")
+    finished = pt.load(tmp_path / "finished.h5")
+    assert merged.run_table.counts() == finished.run_table.counts()
+    assert merged.run_table.counts()["failed"] == 1
+    assert merged.run_table.point_ids() == finished.run_table.point_ids()
+    assert sum(pid[-1] == 0 for pid in merged.run_table.point_ids()) > 0  # ids ending in 0x00
+    z = merged.results.z.to_series()
+    assert z.to_dict() == finished.results.z.to_series().to_dict()
+    assert merged.runs[5].failure is not None
+    assert "refused on purpose" in merged.runs[5].failure.message
+    merged.close()
+    finished.close()
