@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import pytraj as pt
@@ -153,3 +154,49 @@ def test_layout1_fixture_files_merge_and_keep_their_ids(tmp_path: Path) -> None:
     assert "refused on purpose" in merged.runs[5].failure.message
     merged.close()
     finished.close()
+
+
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+_PEAK = """
+import sys
+import pytraj as pt
+pt.merge_files(sys.argv[1:-1], sys.argv[-1])
+with open("/proc/self/status") as status:
+    print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+"""
+
+
+def _array_study(path: Path, megabytes: int, start: int) -> Path:
+    traj = pt.Trajectory("big", filename=path)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(start, start + megabytes))})
+    for idx in range(megabytes):
+        with traj.start_run(idx):
+            traj.add_result("a", np.full(131_072, float(traj.x)))  # 1 MB per run
+    traj.close()
+    return path
+
+
+@pytest.mark.slow
+def test_merging_more_array_data_needs_no_more_memory(tmp_path: Path) -> None:
+    peaks = {}
+    for total in (100, 400):
+        half = total // 2
+        a = _array_study(tmp_path / f"a{total}.h5", half, 0)
+        b = _array_study(tmp_path / f"b{total}.h5", half, half)
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK, str(a), str(b), str(tmp_path / f"m{total}.h5")],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        peaks[total] = int(done.stdout.split()[-1]) / 1024  # VmHWM is in kB
+        merged = pt.load(tmp_path / f"m{total}.h5")
+        assert len(merged.results.a) == total
+        assert float(merged.results.a[total - 1][0]) == total - 1
+        merged.close()
+        for path in (a, b, tmp_path / f"m{total}.h5"):
+            path.unlink()
+    print(f"peak RSS: {peaks[100]:.0f} MB (100 MB of arrays), {peaks[400]:.0f} MB (400 MB)")
+    assert peaks[400] - peaks[100] < 50

@@ -597,6 +597,7 @@ class Trajectory(Group):
         point_ids = self._run_table.point_ids()
         for records in merging.run_records(plan, other, point_ids):
             self._commit_records(records)
+            self._storage.flush()  # memory stays bounded by one batch, whatever the data
         self._provenance["merges"] = [*self.merges, plan.report.to_record()]
         self._definition_dirty = True
         if self._storage.writable:
