@@ -26,7 +26,7 @@ from pytraj.leaves.result import Result
 from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import RunRecord
-from pytraj.trajectory import exploration, lifecycle, merging
+from pytraj.trajectory import exploration, lifecycle, mergecopy, merging
 from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
 from pytraj.tree.names import split_path
@@ -595,7 +595,7 @@ class Trajectory(Group):
         for leaf in plan.per_run_leaves:
             lifecycle.learn_per_run_leaf(self, leaf)
         point_ids = self._run_table.point_ids()
-        for records in merging.run_records(plan, other, point_ids):
+        for records in mergecopy.run_records(plan, other, point_ids):
             self._commit_records(records)
             self._storage.flush()  # memory stays bounded by one batch, whatever the data
         self._provenance["merges"] = [*self.merges, plan.report.to_record()]
