@@ -482,3 +482,19 @@ def test_merge_files_dry_run_and_merge_folder(tmp_path: Path) -> None:
         pt.merge_folder(shards, tmp_path / "x.h5", pattern="*.hdf")
     with pytest.raises(OptionError, match="is also an input"):
         pt.merge_files([shards / "s0.h5"], shards / "s0.h5")
+
+
+def test_merge_across_backends(tmp_path: Path) -> None:
+    in_memory = _study(pt.Trajectory, "mem")
+    in_file = _study(lambda name: pt.Trajectory(name, filename=tmp_path / "f.h5"), "file")
+    _run(in_memory, [0, 1])
+    _run(in_file, [1, 2])
+    in_file.merge(in_memory)
+    in_memory.merge(in_file)
+    for traj in (in_file, in_memory):
+        assert traj.results.z.to_series().to_dict() == {0: 0.0, 1: 0.0, 2: 1.0}
+        assert traj.results.arr[2].dtype == np.float32
+    in_file.close()
+    reloaded = pt.load(tmp_path / "f.h5")
+    _assert_same_runs(reloaded, in_memory)
+    reloaded.close()
