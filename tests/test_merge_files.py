@@ -152,6 +152,12 @@ def test_layout1_fixture_files_merge_and_keep_their_ids(tmp_path: Path) -> None:
     assert z.to_dict() == finished.results.z.to_series().to_dict()
     assert merged.runs[5].failure is not None
     assert "refused on purpose" in merged.runs[5].failure.message
+    # Layout 1 recorded no writer sessions: provenance is unknown, and after the merge it
+    # names at least the file each run was merged from.
+    assert finished.runs[0].provenance is None
+    assert Path(merged.runs[0].provenance["file"]).name == "crashed.h5"
+    assert Path(merged.runs[599].provenance["file"]).name == "finished.h5"
+    assert merged.runs[599].provenance["host"] is None
     merged.close()
     finished.close()
 

@@ -22,6 +22,10 @@ SCRIPT = textwrap.dedent(
     import os, sys, time
     import numpy as np
     import pytraj as pt
+    import pytraj.trajectory.running
+
+    if os.environ.get("FAKE_HOST"):  # this process plays another machine
+        pytraj.trajectory.running._HOST = os.environ["FAKE_HOST"]
 
     DONE = []
 
@@ -181,3 +185,30 @@ def test_a_killed_shard_merged_then_resumed_equals_the_unsharded_study(tmp_path:
     assert int(np.sum(completed_at > 0)) == 24
     merged.close()
     whole.close()
+
+
+def test_per_run_provenance_survives_merging_shards_from_different_hosts(tmp_path: Path) -> None:
+    script = _script(tmp_path)
+    for k in range(4):
+        assert _run_script(script, tmp_path / "study.h5", k, env={"FAKE_HOST": f"node-{k}"}) == 0
+    shards = sorted(tmp_path.glob("study.shard-*-of-4.h5"))
+    pt.merge_files(shards, tmp_path / "merged.h5")
+    merged = pt.load(tmp_path / "merged.h5")
+    assert merged.run_table.counts()["completed"] == 24
+    for idx in range(24):
+        shard = shard_of(bytes.fromhex(merged.runs[idx].point_id), 4)
+        provenance = merged.runs[idx].provenance
+        assert provenance is not None
+        assert provenance["host"] == f"node-{shard}"
+        assert merged.runs[idx].host == f"node-{shard}"
+        assert Path(provenance["file"]).name == f"study.shard-{shard}-of-4.h5"
+        assert provenance["trajectory"] == "study"
+        assert provenance["executor"] == "serial"
+        assert provenance["pytraj"] == pt.__version__
+    assert len(merged.provenance["writers"]) == 4  # one writer session per shard
+    merged.close()
+    # Merging a shard again adds no writer session and changes no run's provenance.
+    pt.merge_files([shards[0]], tmp_path / "merged.h5")
+    again = pt.load(tmp_path / "merged.h5")
+    assert len(again.provenance["writers"]) == 4
+    again.close()

@@ -40,7 +40,7 @@ from pytraj.run.options import (
 )
 from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
 from pytraj.run.progress import Progress
-from pytraj.run.provenance import collect, finish_session, start_session
+from pytraj.run.provenance import add_writer, collect, finish_session, start_session
 from pytraj.run.resume import (
     RunPlan,
     adopt,
@@ -482,8 +482,14 @@ class Environment:
         runner.preflight(job)  # refuse what cannot work before anything starts
         start_session(traj._provenance, first=self._sessions == 0)
         self._sessions += 1
+        writer = add_writer(
+            traj._provenance,
+            file=str(self._file.path),
+            trajectory=traj.name,
+            executor=self._parallel.executor_kind,
+        )
         progress = Progress(self._output.progress, len(job.indices), traj.name)
-        session = RunSession(traj, progress)
+        session = RunSession(traj, progress, writer)
         gate = CapGate(self._caps, self.resource_usage)
         with InterruptControl() as control:
             try:

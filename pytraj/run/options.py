@@ -265,6 +265,16 @@ class ParallelOptions:
         return str(context.get_start_method())
 
     @property
+    def executor_kind(self) -> str:
+        """What runs the simulations, in words (recorded with every writer session)."""
+        if self.executor is not None:
+            kind = type(self.executor)
+            return f"{kind.__module__}.{kind.__qualname__}"
+        if self.uses_pool:
+            return f"process pool ({self.workers} workers, {self.start_method})"
+        return "serial"
+
+    @property
     def uses_pool(self) -> bool:
         """Whether runs go to pytraj's own worker processes."""
         return self.executor is None and (self.ncores > 1 or self.run_timeout is not None)

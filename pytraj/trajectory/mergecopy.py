@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytraj.storage.interface import ColumnData, value_nbytes
-from pytraj.storage.records import FAILED, FailureRecord, RunRecord
+from pytraj.storage.records import FAILED, WRITER_KEY, FailureRecord, RunRecord
 
 if TYPE_CHECKING:
     from pytraj.trajectory.merging import MergePlan
@@ -76,6 +76,8 @@ def run_records(
         (key, _Cursor(there.storage.iter_column(*key, block_bytes=BATCH_BYTES)))
         for key in plan.columns
     ]
+    writer_cursor = _Cursor(there.storage.iter_column(*WRITER_KEY))
+    writer_map, unknown_writer = plan.writer_map, plan.unknown_writer
     fields = {name: rows[name][sources].tolist() for name in _ROW_FIELDS}
     targets = targets_all.tolist()
     leaves = list(plan.per_run_leaves)
@@ -87,6 +89,7 @@ def run_records(
         end = min(begin + step, len(sources))
         chunk = sources[begin:end]
         found = [(key, cursor.take(chunk)) for key, cursor in cursors]
+        writers = writer_cursor.take(chunk)[0]
         chunk_bytes = sum(nbytes for _, (_, nbytes) in found)
         for k in range(begin, end):
             target = targets[k]
@@ -99,6 +102,12 @@ def run_records(
                 value = picked[k - begin]
                 if value is not _MISSING:
                     values[key] = value
+            writer = writers[k - begin]
+            writer = (
+                unknown_writer if writer is _MISSING else writer_map.get(writer, unknown_writer)
+            )
+            if writer >= 0:
+                values[WRITER_KEY] = writer
             host = fields["host"][k]
             records.append(
                 RunRecord(

@@ -45,7 +45,7 @@ from pytraj.errors import MergeConflictError, OptionError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.records import COMPLETED, FAILED, PENDING, LeafRecord
+from pytraj.storage.records import COMPLETED, FAILED, PENDING, WRITER_KEY, LeafRecord
 from pytraj.trajectory.mergecopy import positions_of
 from pytraj.trajectory.pointid import point_id
 
@@ -201,6 +201,14 @@ class MergePlan:
         Trajectory-level leaves to copy.
     columns
         Per-run columns ``(leaf path, item)`` of the other trajectory to copy.
+    writers
+        The writer sessions of the merged trajectory (``provenance["writers"]``): ours,
+        then the other's that are new here.
+    writer_map
+        Position of each of the other's writer sessions in ``writers``.
+    unknown_writer
+        Position in ``writers`` of the entry for copied runs whose writer the other
+        trajectory does not know (manual runs, layout-1 files); -1 when none is needed.
     """
 
     report: MergeReport
@@ -211,6 +219,9 @@ class MergePlan:
     per_run_leaves: list[LeafRecord]
     copies: list[TrajectoryLevelCopy]
     columns: list[tuple[str, str]]
+    writers: list[dict[str, Any]] = field(default_factory=list)
+    writer_map: dict[int, int] = field(default_factory=dict)
+    unknown_writer: int = -1
 
 
 # -- comparing values ---------------------------------------------------------------------
@@ -485,16 +496,55 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
                 "\n  " + "\n  ".join(report.differing[:50]),
                 report.differing,
             )
+    sources_array = np.array(sources, dtype=np.int64)
+    writers, writer_map, unknown = _writers(here, there, sources_array)
     return MergePlan(
+        writers=writers,
+        writer_map=writer_map,
+        unknown_writer=unknown,
         report=report,
         new_points=new_points,
         new_ids=[new_ids[i] for i in appended],
-        sources=np.array(sources, dtype=np.int64),
+        sources=sources_array,
         targets=np.array(targets, dtype=np.int64),
         per_run_leaves=per_run_leaves,
         copies=copies,
         columns=columns,
     )
+
+
+def _writers(
+    here: Trajectory, there: Trajectory, sources: np.ndarray
+) -> tuple[list[dict[str, Any]], dict[int, int], int]:
+    """The merged list of writer sessions, where the other's go, and the entry for
+    copied runs without a writer (-1 when every copied run has one)."""
+    writers = [dict(w) for w in here.provenance.get("writers", [])]
+    mapping: dict[int, int] = {}
+    for position, writer in enumerate(there.provenance.get("writers", [])):
+        if writer in writers:  # merged before (or the same shard again)
+            mapping[position] = writers.index(writer)
+        else:
+            writers.append(dict(writer))
+            mapping[position] = len(writers) - 1
+    known = there.storage.read_column(*WRITER_KEY).runs
+    unknown = -1
+    if len(sources) and not bool(np.isin(sources, known).all()):
+        location = getattr(there.storage, "path", None)  # file-backed storages have one
+        entry = {
+            "file": None if location is None else str(location),
+            "trajectory": there.name,
+            "host": None,
+            "pid": None,
+            "pytraj": None,
+            "executor": None,
+            "start": None,
+        }
+        if entry in writers:
+            unknown = writers.index(entry)
+        else:
+            writers.append(entry)
+            unknown = len(writers) - 1
+    return writers, mapping, unknown
 
 
 def _point_ids(traj: Trajectory, ranges: dict[str, list[Any]]) -> list[bytes]:

@@ -598,6 +598,8 @@ class Trajectory(Group):
         for records in mergecopy.run_records(plan, other, point_ids):
             self._commit_records(records)
             self._storage.flush()  # memory stays bounded by one batch, whatever the data
+        if plan.writers:
+            self._provenance["writers"] = plan.writers
         self._provenance["merges"] = [*self.merges, plan.report.to_record()]
         self._definition_dirty = True
         if self._storage.writable:
