@@ -456,13 +456,78 @@ def test_merge_files_conflict_leaves_every_file_byte_identical(tmp_path: Path) -
     b = _file_study(tmp_path / "b.h5", [1], fixed="other")
     out = _file_study(tmp_path / "out.h5", [2])
     before = {p: p.read_bytes() for p in (a, b, out)}
-    expected = "parameters.fixed: default 'a' in 'study', 'other'"
+    expected = (
+        r"parameters.fixed: default 'a' in 'study' \(merged into\), 'other' in '.*b.h5:study'"
+    )
     with pytest.raises(MergeConflictError, match=expected):
         pt.merge_files([a, b], out)
     with pytest.raises(MergeConflictError, match="parameters.fixed"):
         pt.merge_files([a, b], tmp_path / "new.h5")
     assert {p: p.read_bytes() for p in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "b.h5", "out.h5"]
+
+
+def _definition_study(path: Path, x_default: Any, explored: str, fixed: str) -> Path:
+    traj = pt.Trajectory("study", filename=path)
+    traj.add_parameter("x", x_default)
+    traj.add_parameter("n", 1)
+    traj.add_parameter("fixed", fixed)
+    traj.explore({explored: [x_default, x_default * 2] if explored == "x" else [1, 2]})
+    _run(traj, [0])
+    traj.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("b_definition", "expected"),
+    [
+        (
+            (1.0, "n", "a"),
+            [
+                "parameters.n: explored in '{b}:study' but not in 'study' (merged into) "
+                "(default 1 here, 1 there)",
+                "parameters.x: explored in 'study' (merged into) but not in '{b}:study' "
+                "(default 1.0 here, 1.0 there)",
+            ],
+        ),
+        (
+            (1.0, "x", "other"),
+            ["parameters.fixed: default 'a' in 'study' (merged into), 'other' in '{b}:study'"],
+        ),
+        (
+            (1, "x", "a"),
+            [
+                "parameters.x: type float (1.0) in 'study' (merged into), "
+                "type int (1) in '{b}:study'"
+            ],
+        ),
+    ],
+    ids=["space", "default", "type"],
+)
+@pytest.mark.parametrize("into", ["new", "existing"])
+def test_conflicting_files_raise_naming_the_parameter_and_stay_byte_identical(
+    tmp_path: Path, b_definition: tuple[Any, str, str], expected: list[str], into: str
+) -> None:
+    a = _definition_study(tmp_path / "a.h5", 1.0, "x", "a")
+    b = _definition_study(tmp_path / "b.h5", *b_definition)
+    expected = [text.format(b=b) for text in expected]
+    before = {p: p.read_bytes() for p in (a, b)}
+    # A new output starts as a copy of a; an existing one (a itself) takes b in place.
+    inputs, out = ([a, b], tmp_path / "all.h5") if into == "new" else ([b], a)
+    with pytest.raises(MergeConflictError, match="nothing was written") as caught:
+        pt.merge_files(inputs, out)
+    assert caught.value.conflicts == expected
+    assert isinstance(caught.value, ValueError)
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "b.h5"]
+    # The same refusal between loaded trajectories writes nothing to either file.
+    ours, theirs = pt.load(a), pt.load(b)
+    with pytest.raises(MergeConflictError) as caught:
+        ours.merge(theirs)
+    assert caught.value.conflicts == expected
+    ours.close()
+    theirs.close()
+    assert {p: p.read_bytes() for p in before} == before
 
 
 def test_merge_files_dry_run_and_merge_folder(tmp_path: Path) -> None:

@@ -63,7 +63,9 @@ def test_pytraj_merge_conflict_is_one_line_and_exit_status_1(tmp_path: Path) -> 
     failed = _pytraj("merge", a, b, "-o", tmp_path / "all.h5", "--dry-run")
     assert failed.returncode == 1
     assert failed.stderr.startswith("pytraj merge: error: cannot merge")
-    assert "parameters.fixed: default 'a' in 'study', 'b' in 'study'" in failed.stderr
+    assert f"parameters.fixed: default 'a' in 'study' (merged into), 'b' in '{b}:study'" in (
+        failed.stderr
+    )
     assert "Traceback" not in failed.stderr
     assert (a.read_bytes(), b.read_bytes()) == before
     assert not (tmp_path / "all.h5").exists()

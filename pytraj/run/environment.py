@@ -483,7 +483,7 @@ class Environment:
         start_session(traj._provenance, first=self._sessions == 0)
         self._sessions += 1
         writer = add_writer(
-            traj._provenance,
+            traj.provenance,
             file=str(self._file.path),
             trajectory=traj.name,
             executor=self._parallel.executor_kind,

@@ -293,25 +293,33 @@ def source_name(traj: Trajectory) -> str:
 
 
 # -- checking -------------------------------------------------------------------------------
+def _labels(here: Trajectory, there: Trajectory) -> tuple[str, str]:
+    """How conflict messages name both sides: by name, or (shards share one) by place."""
+    if here.name != there.name:
+        return repr(here.name), repr(there.name)
+    return f"{here.name!r} (merged into)", repr(source_name(there))
+
+
 def _parameter_conflicts(
     here: Trajectory, there: Trajectory, options: MergeOptions
 ) -> tuple[list[str], list[str]]:
     """Conflicts between the parameters, and the explored parameter names (sorted)."""
     ours, theirs = _parameters(here), _parameters(there)
+    mine_label, their_label = _labels(here, there)
     conflicts: list[str] = []
     for path in sorted(ours.keys() - theirs.keys()):
-        conflicts.append(f"{path}: only in {here.name!r} (default {_describe(ours[path].default)})")
+        conflicts.append(f"{path}: only in {mine_label} (default {_describe(ours[path].default)})")
     for path in sorted(theirs.keys() - ours.keys()):
         conflicts.append(
-            f"{path}: only in {there.name!r} (default {_describe(theirs[path].default)})"
+            f"{path}: only in {their_label} (default {_describe(theirs[path].default)})"
         )
     explored: list[str] = []
     for path in sorted(ours.keys() & theirs.keys()):
         a, b = ours[path], theirs[path]
         if type(a) is not type(b):
             conflicts.append(
-                f"{path}: a {type(a).__name__} in {here.name!r}, a {type(b).__name__} in "
-                f"{there.name!r}"
+                f"{path}: a {type(a).__name__} in {mine_label}, a {type(b).__name__} in "
+                f"{their_label}"
             )
             continue
         da, db = a.default, b.default
@@ -319,19 +327,18 @@ def _parameter_conflicts(
             isinstance(da, np.ndarray) and (da.dtype != db.dtype or da.shape != db.shape)
         ):
             conflicts.append(
-                f"{path}: type {type(da).__name__} ({_describe(da)}) in {here.name!r}, "
-                f"type {type(db).__name__} ({_describe(db)}) in {there.name!r}"
+                f"{path}: type {type(da).__name__} ({_describe(da)}) in {mine_label}, "
+                f"type {type(db).__name__} ({_describe(db)}) in {their_label}"
             )
         elif a.is_explored != b.is_explored:
-            which, other = (here, there) if a.is_explored else (there, here)
+            which, other = (mine_label, their_label) if a.is_explored else (their_label, mine_label)
             conflicts.append(
-                f"{path}: explored in {which.name!r} but not in {other.name!r} (default "
+                f"{path}: explored in {which} but not in {other} (default "
                 f"{_describe(da)} here, {_describe(db)} there)"
             )
         elif not a.is_explored and not values_equal(da, db):
             conflicts.append(
-                f"{path}: default {_describe(da)} in {here.name!r}, {_describe(db)} in "
-                f"{there.name!r}"
+                f"{path}: default {_describe(da)} in {mine_label}, {_describe(db)} in {their_label}"
             )
         elif a.is_explored:
             explored.append(path)
@@ -341,8 +348,8 @@ def _parameter_conflicts(
         parameter = ours.get(full)
         if parameter is None or full not in theirs:
             raise OptionError(
-                f"trial_parameter {trial!r} is not a parameter of both {here.name!r} and "
-                f"{there.name!r}"
+                f"trial_parameter {trial!r} is not a parameter of both {mine_label} and "
+                f"{their_label}"
             )
         if not parameter.is_explored or type(parameter.default) is not int:
             raise OptionError(
@@ -354,6 +361,7 @@ def _parameter_conflicts(
 
 def _leaf_conflicts(here: Trajectory, there: Trajectory, options: MergeOptions) -> list[str]:
     ours = {leaf.full_name: leaf for leaf in here.iter_leaves()}
+    mine_label, their_label = _labels(here, there)
     conflicts: list[str] = []
     for leaf in there.iter_leaves():
         path = leaf.full_name
@@ -362,14 +370,14 @@ def _leaf_conflicts(here: Trajectory, there: Trajectory, options: MergeOptions) 
             continue
         if type(mine) is not type(leaf):
             conflicts.append(
-                f"{path}: a {type(mine).__name__} in {here.name!r}, a {type(leaf).__name__} "
-                f"in {there.name!r}"
+                f"{path}: a {type(mine).__name__} in {mine_label}, a {type(leaf).__name__} "
+                f"in {their_label}"
             )
         elif isinstance(mine, Result) and isinstance(leaf, Result) and mine.per_run != leaf.per_run:
             kinds = ("per-run", "trajectory-level")
             conflicts.append(
-                f"{path}: {kinds[not mine.per_run]} in {here.name!r}, "
-                f"{kinds[not leaf.per_run]} in {there.name!r}"
+                f"{path}: {kinds[not mine.per_run]} in {mine_label}, "
+                f"{kinds[not leaf.per_run]} in {their_label}"
             )
     return conflicts
 
