@@ -3,11 +3,11 @@
 Written once above the storage interface (:mod:`pytraj.storage.interface`), so a merge
 behaves the same on every backend. :func:`plan_merge` reads both trajectories through
 their public surface (parameters, per-run leaves, run tables, stored columns), checks
-that they can be joined and decides, for every run of the other trajectory, where it
-goes; :func:`pytraj.trajectory.mergecopy.run_records` then turns the runs to copy into
-run records, reading each per-run column once (column by column, never run by run), in
-blocks. The trajectory applies the
-plan (:meth:`pytraj.Trajectory.merge`); nothing is written before the plan exists, so a
+that they can be joined (:mod:`pytraj.trajectory.mergecheck`) and decides, for every
+run of the other trajectory, where it goes; :func:`pytraj.trajectory.mergecopy.run_records`
+then turns the runs to copy into run records, reading each per-run column once (column
+by column, never run by run), in blocks. The trajectory applies the plan
+(:meth:`pytraj.Trajectory.merge`); nothing is written before the plan exists, so a
 conflict leaves both trajectories untouched.
 
 Two kinds of merge, told apart by the point ids:
@@ -33,7 +33,6 @@ Rules for values present on both sides:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +40,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytraj.errors import MergeConflictError, OptionError
+from pytraj.errors import MergeConflictError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import COMPLETED, FAILED, PENDING, WRITER_KEY, LeafRecord
+from pytraj.trajectory.mergecheck import (
+    MergeOptions,
+    check_mergeable,
+    describe,
+    parameters,
+    source_name,
+    values_equal,
+)
 from pytraj.trajectory.mergecopy import positions_of
 from pytraj.trajectory.pointid import point_id
 
@@ -73,20 +80,6 @@ _DATA_BRANCHES = ("derived_parameters", "results", "config")
 #: so each id is hashed once and compared only with ids of equal hash; tests replace this
 #: hook with a key that counts its comparisons.
 point_key: Callable[[bytes], Hashable] = bytes
-
-
-@dataclass(frozen=True, slots=True)
-class MergeOptions:
-    """How to merge (see :meth:`pytraj.Trajectory.merge`)."""
-
-    remove_duplicates: bool = False
-    ignore_data: tuple[str, ...] = ()
-    trial_parameter: str | None = None
-    strict: bool = False
-
-    def ignores(self, path: str) -> bool:
-        """Whether the node ``path`` (or a group above it) is named in ``ignore_data``."""
-        return any(path == name or path.startswith(name + ".") for name in self.ignore_data)
 
 
 @dataclass(slots=True)
@@ -224,40 +217,7 @@ class MergePlan:
     unknown_writer: int = -1
 
 
-# -- comparing values ---------------------------------------------------------------------
-def values_equal(a: Any, b: Any) -> bool:
-    """Whether two stored values are the same value of the same type."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
-    equals = getattr(a, "equals", None)
-    if callable(equals):  # pandas objects
-        return bool(equals(b))
-    if hasattr(a, "nnz") and hasattr(a, "toarray"):  # scipy.sparse
-        return a.shape == b.shape and (a != b).nnz == 0
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return True  # nan == nan for the purpose of "the same value"
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # -- the trajectories' parts ------------------------------------------------------------------
-def _parameters(traj: Trajectory) -> dict[str, Parameter]:
-    return {
-        leaf.full_name: leaf
-        for leaf in traj.iter_leaves()
-        if isinstance(leaf, Parameter) and leaf.full_name.startswith("parameters.")
-    }
-
-
 def _per_run_leaves(traj: Trajectory) -> dict[str, Result]:
     return {
         leaf.full_name: leaf
@@ -286,102 +246,6 @@ def _leaf_value(leaf: Leaf) -> Any:
     return None  # pragma: no cover - every leaf is a Parameter or a Result
 
 
-def source_name(traj: Trajectory) -> str:
-    """``"<file>:<name>"`` for a trajectory in a file, its name otherwise."""
-    location = getattr(traj.storage, "path", None)
-    return f"{location}:{traj.name}" if location is not None else traj.name
-
-
-# -- checking -------------------------------------------------------------------------------
-def _labels(here: Trajectory, there: Trajectory) -> tuple[str, str]:
-    """How conflict messages name both sides: by name, or (shards share one) by place."""
-    if here.name != there.name:
-        return repr(here.name), repr(there.name)
-    return f"{here.name!r} (merged into)", repr(source_name(there))
-
-
-def _parameter_conflicts(
-    here: Trajectory, there: Trajectory, options: MergeOptions
-) -> tuple[list[str], list[str]]:
-    """Conflicts between the parameters, and the explored parameter names (sorted)."""
-    ours, theirs = _parameters(here), _parameters(there)
-    mine_label, their_label = _labels(here, there)
-    conflicts: list[str] = []
-    for path in sorted(ours.keys() - theirs.keys()):
-        conflicts.append(f"{path}: only in {mine_label} (default {_describe(ours[path].default)})")
-    for path in sorted(theirs.keys() - ours.keys()):
-        conflicts.append(
-            f"{path}: only in {their_label} (default {_describe(theirs[path].default)})"
-        )
-    explored: list[str] = []
-    for path in sorted(ours.keys() & theirs.keys()):
-        a, b = ours[path], theirs[path]
-        if type(a) is not type(b):
-            conflicts.append(
-                f"{path}: a {type(a).__name__} in {mine_label}, a {type(b).__name__} in "
-                f"{their_label}"
-            )
-            continue
-        da, db = a.default, b.default
-        if type(da) is not type(db) or (
-            isinstance(da, np.ndarray) and (da.dtype != db.dtype or da.shape != db.shape)
-        ):
-            conflicts.append(
-                f"{path}: type {type(da).__name__} ({_describe(da)}) in {mine_label}, "
-                f"type {type(db).__name__} ({_describe(db)}) in {their_label}"
-            )
-        elif a.is_explored != b.is_explored:
-            which, other = (mine_label, their_label) if a.is_explored else (their_label, mine_label)
-            conflicts.append(
-                f"{path}: explored in {which} but not in {other} (default "
-                f"{_describe(da)} here, {_describe(db)} there)"
-            )
-        elif not a.is_explored and not values_equal(da, db):
-            conflicts.append(
-                f"{path}: default {_describe(da)} in {mine_label}, {_describe(db)} in {their_label}"
-            )
-        elif a.is_explored:
-            explored.append(path)
-    trial = options.trial_parameter
-    if trial is not None:
-        full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
-        parameter = ours.get(full)
-        if parameter is None or full not in theirs:
-            raise OptionError(
-                f"trial_parameter {trial!r} is not a parameter of both {mine_label} and "
-                f"{their_label}"
-            )
-        if not parameter.is_explored or type(parameter.default) is not int:
-            raise OptionError(
-                f"trial_parameter {trial!r} must be an explored int parameter in both "
-                "trajectories (one trial number per run)"
-            )
-    return conflicts, explored
-
-
-def _leaf_conflicts(here: Trajectory, there: Trajectory, options: MergeOptions) -> list[str]:
-    ours = {leaf.full_name: leaf for leaf in here.iter_leaves()}
-    mine_label, their_label = _labels(here, there)
-    conflicts: list[str] = []
-    for leaf in there.iter_leaves():
-        path = leaf.full_name
-        mine = ours.get(path)
-        if mine is None or path.startswith("parameters.") or options.ignores(path):
-            continue
-        if type(mine) is not type(leaf):
-            conflicts.append(
-                f"{path}: a {type(mine).__name__} in {mine_label}, a {type(leaf).__name__} "
-                f"in {their_label}"
-            )
-        elif isinstance(mine, Result) and isinstance(leaf, Result) and mine.per_run != leaf.per_run:
-            kinds = ("per-run", "trajectory-level")
-            conflicts.append(
-                f"{path}: {kinds[not mine.per_run]} in {mine_label}, "
-                f"{kinds[not leaf.per_run]} in {their_label}"
-            )
-    return conflicts
-
-
 # -- planning -------------------------------------------------------------------------------
 def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> MergePlan:
     """Decide how ``there`` joins ``here``; raise before anything is written.
@@ -398,14 +262,7 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
     OptionError
         When ``trial_parameter`` is not an explored int parameter of both.
     """
-    conflicts, explored = _parameter_conflicts(here, there, options)
-    conflicts += _leaf_conflicts(here, there, options)
-    if conflicts:
-        raise MergeConflictError(
-            f"cannot merge {source_name(there)} into {here.name!r}; nothing was written:\n  "
-            + "\n  ".join(conflicts),
-            conflicts,
-        )
+    explored = check_mergeable(here, there, options)
     ours_table, theirs_table = here.run_table, there.run_table
     ours_ids, theirs_ids = ours_table.point_ids(), theirs_table.point_ids()
     n_ours, n_theirs = len(ours_ids), len(theirs_ids)
@@ -440,12 +297,12 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
         candidates = range(n_theirs)
 
     # Points of the appended runs (trial numbers moved after ours, ids recomputed).
-    ranges = {path: list(_parameters(there)[path].range) for path in explored}
+    ranges = {path: list(parameters(there)[path].range) for path in explored}
     new_ids = theirs_ids
     if trial is not None:
         full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
         values = ranges[full]
-        shift = max(_parameters(here)[full].range) + 1 - min(values)
+        shift = max(parameters(here)[full].range) + 1 - min(values)
         ranges[full] = [value + shift for value in values]
         new_ids = _point_ids(there, ranges)
 
@@ -557,7 +414,7 @@ def _writers(
 
 def _point_ids(traj: Trajectory, ranges: dict[str, list[Any]]) -> list[bytes]:
     """Point ids of ``traj``'s runs with its explored values replaced by ``ranges``."""
-    fixed = {path: p.default for path, p in _parameters(traj).items() if not p.is_explored}
+    fixed = {path: p.default for path, p in parameters(traj).items() if not p.is_explored}
     ids = []
     for idx in range(len(traj)):
         point = dict(fixed)
@@ -591,10 +448,10 @@ def _trajectory_level_copies(
         if destination in ours_all:
             raise MergeConflictError(
                 f"cannot merge {source_name(there)} into {here.name!r}: {path} differs "
-                f"({_describe(_leaf_value(mine))} here, {_describe(_leaf_value(leaf))} there) "
+                f"({describe(_leaf_value(mine))} here, {describe(_leaf_value(leaf))} there) "
                 f"and {destination}, where the other value would be kept, holds another "
                 "value; nothing was written",
-                [f"{path}: {_describe(_leaf_value(mine))} / {_describe(_leaf_value(leaf))}"],
+                [f"{path}: {describe(_leaf_value(mine))} / {describe(_leaf_value(leaf))}"],
             )
         copies.append(TrajectoryLevelCopy(leaf, destination))
         report.renamed.append(f"{path} -> {destination}")
