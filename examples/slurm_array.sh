@@ -1,7 +1,7 @@
 #!/bin/bash
 # One study on a SLURM cluster: an array job runs the shards, a dependent job merges them.
 #
-#   sbatch examples/slurm_array.sh            # submits the shards and the merge
+#   bash examples/slurm_array.sh              # submits the shards and the merge
 #
 # Every array task runs the *same* script (examples/shards_and_merge.py study mode here:
 # `python script.py FILE`); PYTRAJ_SHARD tells pytraj which slice of the points it owns,
@@ -17,19 +17,17 @@
 
 set -euo pipefail
 
-if [[ "${1:-}" == "--merge" ]]; then
-    # The merge step (submitted below with afterany: it runs even if a shard failed).
-    pytraj merge out/study.shard-*-of-*.h5 -o out/merged.h5
-    python examples/shards_and_merge.py out/merged.h5   # runs only what is missing
-    exit 0
-fi
-
 if [[ -z "${SLURM_ARRAY_TASK_ID:-}" ]]; then
-    # Submitted from a login node: the array, then the merge once all tasks ended.
+    # Run from a login node: submit the array, then the merge once all tasks ended
+    # (afterany: also when a shard failed). The merge is a --wrap job, so that the
+    # #SBATCH lines above (--array among them) do not make it an array too; the script
+    # run after the merge runs only what is missing.
     mkdir -p out
     array_job=$(sbatch --parsable "$0")
     sbatch --dependency="afterany:${array_job}" --job-name=study-merge \
-        --output=out/slurm-merge-%j.out "$0" --merge
+        --output=out/slurm-merge-%j.out --time=02:00:00 \
+        --wrap "pytraj merge out/study.shard-*-of-*.h5 -o out/merged.h5 \
+                && python examples/shards_and_merge.py out/merged.h5"
     exit 0
 fi
 

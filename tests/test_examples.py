@@ -103,3 +103,43 @@ def test_shards_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert int(pending.group(1)) > 0  # the dead shard's points, run by the resume
     assert "after resuming: {'pending': 0" in out
     traj.close()
+
+
+_RECORDER = """#!/bin/sh
+# Stands in for {name}: records its arguments (and PYTRAJ_SHARD), one call per line.
+echo "{name} PYTRAJ_SHARD=${{PYTRAJ_SHARD:-}} $*" >> "$CALLS"
+echo 4242
+"""
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["array-0-3", "array-1-4"])
+def test_slurm_array_script(tmp_path: Path, first: int) -> None:
+    """The sbatch script submits the array and a merge; each task names its shard."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "python", "pytraj"):
+        (bin_dir / name).write_text(_RECORDER.format(name=name))
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), "HOME": str(tmp_path)}
+    script = str(EXAMPLES / "slurm_array.sh")
+    # On a login node: the array, then the merge (--wrap, so it is no array) after it.
+    subprocess.run(["bash", script], cwd=tmp_path, env=base, check=True, capture_output=True)
+    submitted = calls.read_text().splitlines()
+    assert submitted[0] == f"sbatch PYTRAJ_SHARD= --parsable {script}"
+    assert submitted[1].startswith("sbatch PYTRAJ_SHARD= --dependency=afterany:4242 ")
+    assert "--wrap pytraj merge out/study.shard-*-of-*.h5 -o out/merged.h5" in submitted[1]
+    assert submitted[1].endswith("&& python examples/shards_and_merge.py out/merged.h5")
+    assert len(submitted) == 2
+    # The second task of the array (--array=0-3 or 1-4) runs shard 1 of 4.
+    calls.unlink()
+    task = dict(
+        base,
+        SLURM_ARRAY_TASK_ID=str(first + 1),
+        SLURM_ARRAY_TASK_MIN=str(first),
+        SLURM_ARRAY_TASK_COUNT="4",
+    )
+    subprocess.run(["bash", script], cwd=tmp_path, env=task, check=True)
+    assert calls.read_text().splitlines() == [
+        "python PYTRAJ_SHARD=1/4 examples/shards_and_merge.py out/study.h5"
+    ]
