@@ -164,11 +164,17 @@ def test_layout1_fixture_files_merge_and_keep_their_ids(tmp_path: Path) -> None:
     finished.close()
 
 
-# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec. After
+# the merge, the first input is merged again into the result: its runs are completed on
+# both sides there, so all their values are compared (read from both files).
 _PEAK = """
 import sys
 import pytraj as pt
 pt.merge_files(sys.argv[1:-1], sys.argv[-1])
+(again,) = pt.merge_files(sys.argv[1:2], sys.argv[-1])
+assert again.kind == "same study", again.summary()
+assert again.completed_in_both == again.other_runs, again.summary()
+assert again.differing == [] and again.updated == 0, again.summary()
 with open("/proc/self/status") as status:
     print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
 """

@@ -1,9 +1,10 @@
-"""Copying the runs a merge plan picked: run records built column by column, streamed.
+"""Reading the runs a merge touches, column by column and streamed.
 
 The second half of a merge (:mod:`pytraj.trajectory.merging` decides what to copy):
 each per-run column of the other trajectory is read once, in blocks
 (:meth:`~pytraj.storage.interface.Storage.iter_column`), and turned into run records a
 batch at a time, so memory holds one block and one batch whatever the size of the data.
+Runs completed on both sides are compared the same way (:func:`differing_runs`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import numpy as np
 
 from pytraj.storage.interface import ColumnData, value_nbytes
 from pytraj.storage.records import FAILED, WRITER_KEY, FailureRecord, RunRecord
+from pytraj.trajectory.mergecheck import values_equal
 
 if TYPE_CHECKING:
     from pytraj.trajectory.merging import MergePlan
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["BATCH_BYTES", "BATCH_RUNS", "positions_of", "run_records"]
+__all__ = ["BATCH_BYTES", "BATCH_RUNS", "differing_runs", "positions_of", "run_records"]
 
 
 def positions_of(column: ColumnData, runs: np.ndarray) -> np.ndarray:
@@ -124,8 +126,7 @@ def run_records(
                 )
             )
         size += chunk_bytes
-        per_run = chunk_bytes / max(end - begin, 1)
-        step = int(min(4096, max(1, BATCH_BYTES // 4 / max(per_run, 1.0))))
+        step = _next_step(chunk_bytes, end - begin)
         begin = end
         if len(records) >= BATCH_RUNS or size >= BATCH_BYTES or begin >= len(sources):
             if leaves:
@@ -136,6 +137,39 @@ def run_records(
 
 
 _ROW_FIELDS = ("status", "attempt", "start", "finish", "host", "pid", "error")
+
+
+def _next_step(nbytes: int, runs: int) -> int:
+    """Runs per read from the cursors: a quarter of a batch's bytes (1 to 4096 runs)."""
+    per_run = nbytes / max(runs, 1)
+    return int(min(4096, max(1, BATCH_BYTES // 4 / max(per_run, 1.0))))
+
+
+def differing_runs(
+    here: Trajectory, there: Trajectory, runs: np.ndarray, columns: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Of ``runs`` (ascending, completed on both sides), those whose values differ.
+
+    Each column of both trajectories is read once, in blocks, so comparing needs no
+    more memory than copying. Returns ``"run i: <leaf>['<item>'], ..."`` texts.
+    """
+    found: dict[int, list[str]] = {}
+    for path, item in columns:
+        ours = _Cursor(here.storage.iter_column(path, item, block_bytes=BATCH_BYTES))
+        theirs = _Cursor(there.storage.iter_column(path, item, block_bytes=BATCH_BYTES))
+        begin, step = 0, 16
+        while begin < len(runs):
+            chunk = runs[begin : begin + step]
+            mine, mine_bytes = ours.take(chunk)
+            other, other_bytes = theirs.take(chunk)
+            for k, (a, b) in enumerate(zip(mine, other, strict=True)):
+                if (a is _MISSING) != (b is _MISSING) or (
+                    a is not _MISSING and not values_equal(a, b)
+                ):
+                    found.setdefault(int(chunk[k]), []).append(f"{path}[{item!r}]")
+            begin += len(chunk)
+            step = _next_step(mine_bytes + other_bytes, len(chunk))
+    return [f"run {idx}: {', '.join(items)}" for idx, items in sorted(found.items())]
 
 
 class _Cursor:

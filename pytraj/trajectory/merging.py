@@ -34,7 +34,7 @@ Rules for values present on both sides:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from pytraj.trajectory.mergecheck import (
     source_name,
     values_equal,
 )
-from pytraj.trajectory.mergecopy import positions_of
+from pytraj.trajectory.mergecopy import differing_runs
 from pytraj.trajectory.pointid import point_id
 
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
                 report.added.append(path)
     copies = _trajectory_level_copies(here, there, options, report)
     if both:
-        report.differing = _differing(here, there, np.array(both, dtype=np.int64), columns)
+        report.differing = differing_runs(here, there, np.array(both, dtype=np.int64), columns)
         if options.strict and report.differing:
             raise MergeConflictError(
                 f"cannot merge {source_name(there)} into {here.name!r} with strict=True: "
@@ -462,37 +462,3 @@ def _values_match(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
     return values_equal(a, b)
-
-
-def _differing(
-    here: Trajectory, there: Trajectory, runs: np.ndarray, columns: Sequence[tuple[str, str]]
-) -> list[str]:
-    """Runs completed on both sides whose values differ, as texts."""
-    found: dict[int, list[str]] = {}
-    for path, item in columns:
-        theirs = there.storage.read_column(path, item)
-        ours = here.storage.read_column(path, item)
-        a_pos, b_pos = positions_of(ours, runs), positions_of(theirs, runs)
-        plain = (
-            isinstance(ours.values, np.ndarray)
-            and isinstance(theirs.values, np.ndarray)
-            and ours.convert is theirs.convert
-            and ours.values.dtype == theirs.values.dtype
-            and ours.values.ndim == 1
-        )
-        present = (a_pos >= 0) & (b_pos >= 0)
-        different = (a_pos >= 0) != (b_pos >= 0)
-        if plain:
-            a = np.asarray(ours.values)[a_pos[present]]
-            b = np.asarray(theirs.values)[b_pos[present]]
-            same = a == b
-            if a.dtype.kind in "fc":
-                same |= np.isnan(a) & np.isnan(b)
-            different[np.flatnonzero(present)[~same]] = True
-        else:
-            for k in np.flatnonzero(present).tolist():
-                if not values_equal(ours.value_at(int(a_pos[k])), theirs.value_at(int(b_pos[k]))):
-                    different[k] = True
-        for k in np.flatnonzero(different).tolist():
-            found.setdefault(int(runs[k]), []).append(f"{path}[{item!r}]")
-    return [f"run {idx}: {', '.join(items)}" for idx, items in sorted(found.items())]
