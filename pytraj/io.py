@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytraj.errors import OptionError, StorageError
+from pytraj.errors import MergeConflictError, OptionError, StorageError
 from pytraj.storage.records import LazyValue
 
 if TYPE_CHECKING:
@@ -170,7 +170,8 @@ def merge_files(
         As in :meth:`pytraj.Trajectory.merge`.
     dry_run
         Write nothing; return what each input would do (each planned against the first
-        input, or against ``out`` when it exists).
+        input, or against ``out`` when it exists). Inputs that cannot be merged are all
+        named in one ``MergeConflictError``.
     backup
         Keep a copy of an existing ``out`` as ``<out stem>.backup-<UTC time><suffix>``.
     delete_other
@@ -361,15 +362,26 @@ def _dry_run(
 ) -> list[MergeReport]:
     target = load(existing if existing is not None else sources[0], name)
     reports = []
+    refused: list[MergeConflictError] = []
     try:
         for source in sources if existing is not None else sources[1:]:
             other = load(source, name)
             try:
                 reports.append(target.merge(other, dry_run=True, **options))
+            except MergeConflictError as error:
+                refused.append(error)  # a dry run reports the conflicts of every input
             finally:
                 other.close()
     finally:
         target.close()
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise MergeConflictError(
+            f"{len(refused)} of {len(reports) + len(refused)} inputs cannot be merged:\n"
+            + "\n".join(str(error) for error in refused),
+            [conflict for error in refused for conflict in error.conflicts],
+        )
     return reports
 
 

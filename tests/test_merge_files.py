@@ -71,6 +71,19 @@ def test_pytraj_merge_conflict_is_one_line_and_exit_status_1(tmp_path: Path) -> 
     assert not (tmp_path / "all.h5").exists()
 
 
+def test_pytraj_merge_dry_run_names_the_conflicts_of_every_input(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a.h5", [0])
+    b = _study(tmp_path / "b.h5", [1], fixed="b")
+    c = _study(tmp_path / "c.h5", [2])
+    d = _study(tmp_path / "d.h5", [3], fixed="d")
+    failed = _pytraj("merge", a, b, c, d, "-o", tmp_path / "all.h5", "--dry-run")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("pytraj merge: error: 2 of 3 inputs cannot be merged")
+    assert f"'b' in '{b}:study'" in failed.stderr
+    assert f"'d' in '{d}:study'" in failed.stderr
+    assert not (tmp_path / "all.h5").exists()
+
+
 _MERGE = """
 import sys
 import pytraj as pt
