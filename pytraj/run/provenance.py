@@ -19,7 +19,7 @@ from typing import Any
 
 from pytraj.trajectory.running import this_host
 
-__all__ = ["add_writer", "finish_session", "collect", "start_session"]
+__all__ = ["add_writer", "collect", "finish_session", "start_session"]
 
 _PACKAGES = {
     "pytraj": "pytraj-explore",
