@@ -11,7 +11,7 @@
 
 from pytraj import errors
 from pytraj.errors import PytrajError, RunsFailedError
-from pytraj.io import list_trajectories, load
+from pytraj.io import list_trajectories, load, merge_files, merge_folder
 from pytraj.leaves import (
     Parameter,
     PickleParameter,
@@ -44,5 +44,7 @@ __all__ = [
     "errors",
     "list_trajectories",
     "load",
+    "merge_files",
+    "merge_folder",
     "register_leaf_class",
 ]

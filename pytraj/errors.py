@@ -23,6 +23,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
     │   └── UnknownOptionError      (TypeError)     an option name that does not exist
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
+    ├── MergeConflictError          (ValueError)    two trajectories cannot be merged as they are
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
     └── StorageError                (OSError)       anything about files
         ├── FileFormatError                         not a pytraj file, newer layout, corrupted
@@ -52,6 +53,7 @@ __all__ = [
     "FileWriteError",
     "InvalidNameError",
     "InvalidValueError",
+    "MergeConflictError",
     "NodeAttributeError",
     "NodeExistsError",
     "NodeNotFoundError",
@@ -184,6 +186,20 @@ class StudyMismatchError(PytrajError, ValueError):
     def __init__(self, message: str, differences: list[object] | None = None) -> None:
         super().__init__(message)
         self.differences: list[object] = list(differences or [])
+
+
+class MergeConflictError(PytrajError, ValueError):
+    """Two trajectories disagree in a way a merge cannot resolve; nothing was written.
+
+    Attributes
+    ----------
+    conflicts : list of str
+        One entry per difference, naming the node and both values.
+    """
+
+    def __init__(self, message: str, conflicts: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.conflicts: list[str] = list(conflicts or [])
 
 
 class PickleNotAllowedError(PytrajError, PermissionError):

@@ -1,4 +1,4 @@
-"""Where trees meet files: load trajectories from pytraj HDF5 files and list them.
+"""Where trees meet files: load trajectories from pytraj HDF5 files, list and merge them.
 
 >>> import pathlib, tempfile
 >>> import pytraj as pt
@@ -20,17 +20,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import shutil
+import time
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pytraj.errors import RecoveryWarning
+from pytraj.errors import MergeConflictError, OptionError, RecoveryWarning, StorageError
 from pytraj.storage.records import LazyValue
 
 if TYPE_CHECKING:
+    from pytraj.trajectory.merging import MergeReport
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["list_trajectories", "load"]
+__all__ = ["list_trajectories", "load", "merge_files", "merge_folder"]
 
 
 def list_trajectories(path: str | os.PathLike[str]) -> list[str]:
@@ -133,3 +140,267 @@ def load_everything(traj: Trajectory) -> None:
                     leaf.items  # noqa: B018  # loads the items
         except PickleNotAllowedError:
             continue  # refused pickles stay in the file, as the caller asked
+
+
+# -- merging files ---------------------------------------------------------------------------
+#: A merge into ``out`` is written to ``.<out name>.merging-<pid>`` beside it first.
+MERGING_INFIX = ".merging-"
+
+
+def merge_files(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    remove_duplicates: bool = False,
+    ignore_data: Iterable[str] = (),
+    trial_parameter: str | None = None,
+    strict: bool = False,
+    dry_run: bool = False,
+    backup: bool = False,
+    delete_other: bool = False,
+) -> list[MergeReport]:
+    """Merge the trajectories of several files into one trajectory in ``out``.
+
+    When ``out`` does not exist, the first input's trajectory is copied and the others
+    are merged into it; when it exists, every input is merged into its trajectory
+    (``name``, or the newest). Either way the result is written to a temporary file
+    beside ``out``, fsynced and renamed into place, so a crash at any moment leaves
+    ``out`` as it was (absent, or the old state) or complete. Inputs are only read
+    (unless ``delete_other``).
+
+    Parameters
+    ----------
+    paths
+        The input files (one or more).
+    out
+        The merged file.
+    name
+        The trajectory to take from each input (and to merge into in ``out``); default:
+        each file's newest.
+    remove_duplicates, ignore_data, trial_parameter, strict
+        As in :meth:`pytraj.Trajectory.merge`.
+    dry_run
+        Write nothing; return what each input would do (each planned against the first
+        input, or against ``out`` when it exists). Inputs that cannot be merged are all
+        named in one ``MergeConflictError``.
+    backup
+        Keep a copy of an existing ``out`` as ``<out stem>.backup-<UTC time><suffix>``.
+    delete_other
+        Delete the input files once the merged file is in place (each must hold only
+        the merged trajectory).
+
+    Returns
+    -------
+    list of MergeReport
+        One per input, in order (for a new ``out``, the first is the copy of the first
+        input).
+
+    Raises
+    ------
+    MergeConflictError
+        When an input cannot be merged; ``out`` and the inputs are unchanged.
+    OptionError
+        For no inputs, ``out`` among the inputs, or ``delete_other`` on a file holding
+        other trajectories too.
+    """
+    from pytraj.storage.hdf5.files import WriterLock
+
+    sources = [Path(p) for p in paths]
+    target_path = Path(out)
+    if isinstance(paths, (str, os.PathLike)) or not sources:
+        raise OptionError("merge_files needs a list of input files (at least one)")
+    resolved = {p.resolve() for p in sources}
+    if target_path.resolve() in resolved:
+        raise OptionError(
+            f"the output {target_path} is also an input; merge into a new file, or leave it "
+            "out of the inputs to merge the others into it"
+        )
+    if len(resolved) != len(sources):
+        raise OptionError("an input file is given twice")
+    for source in sources:
+        if not source.exists():
+            raise StorageError(f"cannot merge {source}: no such file")
+    if delete_other:
+        for source in sources:
+            held = list_trajectories(source)
+            if len(held) > 1:
+                raise OptionError(
+                    f"delete_other would delete {source}, which holds {len(held)} trajectories "
+                    f"({', '.join(held)}); merge without delete_other and remove it yourself"
+                )
+    options: dict[str, Any] = {
+        "remove_duplicates": remove_duplicates,
+        "ignore_data": tuple(ignore_data),
+        "trial_parameter": trial_parameter,
+        "strict": strict,
+    }
+    exists = target_path.exists()
+    if dry_run:
+        return _dry_run(sources, target_path if exists else None, name, options)
+    if exists:
+        list_trajectories(target_path)  # a journal left by a killed writer is replayed
+    temporary = target_path.with_name(f".{target_path.name}{MERGING_INFIX}{os.getpid()}")
+    lock = WriterLock.acquire(target_path) if exists else None
+    try:
+        if exists:
+            if backup:
+                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+                kept = target_path.with_stem(f"{target_path.stem}.backup-{stamp}")
+                shutil.copy2(target_path, kept)
+            shutil.copyfile(target_path, temporary)
+            target = load(temporary, name)
+            reports = []
+        else:
+            target, first_report = _first_copy(sources[0], name, temporary)
+            reports = [first_report]
+            sources = sources[1:]
+        try:
+            for source in sources:
+                other = load(source, name)
+                try:
+                    reports.append(target.merge(other, **options))
+                finally:
+                    other.close()
+        finally:
+            target.close()
+        _fsync(temporary)
+        os.replace(temporary, target_path)
+        _fsync(target_path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+    if delete_other:
+        for given in paths:
+            Path(given).unlink()
+    return reports
+
+
+def merge_folder(
+    folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    pattern: str = "*.h5",
+    **options: Any,
+) -> list[MergeReport]:
+    """Merge every file of ``folder`` matching ``pattern`` (sorted by name) into ``out``.
+
+    ``out`` itself, backups and temporary merge files are left out. Options are those of
+    :func:`merge_files`.
+
+    Raises
+    ------
+    OptionError
+        When no file matches.
+    """
+    base = Path(folder)
+    target = Path(out).resolve()
+    paths = [
+        Path(p)
+        for p in sorted(glob.glob(str(base / pattern)))
+        if Path(p).resolve() != target
+        and ".backup-" not in Path(p).name
+        and MERGING_INFIX not in Path(p).name
+        and Path(p).is_file()
+    ]
+    if not paths:
+        raise OptionError(f"no file in {base} matches {pattern!r}; nothing to merge")
+    return merge_files(paths, out, **options)
+
+
+def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory, MergeReport]:
+    """A copy of ``source``'s trajectory in the new file ``path``, and its report.
+
+    A file holding only that trajectory, closed cleanly, is copied byte for byte (under
+    its writer lock, so no writer changes it meanwhile); otherwise the trajectory's
+    definition is copied and its runs merged in.
+    """
+    from pytraj.storage.hdf5.files import WriterLock
+    from pytraj.storage.hdf5.layout import journal_path_for
+    from pytraj.trajectory.merging import MergeReport
+
+    held = list_trajectories(source)  # replays a journal a killed writer left
+    if len(held) == 1 and name in (None, held[0]):
+        lock = WriterLock.acquire(source)
+        try:
+            if not journal_path_for(source).exists():
+                shutil.copyfile(source, path)
+                copied = True
+            else:
+                copied = False
+        finally:
+            lock.release()
+        if copied:
+            target = load(path, name)
+            n = len(target)
+            report = MergeReport(
+                kind="copy",
+                source=f"{source}:{target.name}",
+                runs_before=0,
+                runs_after=n,
+                other_runs=n,
+                appended=n,
+            )
+            return target, report
+    first = load(source, name)
+    try:
+        target = _copy_of(first, path)
+        report = target.merge(first)
+    finally:
+        first.close()
+    return target, report
+
+
+def _copy_of(source: Trajectory, path: Path) -> Trajectory:
+    """A new trajectory in ``path`` with ``source``'s definition and no runs yet."""
+    from pytraj.leaves.result import Result
+    from pytraj.storage.hdf5 import open_new_trajectory
+    from pytraj.trajectory.definition import from_definition, to_definition
+
+    for leaf in source.iter_leaves():
+        if isinstance(leaf, Result) and not leaf.per_run:
+            leaf.items  # noqa: B018  # reads the items: the copy must hold the values
+    definition = to_definition(source)
+    traj = from_definition(definition, open_new_trajectory(path, definition.name))
+    traj.store_definition()
+    return traj
+
+
+def _dry_run(
+    sources: list[Path], existing: Path | None, name: str | None, options: dict[str, Any]
+) -> list[MergeReport]:
+    target = load(existing if existing is not None else sources[0], name)
+    reports = []
+    refused: list[MergeConflictError] = []
+    try:
+        for source in sources if existing is not None else sources[1:]:
+            other = load(source, name)
+            try:
+                reports.append(target.merge(other, dry_run=True, **options))
+            except MergeConflictError as error:
+                refused.append(error)  # a dry run reports the conflicts of every input
+            finally:
+                other.close()
+    finally:
+        target.close()
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise MergeConflictError(
+            f"{len(refused)} of {len(reports) + len(refused)} inputs cannot be merged:\n"
+            + "\n".join(str(error) for error in refused),
+            [conflict for error in refused for conflict in error.conflicts],
+        )
+    return reports
+
+
+def _fsync(path: Path) -> None:
+    """Make ``path`` (a file, or a folder's entries) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

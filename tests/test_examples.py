@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,61 @@ def test_quickstart_runs_as_a_script(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "16 runs on 2 cores" in done.stdout
     assert (tmp_path / "out" / "quickstart.h5").exists()
+
+
+def test_shards_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traj = example("shards_and_merge").main(tmp_path, small=True)
+    assert len(traj) == 9
+    assert traj.run_table.counts()["completed"] == 9
+    assert traj.results.response.to_series().round(6).tolist() == [
+        round(1.0 / (1.0 + 0.05 * (k + 1) * (0.5 * (j + 1)) ** 2), 6)
+        for k in range(3)
+        for j in range(3)
+    ]
+    out = capsys.readouterr().out
+    assert "shard 1: killed" in out
+    pending = re.search(r"after the merge: \{'pending': (\d+)", out)
+    assert pending is not None
+    assert int(pending.group(1)) > 0  # the dead shard's points, run by the resume
+    assert "after resuming: {'pending': 0" in out
+    traj.close()
+
+
+_RECORDER = """#!/bin/sh
+# Stands in for {name}: records its arguments (and PYTRAJ_SHARD), one call per line.
+echo "{name} PYTRAJ_SHARD=${{PYTRAJ_SHARD:-}} $*" >> "$CALLS"
+echo 4242
+"""
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["array-0-3", "array-1-4"])
+def test_slurm_array_script(tmp_path: Path, first: int) -> None:
+    """The sbatch script submits the array and a merge; each task names its shard."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "python", "pytraj"):
+        (bin_dir / name).write_text(_RECORDER.format(name=name))
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), "HOME": str(tmp_path)}
+    script = str(EXAMPLES / "slurm_array.sh")
+    # On a login node: the array, then the merge (--wrap, so it is no array) after it.
+    subprocess.run(["bash", script], cwd=tmp_path, env=base, check=True, capture_output=True)
+    submitted = calls.read_text().splitlines()
+    assert submitted[0] == f"sbatch PYTRAJ_SHARD= --parsable {script}"
+    assert submitted[1].startswith("sbatch PYTRAJ_SHARD= --dependency=afterany:4242 ")
+    assert "--wrap pytraj merge out/study.shard-*-of-*.h5 -o out/merged.h5" in submitted[1]
+    assert submitted[1].endswith("&& python examples/shards_and_merge.py out/merged.h5")
+    assert len(submitted) == 2
+    # The second task of the array (--array=0-3 or 1-4) runs shard 1 of 4.
+    calls.unlink()
+    task = dict(
+        base,
+        SLURM_ARRAY_TASK_ID=str(first + 1),
+        SLURM_ARRAY_TASK_MIN=str(first),
+        SLURM_ARRAY_TASK_COUNT="4",
+    )
+    subprocess.run(["bash", script], cwd=tmp_path, env=task, check=True)
+    assert calls.read_text().splitlines() == [
+        "python PYTRAJ_SHARD=1/4 examples/shards_and_merge.py out/study.h5"
+    ]

@@ -249,7 +249,7 @@ def unavailable(workload: str) -> str | None:
 
 
 def w6(cell: Cell) -> Outcome:
-    """W6: ``pytraj.io.merge_files([a, b], out)`` (guessed signature until it exists)."""
+    """W6: ``pytraj.merge_files([a, b], out)``: a new file holding both studies' runs."""
     merge = _merge_files()
     if merge is None:
         return Outcome(0.0, status="not yet measurable", version=_version())

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``pytraj --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("check", "resume")
+SUBCOMMANDS: tuple[str, ...] = ("check", "resume", "merge")
 
 _EPILOG = """\
 examples:
   pytraj check out/study.h5          probe a file for damage, in a separate process
   pytraj resume out/study.h5         continue a study whose run function is importable
+  pytraj merge a.h5 b.h5 -o all.h5   join shards or studies into one file
 
 'pytraj SUBCOMMAND --help' describes each subcommand.
 """

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from pytraj.crashpoints import crash_point
 from pytraj.errors import RunError, RunsFailedError
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
@@ -32,6 +34,7 @@ from pytraj.run.options import (
     OnError,
     OutputOptions,
     ParallelOptions,
+    Shard,
     check_option_names,
     check_trajectory_name,
     invalid,
@@ -41,6 +44,7 @@ from pytraj.run.options import (
 from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
 from pytraj.run.progress import Progress
 from pytraj.run.provenance import (
+    add_writer,
     collect,
     finish_session,
     record_run_function,
@@ -56,6 +60,7 @@ from pytraj.run.resume import (
     refresh_run_table,
 )
 from pytraj.run.session import InterruptControl, RunSession
+from pytraj.run.shards import shard_path, shard_runs
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import FAILED, PENDING
 from pytraj.trajectory.exploration import parameters_of
@@ -133,6 +138,12 @@ class Environment:
         continuing it.
     complib, complevel
         Compression of the file's tables (see ``pytraj.storage.hdf5.FileOptions``).
+    shard
+        ``(i, n)``: run only the points of shard i of n, into its own file
+        (``study.shard-2-of-4.h5``, or ``{shard}`` in the filename replaced by
+        ``2-of-4``); other shards' runs stay pending there. None: the environment
+        variable ``PYTRAJ_SHARD=i/n`` when set, else the whole study. See
+        :mod:`pytraj.run.shards`; merge the shard files with :func:`pytraj.merge_files`.
 
     Notes
     -----
@@ -172,6 +183,7 @@ class Environment:
         overwrite: bool = False,
         complib: str | None = None,
         complevel: int | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         if isinstance(trajectory, Trajectory):
             name = trajectory.name
@@ -179,6 +191,9 @@ class Environment:
             name = check_trajectory_name(trajectory)
         if not isinstance(comment, str):
             raise invalid("comment", comment, "expected a string")
+        self._shard = Shard.from_options(shard)
+        if filename is not None or not self._shard.is_whole:
+            filename = shard_path(resolve_filename(filename, name), self._shard)
         bound_path = _stored_path(trajectory)
         if bound_path is not None:
             if filename is not None and resolve_filename(filename, name) != bound_path:
@@ -237,6 +252,11 @@ class Environment:
     def file_settings(self) -> FileSettings:
         """File, overwrite and compression options."""
         return self._file
+
+    @property
+    def shard(self) -> Shard:
+        """The slice of the study this Environment runs (``Shard(0, 1)``: all of it)."""
+        return self._shard
 
     @property
     def parallel(self) -> ParallelOptions:
@@ -460,6 +480,12 @@ class Environment:
     def _todo(self, retry_failed: bool) -> list[int]:
         table = self._traj.run_table
         indices = table.indices(PENDING)
+        if not self._shard.is_whole:
+            ids = table.point_ids()
+            indices = np.array(shard_runs(indices.tolist(), ids, self._shard), dtype=np.int64)
+            if retry_failed:
+                failed_here = shard_runs(table.indices(FAILED).tolist(), ids, self._shard)
+                return sorted({*indices.tolist(), *failed_here})
         if retry_failed:
             return sorted({*indices.tolist(), *table.indices(FAILED).tolist()})
         failed = len(table.indices(FAILED))
@@ -505,12 +531,19 @@ class Environment:
             mapped=extra is not None,
         )
         self._sessions += 1
+        writer = add_writer(
+            traj.provenance,
+            file=str(self._file.path),
+            trajectory=traj.name,
+            executor=self._parallel.executor_kind,
+        )
         if traj.storage.writable and not self._stored_longer:
-            # The study's definition is durable (journaled and in the file) before any
-            # run is handed out: a kill from here on leaves a study the re-run continues.
+            # The study's definition (with this writer session) is durable, journaled and
+            # in the file, before any run is handed out: a kill from here on leaves a
+            # study the re-run continues.
             traj.store()
         progress = Progress(self._output.progress, len(job.indices), traj.name)
-        session = RunSession(traj, progress)
+        session = RunSession(traj, progress, writer)
         gate = CapGate(self._caps, self.resource_usage)
         with InterruptControl() as control:
             try:

@@ -11,6 +11,7 @@ machinery grouped by concern instead of as one long keyword list:
 - :class:`~pytraj.run.caps.ResourceCaps`: when new runs may start (CPU, memory, swap)
   and the workers' niceness;
 - :class:`OutputOptions`: progress display, logging configuration, per-run capture;
+- :class:`Shard`: which slice of the study's points this process runs;
 - ``on_error`` (``"raise"`` or ``"continue"``): what ``env.run`` does about failed runs.
 """
 
@@ -40,6 +41,8 @@ __all__ = [
     "FileSettings",
     "OutputOptions",
     "ParallelOptions",
+    "SHARD_VARIABLE",
+    "Shard",
     "check_bool",
     "check_option_names",
     "check_trajectory_name",
@@ -133,6 +136,70 @@ def resolve_filename(filename: Any, trajectory: str) -> Path:
     return path.resolve()
 
 
+#: The environment variable naming this process's shard (``i/n``) when no ``shard=``.
+SHARD_VARIABLE = "PYTRAJ_SHARD"
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard ``index`` of ``count``: this process runs the points that belong to it.
+
+    A point belongs to shard ``int.from_bytes(point id, "big") % count``
+    (:mod:`pytraj.run.shards`). ``count == 1`` is the whole study.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def is_whole(self) -> bool:
+        """Whether this is the whole study (no sharding)."""
+        return self.count == 1
+
+    @classmethod
+    def from_options(cls, shard: Any, environ: Any = None) -> Shard:
+        """``shard=(i, n)``, else ``PYTRAJ_SHARD=i/n`` from ``environ``, else the whole study.
+
+        Raises
+        ------
+        OptionError
+            For a malformed or out-of-range value (``0 <= i < n`` is required).
+        """
+        if shard is None:
+            text = (os.environ if environ is None else environ).get(SHARD_VARIABLE)
+            if text is None or not text.strip():
+                return cls()
+            index, sep, count = text.strip().partition("/")
+            try:
+                if not sep:
+                    raise ValueError(text)
+                parsed = (int(index), int(count))
+            except ValueError:
+                raise OptionError(
+                    f"{SHARD_VARIABLE}={text!r} is invalid: expected 'i/n' with integers "
+                    "0 <= i < n, e.g. PYTRAJ_SHARD=2/4"
+                ) from None
+            return cls._checked(parsed, f"{SHARD_VARIABLE}={text!r}")
+        if (
+            not isinstance(shard, tuple | list)
+            or len(shard) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in shard)
+        ):
+            raise invalid("shard", shard, "expected a pair of integers (i, n) with 0 <= i < n")
+        return cls._checked((int(shard[0]), int(shard[1])), f"shard={tuple(shard)!r}")
+
+    @classmethod
+    def _checked(cls, pair: tuple[int, int], given: str) -> Shard:
+        index, count = pair
+        if count < 1 or not 0 <= index < count:
+            raise OptionError(
+                f"{given} is out of range: the shard index i must satisfy 0 <= i < n (n >= 1); "
+                "for a SLURM array use PYTRAJ_SHARD=$((SLURM_ARRAY_TASK_ID - "
+                "SLURM_ARRAY_TASK_MIN))/$SLURM_ARRAY_TASK_COUNT"
+            )
+        return cls(index, count)
+
+
 @dataclass(frozen=True, slots=True)
 class FileSettings:
     """Where and how the study is stored.
@@ -223,6 +290,16 @@ class ParallelOptions:
         """The start method of the pool's workers (``"fork"``, ``"spawn"``, ...)."""
         context = self.context or multiprocessing.get_context()
         return str(context.get_start_method())
+
+    @property
+    def executor_kind(self) -> str:
+        """What runs the simulations, in words (recorded with every writer session)."""
+        if self.executor is not None:
+            kind = type(self.executor)
+            return f"{kind.__module__}.{kind.__qualname__}"
+        if self.uses_pool:
+            return f"process pool ({self.workers} workers, {self.start_method})"
+        return "serial"
 
     @property
     def uses_pool(self) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pytraj.trajectory.running import this_host
 
-__all__ = ["collect", "finish_session", "record_run_function", "start_session"]
+__all__ = ["add_writer", "collect", "finish_session", "record_run_function", "start_session"]
 
 _PACKAGES = {
     "pytraj": "pytraj-explore",
@@ -103,6 +103,9 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
     if not first:
         return
     previous = list(provenance.get("previous_sessions", []))
+    # Merge records and writer sessions belong to the trajectory's history.
+    merges = provenance.get("merges")
+    writers = provenance.get("writers")
     if "start" in provenance:
         previous.append({key: provenance.get(key, "") for key in _SESSION_KEYS})
     provenance.clear()
@@ -111,6 +114,33 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
     provenance["finish"] = 0.0
     if previous:
         provenance["previous_sessions"] = previous
+    if merges:
+        provenance["merges"] = merges
+    if writers:
+        provenance["writers"] = writers
+
+
+def add_writer(provenance: dict[str, Any], *, file: str, trajectory: str, executor: str) -> int:
+    """Record this writer session (one row per session) and return its position.
+
+    Each run the session stores refers to it (:data:`~pytraj.storage.records.WRITER_KEY`),
+    so ``traj.runs[i].provenance`` tells where run i was computed, also after merges.
+    """
+    info = collect()
+    writers = list(provenance.get("writers", []))
+    writers.append(
+        {
+            "file": file,
+            "trajectory": trajectory,
+            "host": info["host"],
+            "pid": os.getpid(),
+            "pytraj": info["pytraj"],
+            "executor": executor,
+            "start": time.time(),
+        }
+    )
+    provenance["writers"] = writers
+    return len(writers) - 1
 
 
 def finish_session(provenance: dict[str, Any]) -> None:

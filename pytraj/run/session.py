@@ -17,7 +17,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from pytraj.run.progress import Progress
-from pytraj.storage.records import COMPLETED, RunRecord
+from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
@@ -93,9 +93,11 @@ class RunSession:
         The progress display.
     """
 
-    def __init__(self, traj: Trajectory, progress: Progress) -> None:
+    def __init__(self, traj: Trajectory, progress: Progress, writer: int = -1) -> None:
         self.traj = traj
         self.progress = progress
+        #: Position of this writer session in ``provenance["writers"]`` (-1: none).
+        self.writer = writer
         self.results: list[tuple[int, Any]] = []
         self.failed: list[int] = []
         self._batch: list[RunRecord] = []
@@ -106,6 +108,8 @@ class RunSession:
 
     def add(self, record: RunRecord, value: Any) -> None:
         """Take one finished run (completed or failed)."""
+        if self.writer >= 0:
+            record.values[WRITER_KEY] = self.writer
         self._batch.append(record)
         if record.status == COMPLETED:
             self.results.append((record.idx, value))

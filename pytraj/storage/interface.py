@@ -8,7 +8,7 @@ result item). Resume and merge are written once, above this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,18 @@ import numpy as np
 
 from pytraj.storage.records import FailureRecord, RunRecord, StudyDefinition
 
-__all__ = ["RUN_TABLE_DTYPE", "ColumnData", "RunTableData", "Storage", "run_table_row"]
+__all__ = [
+    "BLOCK_BYTES",
+    "RUN_TABLE_DTYPE",
+    "ColumnData",
+    "RunTableData",
+    "Storage",
+    "run_table_row",
+    "value_nbytes",
+]
+
+#: About how many bytes of values :meth:`Storage.iter_column` hands out at a time.
+BLOCK_BYTES = 32 * 1024 * 1024
 
 #: One row per run. ``host`` indexes :attr:`RunTableData.hosts`; ``error`` indexes the
 #: failure list (-1: none). Kept small because a row is written for every run. Point ids
@@ -60,6 +71,15 @@ def run_table_row(record: RunRecord, host: int, error: int) -> tuple[Any, ...]:
         error,
         record.pid,
     )
+
+
+def value_nbytes(value: Any) -> int:
+    """About how many bytes ``value`` holds (for sizing blocks; not exact)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, bytes | str):
+        return len(value)
+    return 64
 
 
 @dataclass(slots=True)
@@ -150,6 +170,20 @@ class Storage(ABC):
         Backends that can tell without reading the values override this.
         """
         return self.read_column(path, item).runs
+
+    def iter_column(
+        self, path: str, item: str, block_bytes: int = BLOCK_BYTES
+    ) -> Iterator[ColumnData]:
+        """The values of one per-run item in blocks of ascending runs.
+
+        A backend that keeps big values (arrays, ragged data) out of memory hands them
+        out in blocks of about ``block_bytes``, so a reader of every value (a merge)
+        needs memory for one block, not the column. This default yields the whole
+        column at once.
+        """
+        column = self.read_column(path, item)
+        if len(column):
+            yield column
 
     @abstractmethod
     def read_cell(self, path: str, item: str, idx: int) -> Any:

@@ -26,6 +26,7 @@ __all__ = [
     "LinkRecord",
     "RunRecord",
     "StudyDefinition",
+    "WRITER_KEY",
 ]
 
 #: Run status codes as stored in the run table. "running" exists only in memory:
@@ -44,6 +45,12 @@ class _NotLoaded:
 
 
 NOT_LOADED: Any = _NotLoaded()
+
+#: The per-run column (no leaf has the empty path) holding, for each run, the position in
+#: ``provenance["writers"]`` of the writer session that stored it: the file and
+#: trajectory it was written to, host, pid, pytraj version and executor kind. Runs stored
+#: without one (manual runs, files of layout 1) have no value there.
+WRITER_KEY: tuple[str, str] = ("", "writer")
 
 
 class LazyValue:

@@ -10,7 +10,7 @@ import numpy as np
 from pytraj.errors import NodeAttributeError, PathTypeError, RunValueMissingError
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.records import STATUS_NAMES, FailureRecord
+from pytraj.storage.records import STATUS_NAMES, WRITER_KEY, FailureRecord
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
@@ -314,6 +314,21 @@ class RunView(RunNodeView):
     def failure(self) -> FailureRecord | None:
         """Why the latest attempt failed (None unless it failed)."""
         return self._traj.run_table.failure(self._idx)
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """Where the run was computed: the writer session that stored it (``file`` and
+        ``trajectory`` written to, ``host``, ``pid``, ``pytraj`` version, ``executor``,
+        ``start``), kept across merges. None when unknown: a manual run, or a file of
+        layout 1 (written before pytraj recorded it)."""
+        try:
+            writer = self._traj.storage.read_cell(*WRITER_KEY, self._idx)
+        except KeyError:
+            return None
+        writers = self._traj.provenance.get("writers", [])
+        if not isinstance(writer, int) or not 0 <= writer < len(writers):
+            return None
+        return dict(writers[writer])
 
     @property
     def log(self) -> str:

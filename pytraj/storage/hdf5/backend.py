@@ -63,11 +63,13 @@ from pytraj.storage.hdf5.layout import (
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import (
+    BLOCK_BYTES,
     RUN_TABLE_DTYPE,
     ColumnData,
     RunTableData,
     Storage,
     run_table_row,
+    value_nbytes,
 )
 from pytraj.storage.records import LazyValue, RunRecord, StudyDefinition
 
@@ -475,6 +477,46 @@ class HDF5Storage(Storage):
                 )
         self._columns[key] = (self._state.generation, column)
         return column
+
+    def iter_column(
+        self, path: str, item: str, block_bytes: int = BLOCK_BYTES
+    ) -> Iterator[ColumnData]:
+        """Scalars and text: the whole column at once (one read); arrays, ragged values
+        and pickles: row by row, in blocks of about ``block_bytes`` (the file is open
+        only while a block is read)."""
+        self._state.flush_pending()
+        key = (path, item)
+        with self._state.reading() as h5:
+            self._group(h5)
+            found = self._mapping(h5, key)
+        if found is None:
+            return
+        spec, runs, rows = found
+        if spec.is_small:
+            column = self.read_column(path, item)
+            if len(column):
+                yield column
+            return
+        start = 0
+        while start < len(runs):
+            values: list[Any] = []
+            size = 0
+            stop = start
+            with self._state.reading() as h5:
+                group = h5.get_node(column_path(self.name, key))
+                while stop < len(runs) and (size < block_bytes or stop == start):
+                    value = read_cell_value(
+                        group,
+                        spec,
+                        int(rows[stop]),
+                        allow_pickle=self.allow_pickle,
+                        where=f"{path}[{item!r}] of run {int(runs[stop])}",
+                    )
+                    values.append(value)
+                    size += value_nbytes(value)
+                    stop += 1
+            yield ColumnData(runs=runs[start:stop], values=values)
+            start = stop
 
     def read_column_runs(self, path: str, item: str) -> np.ndarray:
         self._state.flush_pending()

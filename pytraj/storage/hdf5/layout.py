@@ -29,6 +29,8 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
             failures                Table (idx, attempt) + failure_* texts, one row per failure
             columns                 every per-run column, as "leaf path<TAB>item"
             log/                    the captured per-run logs (a column like the others)
+            writer/                 per run: its writer session in provenance.writers
+                                    (layout 2; absent in files of layout 1)
 
     /_pytraj_attributes/a<32 hex>   uint8 array: one attribute value of more than 16 KiB
                                     (pytraj_type "text" = UTF-8, "valuecodec"; owner =
@@ -165,8 +167,8 @@ def node_path(traj: str, path: str) -> str:
 
 def column_path(traj: str, key: tuple[str, str]) -> str:
     """HDF5 path of the group holding the per-run column ``(leaf path, item)``."""
-    if key == LOG_KEY:
-        return f"/{traj}/{RUNS}/{LOG}"
+    if not key[0]:  # the run machinery's own columns (logs, writer sessions)
+        return f"/{traj}/{RUNS}/{key[1]}"
     return f"{node_path(traj, key[0])}/{key[1]}"
 
 
