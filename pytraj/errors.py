@@ -19,6 +19,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     │   └── RunValueMissingError    (KeyError)      a run has no value for a per-run result
     ├── RunsFailedError             (RuntimeError)  some runs of a study raised
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
+    ├── QuerySyntaxError            (ValueError)    a query string that does not parse
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
     └── StorageError                (OSError)       anything about files
@@ -50,6 +51,7 @@ __all__ = [
     "NodeNotFoundError",
     "NodeTypeError",
     "OptionError",
+    "QuerySyntaxError",
     "ParameterLockedError",
     "PickleNotAllowedError",
     "PytrajDeprecationWarning",
@@ -144,6 +146,10 @@ class RunsFailedError(PytrajError, RuntimeError):
 
 class OptionError(PytrajError, ValueError):
     """An option of an Environment, loader or command has an invalid value."""
+
+
+class QuerySyntaxError(PytrajError, ValueError):
+    """A query string (``traj.runs.where``, ``pytraj runs --where``) that does not parse."""
 
 
 class StudyMismatchError(PytrajError, ValueError):

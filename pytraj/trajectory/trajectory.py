@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -504,27 +504,67 @@ class Trajectory(Group):
             raise RunError(f"cannot {action} while run {self._active_run.idx} is in progress")
 
     # -- queries ---------------------------------------------------------------------
-    def find(self, **conditions: Any) -> list[int]:
-        """Indices of the runs matching every condition (``x=2.0``, ``x__ge=2``).
+    def find(self, *predicates: str | Callable[[Any], Any], **conditions: Any) -> list[int]:
+        """Indices of the runs matching every predicate and condition.
 
-        Operators: ``eq`` (default), ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``.
-        Names are parameters or per-run scalar results (``find(z__gt=0.5)``).
+        Conditions are ``name__op=value`` over parameters, per-run scalar results and
+        their items (``**{"diag.peak__gt": 0}``) and run-table fields (``status``,
+        ``runtime`` ...); ``op`` is one of ``eq`` (the default), ``ne``, ``lt``, ``le``,
+        ``gt``, ``ge``, ``in``, ``between`` (inclusive ``(low, high)``) or ``isnull``
+        (the run has no value). A callable value is applied to each value
+        (``z=lambda v: v > 0``). Positional predicates are query strings
+        (``"x >= 2 and y in [1, 2]"``, see :mod:`pytraj.trajectory.expression`) or
+        callables taking a run (``lambda run: run.x > run.y``).
+
+        >>> import pytraj as pt
+        >>> traj = pt.Trajectory("t")
+        >>> _ = traj.add_parameter("x", 1)
+        >>> traj.explore({"x": [1, 2, 3, 4]})
+        >>> traj.find(x__between=(2, 3)), traj.find("x in [1, 4] or x > 3")
+        ([1, 2], [0, 3])
         """
         from pytraj.trajectory.query import find_runs
 
-        return find_runs(self, conditions)
+        return find_runs(self, predicates, conditions).tolist()
 
-    def to_dataframe(self, *, status: bool = False) -> Any:
-        """One row per run: explored parameters and per-run scalar results.
+    def to_dataframe(
+        self,
+        results: Iterable[str] | None = None,
+        include: Iterable[str] = (),
+        *,
+        status: bool = False,
+    ) -> Any:
+        """One row per run (index: run index): explored parameters and scalar results.
 
         Parameters
         ----------
+        results
+            Per-run result items to show (``"z"``, ``"stats.mean"``, ``"stats"`` for all
+            its items); None: every item holding one scalar per run.
+        include
+            Run-table fields to add: ``status``, ``runtime`` (seconds), ``host``,
+            ``attempt``, ``start``, ``finish``, ``pid``.
         status
-            Also add the run status column.
-        """
-        from pytraj.trajectory.query import to_dataframe
+            The same as ``include=("status",)`` (kept for older scripts).
 
-        return to_dataframe(self, status=status)
+        Columns keep their dtype (int64 where every run has a value; nullable ``Int64``
+        / ``boolean`` where some runs lack one, NaN for floats).
+        """
+        from pytraj.trajectory.frames import to_dataframe
+
+        fields = [include] if isinstance(include, str) else list(include)
+        if status and "status" not in fields:
+            fields.insert(0, "status")
+        return to_dataframe(self, results=results, include=fields)
+
+    def get_from_runs(self, name: str) -> dict[int, Any]:
+        """Run index -> value of the per-run result ``name``, for runs that have one.
+
+        Works for values of any type (arrays, DataFrames, dicts ...).
+        """
+        from pytraj.trajectory.frames import get_from_runs
+
+        return get_from_runs(self, name)
 
     # -- storage ---------------------------------------------------------------------
     def store_definition(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -341,6 +341,15 @@ class RunsView(Sequence[RunView]):
     def __iter__(self) -> Iterator[RunView]:
         for idx in range(len(self._traj)):
             yield RunView(self._traj, idx)
+
+    def where(self, *predicates: str | Callable[[Any], Any], **conditions: Any) -> list[RunView]:
+        """The runs matching a query, as :class:`RunView` objects, in run order.
+
+        Takes what :meth:`Trajectory.find` takes: a query string in the documented
+        grammar (``traj.runs.where("x >= 2 and not status == 'failed'")``), conditions
+        (``traj.runs.where(x__ge=2, z__isnull=False)``) or a callable taking a run.
+        """
+        return [RunView(self._traj, idx) for idx in self._traj.find(*predicates, **conditions)]
 
     def to_dataframe(self) -> pd.DataFrame:
         """The run table: status, attempt, start, finish, host, pid and point id per run."""
