@@ -26,13 +26,17 @@ from typing import TYPE_CHECKING
 from pytraj.storage.records import LazyValue
 
 if TYPE_CHECKING:
+    from pytraj.storage.hdf5 import JournalStatus
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["list_trajectories", "load"]
+__all__ = ["journal_status", "list_trajectories", "load"]
 
 
-def list_trajectories(path: str | os.PathLike[str]) -> list[str]:
+def list_trajectories(path: str | os.PathLike[str], *, read_only: bool = False) -> list[str]:
     """Names of the trajectories stored in ``path``, in creation order.
+
+    With ``read_only``, a journal left by a study that is running or crashed is not
+    replayed: nothing is written (see :func:`journal_status`).
 
     Raises
     ------
@@ -42,7 +46,20 @@ def list_trajectories(path: str | os.PathLike[str]) -> list[str]:
     """
     from pytraj.storage.hdf5 import list_trajectories_in
 
-    return list_trajectories_in(path)
+    return list_trajectories_in(path, read_only=read_only)
+
+
+def journal_status(path: str | os.PathLike[str]) -> JournalStatus | None:
+    """The journal pending beside ``path``, or None when the file was closed cleanly.
+
+    A pending journal means a study is writing the file now (``status.writer`` names
+    the process) or its writer died; ``status.unflushed`` counts, per trajectory, the
+    runs it holds beyond the file, and ``status.describe()`` says it in one line.
+    Nothing is written and no lock is taken.
+    """
+    from pytraj.storage.hdf5 import journal_status_of
+
+    return journal_status_of(path)
 
 
 def load(
@@ -52,6 +69,7 @@ def load(
     *,
     allow_pickle: bool = True,
     lazy: bool = True,
+    read_only: bool = False,
 ) -> Trajectory:
     """Load a stored trajectory.
 
@@ -74,6 +92,10 @@ def load(
     lazy
         With False, read every value now (trajectory-level values and all per-run
         columns), e.g. before the file goes away.
+    read_only
+        Never write to the file: a journal left by a study that is running or crashed is
+        not replayed (what it holds beyond the file is not seen; :func:`journal_status`
+        says how much), and the trajectory cannot run or change.
 
     Raises
     ------
@@ -88,7 +110,7 @@ def load(
     from pytraj.storage.hdf5 import open_trajectory
     from pytraj.trajectory.definition import from_definition
 
-    storage = open_trajectory(path, name, index, allow_pickle=allow_pickle)
+    storage = open_trajectory(path, name, index, allow_pickle=allow_pickle, read_only=read_only)
     with storage.reading():  # one open of the file for the whole skeleton
         traj = from_definition(storage.read_definition(), storage)
     if not lazy:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from pytraj.errors import NodeAttributeError, RunValueMissingError
+from pytraj.errors import NodeAttributeError, NodeNotFoundError, RunValueMissingError
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, FailureRecord
@@ -216,7 +216,18 @@ class RunNodeView:
         return self._value(child)
 
     def __getitem__(self, path: str) -> Any:
-        return self._value(self._group.node(path))
+        """The value at ``path``; ``"results.diag.peak"`` reaches an item of a result."""
+        try:
+            node = self._group.node(path)
+        except NodeNotFoundError:
+            owner_path, _, item = path.rpartition(".")
+            owner = self._group.node(owner_path) if owner_path else None
+            if isinstance(owner, Result) and item in owner.item_names():
+                if owner.per_run:
+                    return self._traj._cell(owner.full_name, item, self._idx)
+                return owner[item]
+            raise
+        return self._value(node)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._group._children))

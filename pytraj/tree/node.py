@@ -474,11 +474,16 @@ class Group(Node):
             f"({count} {'child' if count == 1 else 'children'})>"
         )
 
-    def tree(self, *, max_children: int = 20, max_depth: int | None = None) -> str:
-        """Return a text drawing of the subtree (truncated for big trees)."""
+    def tree(
+        self, *, max_children: int = 20, max_depth: int | None = None, comments: bool = False
+    ) -> str:
+        """Return a text drawing of the subtree (truncated for big trees).
+
+        With ``comments``, each node's comment follows its line after ``#``.
+        """
         from pytraj.tree.render import render_text
 
-        return render_text(self, max_children=max_children, max_depth=max_depth)
+        return render_text(self, max_children=max_children, max_depth=max_depth, comments=comments)
 
     def _repr_html_(self) -> str:
         from pytraj.tree.render import render_html

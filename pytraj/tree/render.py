@@ -28,7 +28,11 @@ def _summary(node: Node) -> str:
 
 
 def render_text(
-    group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN, max_depth: int | None = None
+    group: Group,
+    *,
+    max_children: int = DISPLAY_MAX_CHILDREN,
+    max_depth: int | None = None,
+    comments: bool = False,
 ) -> str:
     """Draw ``group`` and its subtree with box characters.
 
@@ -40,6 +44,8 @@ def render_text(
         Children shown per group; the rest are summarised as ``... N more``.
     max_depth
         Deepest level drawn below ``group`` (None: all).
+    comments
+        Append each node's comment (first line, cut at 80 characters) after ``#``.
     """
     lines = [f"{group.full_name or group.name}/"]
 
@@ -51,7 +57,11 @@ def render_text(
             branch = "└── " if last else "├── "
             label = child.name + ("/" if child.is_group else "")
             summary = _summary(child)
-            lines.append(f"{prefix}{branch}{label}" + (f"  {summary}" if summary else ""))
+            line = f"{prefix}{branch}{label}" + (f"  {summary}" if summary else "")
+            if comments and child.comment:
+                first = child.comment.splitlines()[0] if child.comment.strip() else ""
+                line += f"  # {first[:80]}{'...' if len(first) > 80 else ''}"
+            lines.append(line)
             if child.is_group and (max_depth is None or level < max_depth):
                 walk(child, prefix + ("    " if last else "│   "), level + 1)  # type: ignore[arg-type]
         if len(children) > max_children:

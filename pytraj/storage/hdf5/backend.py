@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pytraj.errors import TrajectoryNotFoundError
+from pytraj.errors import StorageError, TrajectoryNotFoundError
 from pytraj.storage.hdf5 import runs as run_nodes
 from pytraj.storage.hdf5.cells import (
     TOMBSTONE,
@@ -109,8 +109,12 @@ class HDF5Storage(Storage):
         *,
         allow_pickle: bool = True,
         options: FileOptions | None = None,
+        read_only: bool = False,
     ) -> None:
         self._state = state
+        # A read-only storage never writes (nor replays a journal): ``writable`` tells
+        # the trajectory not to store its definition on close.
+        self.writable = not read_only
         self.name = name
         self.allow_pickle = allow_pickle
         self.options = options if options is not None else FileOptions()
@@ -157,6 +161,11 @@ class HDF5Storage(Storage):
 
     # -- writing ---------------------------------------------------------------------
     def _ensure_writer(self) -> None:
+        if not self.writable:
+            raise StorageError(
+                f"{self.path} was opened read-only (e.g. by the pytraj command); load it "
+                "with pytraj.load to change it"
+            )
         if not self._is_writer:
             from pytraj.storage.hdf5 import writer
 
