@@ -83,12 +83,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     output: Path = args.output
     suffix = output.suffix.lower()
+    if output.resolve() == args.file.resolve():
+        raise OptionError(f"-o {output} is the study file itself; choose another output file")
     if suffix not in FORMATS:
         raise OptionError(
             f"cannot tell the format of {output}: use one of the suffixes {', '.join(FORMATS)}"
         )
-    if output.resolve() == args.file.resolve():
-        raise OptionError(f"-o {output} is the study file itself; choose another output file")
     extra = FORMATS[suffix]
     if extra is not None:
         _require(extra)

@@ -100,7 +100,7 @@ def _result_items(traj: Trajectory, leaf: Any, completed: list[int]) -> list[dic
 
 def summarise(traj: Trajectory) -> dict[str, Any]:
     """Everything ``pytraj info`` says about one trajectory, as plain data."""
-    from pytraj.leaves import Parameter, Result
+    from pytraj.leaves import Parameter, PickleParameter, Result
     from pytraj.leaves.values import describe
 
     table = traj.run_table
@@ -113,7 +113,13 @@ def summarise(traj: Trajectory) -> dict[str, Any]:
     for leaf in traj.par.iter_leaves():
         if not isinstance(leaf, Parameter):
             continue
-        entry: dict[str, Any] = {
+        if isinstance(leaf, PickleParameter):
+            # Never unpickled: the command does not run code from the file.
+            entry: dict[str, Any] = {"name": leaf.full_name, "type": "pickled (not read)"}
+            entry.update(default=None, comment=leaf.comment, explored=leaf.is_explored)
+            parameters.append(entry)
+            continue
+        entry = {
             "name": leaf.full_name,
             "type": describe(leaf.default),
             "default": leaf.default,
