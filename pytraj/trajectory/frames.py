@@ -17,6 +17,7 @@ import numpy as np
 from pytraj.errors import NodeNotFoundError, OptionError
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
+from pytraj.storage.records import STATUS_NAMES
 from pytraj.trajectory.query import RunColumns, as_array, short_names
 from pytraj.trajectory.views import PerRunView
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["INCLUDABLE", "get_from_runs", "scalar_items", "to_dataframe"]
+__all__ = ["INCLUDABLE", "get_from_runs", "scalar_items", "to_dataframe", "wanted_items"]
 
 #: Run-table fields that ``to_dataframe(include=...)`` adds after the value columns.
 INCLUDABLE: tuple[str, ...] = ("status", "runtime", "host", "attempt", "start", "finish", "pid")
@@ -43,7 +44,7 @@ def scalar_items(traj: Trajectory) -> list[tuple[str, Result, str]]:
     return found
 
 
-def _wanted_items(
+def wanted_items(
     traj: Trajectory, results: Iterable[str] | None
 ) -> list[tuple[str, Result, str, bool]]:
     """The result columns to show; the flag says whether the user named it explicitly."""
@@ -119,7 +120,7 @@ def to_dataframe(
     for leaf in traj.par.iter_leaves():
         if isinstance(leaf, Parameter) and leaf.is_explored:
             columns[leaf.full_name] = as_array(leaf.range)
-    for name, leaf, item, named in _wanted_items(traj, results):
+    for name, leaf, item, named in wanted_items(traj, results):
         column = _column(PerRunView(traj, leaf, item), n)
         if column is None:
             if named:
@@ -130,17 +131,20 @@ def to_dataframe(
             continue
         columns[name] = column
     if include:
-        table = traj.runs.to_dataframe()
         fields = RunColumns(traj)
         for field in include:
-            if field == "runtime":
-                column = fields.get("runtime")
-                runtime = np.full(n, np.nan)
-                if column.runs is not None:
-                    runtime[column.runs] = column.values
-                columns[field] = runtime
-            else:
-                columns[field] = table[field].to_numpy() if field != "status" else table[field]
+            if field == "pid":
+                columns[field] = traj.run_table.rows["pid"]
+                continue
+            column = fields.get(field)
+            if column.runs is None:
+                values: Any = column.values
+            else:  # start, finish, runtime: NaN for runs that never ran
+                values = np.full(n, np.nan)
+                values[column.runs] = column.values
+            if field == "status":
+                values = pd.Categorical(values, categories=list(STATUS_NAMES.values()))
+            columns[field] = values
     index = pd.RangeIndex(n, name="idx")
     frame = pd.DataFrame(
         {k: (v.array if isinstance(v, pd.Series) else v) for k, v in columns.items()},

@@ -87,10 +87,17 @@ class RunColumn:
 
 def as_array(values: Sequence[Any]) -> np.ndarray:
     """A typed array when every value is a number or every value a str, else object."""
-    if values and all(_is_number(v) for v in values):
-        return np.asarray(values)
-    if values and all(isinstance(v, str | np.str_) for v in values):
-        return np.asarray(values, dtype=str)
+    if values:
+        try:
+            # numpy decides in C; only its guesses that can hide a mix are checked below.
+            typed = np.asarray(values)
+        except (ValueError, TypeError):
+            typed = None
+        if typed is not None and typed.ndim == 1:
+            if typed.dtype.kind in "biuf":
+                return typed
+            if typed.dtype.kind == "U" and all(isinstance(v, str | np.str_) for v in values):
+                return typed
     array = np.empty(len(values), dtype=object)
     array[:] = list(values)
     return array

@@ -557,6 +557,17 @@ class Trajectory(Group):
             fields.insert(0, "status")
         return to_dataframe(self, results=results, include=fields)
 
+    def to_xarray(self, results: Iterable[str] | None = None) -> Any:
+        """The study as an ``xarray.Dataset`` (needs the ``xarray`` extra).
+
+        Explored as a cartesian product: one dimension per explored parameter, so
+        ``ds.z.sel(x=2.0)`` works (array results keep their own dimensions after
+        them); otherwise a ``run`` dimension. ``results`` as in :meth:`to_dataframe`.
+        """
+        from pytraj.trajectory.xarrays import to_xarray
+
+        return to_xarray(self, results)
+
     def get_from_runs(self, name: str) -> dict[int, Any]:
         """Run index -> value of the per-run result ``name``, for runs that have one.
 
