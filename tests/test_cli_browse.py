@@ -78,7 +78,8 @@ def test_info_json_parses_back(study: Path) -> None:
     assert data["journal"] is None
     (summary,) = data["trajectories"]
     assert summary["name"] == "mult"
-    assert summary["runs"] == {"total": 12, "pending": 0, "running": 0, "completed": 11, "failed": 1}
+    counts = {"total": 12, "pending": 0, "running": 0, "completed": 11, "failed": 1}
+    assert summary["runs"] == counts
     x = next(p for p in summary["parameters"] if p["name"] == "parameters.x")
     assert x["values"] == [1.0, 2.0, 3.0, 4.0]
     assert (x["n_values"], x["min"], x["max"]) == (12, 1.0, 4.0)
@@ -334,3 +335,40 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
         traj = pt.load(path)
     assert traj.find(status="completed") == [0, 1, 2, 3, 4]
     traj.close()
+
+
+def test_export_parquet_and_netcdf(study: Path, tmp_path: Path) -> None:
+    import pandas as pd
+    import xarray as xr
+
+    parquet = tmp_path / "runs.parquet"
+    assert pytraj("export", study, "-o", parquet).returncode == 0
+    frame = pd.read_parquet(parquet)
+    assert list(frame.index) == list(range(12))
+    assert frame.loc[4, "z"] == 14.0
+    assert frame["diag.steps"].dtype == pd.Int64Dtype()  # run 7 failed: nullable ints
+    netcdf = tmp_path / "runs.nc"
+    done = pytraj("export", study, "-o", netcdf)
+    assert done.returncode == 0, done.stderr
+    with xr.open_dataset(netcdf) as ds:
+        assert ds.attrs["trajectory"] == "mult"
+        assert float(ds.z.sel(idx=4)) == 14.0
+        assert str(ds.status.sel(idx=7).values) == "failed"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "module", "extra"), [(".parquet", "pyarrow", "parquet"), (".nc", "xarray", "xarray")]
+)
+def test_export_names_the_missing_extra(
+    study: Path, tmp_path: Path, suffix: str, module: str, extra: str
+) -> None:
+    hide = (
+        f"import sys; sys.modules[{module!r}] = None; from pytraj.cli import main; "
+        f"sys.exit(main(['export', {str(study)!r}, '-o', {str(tmp_path / ('out' + suffix))!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1
+    assert f"pip install 'pytraj-explore[{extra}]'" in done.stderr
+    assert not (tmp_path / ("out" + suffix)).exists()
