@@ -27,6 +27,7 @@ from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import RunRecord
 from pytraj.trajectory import exploration, lifecycle
+from pytraj.trajectory.notebook import trajectory_html
 from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
 from pytraj.tree.names import split_path
@@ -615,6 +616,9 @@ class Trajectory(Group):
 
     def _summary(self) -> str:
         return repr(self)
+
+    def _repr_html_(self) -> str:
+        return trajectory_html(self)
 
 
 class _RestoreRun:

@@ -11,6 +11,7 @@ from pytraj.errors import NodeAttributeError, NodeNotFoundError, RunValueMissing
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, FailureRecord
+from pytraj.trajectory.notebook import per_run_html, run_html, runs_html
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
@@ -167,6 +168,9 @@ class PerRunView:
     def __repr__(self) -> str:
         total = len(self._selected())
         return f"<PerRunView {self.name!r} {len(self)} of {total} runs>"
+
+    def _repr_html_(self) -> str:
+        return per_run_html(self)
 
 
 def _stack(values: list[Any]) -> np.ndarray:
@@ -327,6 +331,9 @@ class RunView(RunNodeView):
     def __repr__(self) -> str:
         return f"<Run {self._idx} of {self._traj.name!r} ({self.status})>"
 
+    def _repr_html_(self) -> str:
+        return run_html(self)
+
 
 class RunsView(Sequence[RunView]):
     """All runs of a trajectory as a sequence of :class:`RunView`."""
@@ -387,3 +394,6 @@ class RunsView(Sequence[RunView]):
 
     def __repr__(self) -> str:
         return f"<Runs of {self._traj.name!r}: {len(self)}>"
+
+    def _repr_html_(self) -> str:
+        return runs_html(self._traj)

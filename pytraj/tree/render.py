@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pytraj.tree.node import Group, Node
 
-__all__ = ["render_html", "render_text"]
+__all__ = ["leaf_html", "render_html", "render_text"]
 
 DISPLAY_MAX_CHILDREN = 20
 HTML_MAX_NODES = 500
@@ -83,7 +83,8 @@ def render_html(
         summary = html.escape(_summary(node))
         comment = html.escape(node.comment)
         title = f' title="{comment}"' if comment else ""
-        tail = f" <span style='color:#666'>{summary}</span>" if summary else ""
+        # Dimmed by opacity, not by a grey: readable on light and dark notebook themes.
+        tail = f" <span style='opacity:0.7'>{summary}</span>" if summary else ""
         if not node.is_group:
             return f"<li{title}><code>{name}</code>{tail}</li>"
         inner = children(node)  # type: ignore[arg-type]  # is_group: node is a Group
@@ -106,3 +107,12 @@ def render_html(
     return (
         f"<div class='pytraj-tree'><details open><summary>{header}</summary>{body}</details></div>"
     )
+
+
+def leaf_html(node: Node) -> str:
+    """A leaf for Jupyter: its path, its one-line state and its comment."""
+    name = html.escape(node.full_name or node.name)
+    text = f"<div class='pytraj-leaf'><code>{name}</code> {html.escape(_summary(node))}"
+    if node.comment:
+        text += f" <span style='opacity:0.7'># {html.escape(node.comment)}</span>"
+    return text + "</div>"
