@@ -21,7 +21,7 @@ from collections.abc import Sequence
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``pytraj --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("info", "tree", "runs", "show", "export")
+SUBCOMMANDS: tuple[str, ...] = ("info", "tree", "runs", "show", "export", "report")
 
 _EPILOG = """\
 examples:
@@ -29,6 +29,7 @@ examples:
   pytraj resume out/study.h5         continue a study whose run function is importable
   pytraj info out/study.h5           what the file holds: runs by status, parameters, results
   pytraj runs out/study.h5 --where 'x >= 2 and status == "completed"' --sort z
+  pytraj report out/study.h5 -o report.html
 
 'pytraj SUBCOMMAND --help' describes each subcommand.
 """

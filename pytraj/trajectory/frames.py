@@ -16,7 +16,7 @@ import numpy as np
 
 from pytraj.errors import NodeNotFoundError, OptionError
 from pytraj.leaves.parameter import Parameter
-from pytraj.leaves.result import Result
+from pytraj.leaves.result import PickleResult, Result
 from pytraj.storage.records import STATUS_NAMES
 from pytraj.trajectory.query import RunColumns, as_array, short_names
 from pytraj.trajectory.views import PerRunView
@@ -32,11 +32,14 @@ __all__ = ["INCLUDABLE", "get_from_runs", "scalar_items", "to_dataframe", "wante
 INCLUDABLE: tuple[str, ...] = ("status", "runtime", "host", "attempt", "start", "finish", "pid")
 
 
-def scalar_items(traj: Trajectory) -> list[tuple[str, Result, str]]:
-    """``(column name, leaf, item)`` of every per-run result item, in tree order."""
+def scalar_items(traj: Trajectory, *, pickled: bool = True) -> list[tuple[str, Result, str]]:
+    """``(column name, leaf, item)`` of every per-run result item, in tree order
+    (without ``PickleResult`` leaves unless ``pickled``)."""
     found = []
     for branch in (traj.dpar, traj.res):
         for leaf in branch.iter_leaves():
+            if isinstance(leaf, PickleResult) and not pickled:
+                continue
             if isinstance(leaf, Result) and leaf.per_run:
                 for item in leaf.item_names():
                     name = leaf.full_name if item == leaf.name else f"{leaf.full_name}.{item}"
@@ -48,7 +51,8 @@ def wanted_items(
     traj: Trajectory, results: Iterable[str] | None
 ) -> list[tuple[str, Result, str, bool]]:
     """The result columns to show; the flag says whether the user named it explicitly."""
-    everything = scalar_items(traj)
+    # Pickled values are never one scalar per run: listing them all would unpickle them.
+    everything = scalar_items(traj, pickled=results is not None)
     if results is None:
         return [(name, leaf, item, False) for name, leaf, item in everything]
     if isinstance(results, str):
