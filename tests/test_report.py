@@ -24,7 +24,11 @@ def study(n_axes: int, filename: Path | None = None) -> pt.Trajectory:
     """A grid over 1 to 3 parameters; the run where every parameter is at its
     second value raises."""
     traj = pt.Trajectory(f"grid{n_axes}", filename=filename, comment="a <grid> study")
-    axes = {"x": [0.0, 1.0, 2.0, 3.0], "y": [10, 20, 30, 40, 50, 60, 70, 80], "k": ["a", "b"]}
+    axes = {
+        "x": [float(v) for v in range(8)],
+        "y": [10, 20, 30, 40, 50, 60, 70, 80],
+        "k": ["a", "b"],
+    }
     names = list(axes)[:n_axes]
     for name in names:
         traj.add_parameter(name, axes[name][0])
@@ -51,11 +55,11 @@ def test_report_contents_and_self_containment() -> None:
     assert "a <grid> study" in text
     assert "&lt;grid&gt;" in page
     assert "parameters.x" in text
-    assert "0.0, 1.0, 2.0, 3.0" in text
+    assert "0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0" in text
     assert "10, 20, 30, 40, 50, 60, 70, 80" in text
     counts = dict(re.findall(r"<tr><td class='text'>(\w+)</td><td>([\d,]+)</td></tr>", page))
-    assert counts == {"runs": "32", "completed": "31", "failed": "1", "pending": "0"}
-    # One plot per scalar result, a heatmap for a 4 x 8 grid, and the runtime histogram.
+    assert counts == {"runs": "64", "completed": "63", "failed": "1", "pending": "0"}
+    # One plot per scalar result, a heatmap for an 8 x 8 grid, and the runtime histogram.
     plots = re.findall(r"data-result='([^']+)' data-kind='([^']+)'", page)
     assert plots == [("z", "heatmap"), ("stats.mean", "heatmap"), ("stats.n", "heatmap")]
     assert "data-kind='runtime'" in page
@@ -70,7 +74,7 @@ def test_report_contents_and_self_containment() -> None:
     assert data["columns"] == ["idx", "x", "y", "z", "stats.mean", "stats.n", "status", "runtime"]
     assert data["rows"][3][:7] == [3, 0.0, 40, 40.0, 3.0, 3, "completed"]
     assert data["rows"][9][3:7] == [None, None, None, "failed"]
-    assert len(data["rows"]) == 32
+    assert len(data["rows"]) == 64
 
 
 @pytest.mark.parametrize(("axes", "kinds"), [(1, {"line"}), (3, {"small multiples"})])
@@ -82,7 +86,7 @@ def test_plot_kinds_follow_the_exploration(axes: int, kinds: set[str]) -> None:
     assert external_references(page) == []
 
 
-def test_a_line_per_value_of_a_short_second_axis() -> None:
+def test_a_line_per_value_of_the_axis_with_few_values() -> None:
     traj = pt.Trajectory("lines")
     traj.add_parameter("x", 0.0)
     traj.add_parameter("c", 0)
@@ -93,6 +97,18 @@ def test_a_line_per_value_of_a_short_second_axis() -> None:
     page = report_html(traj)
     assert re.findall(r"data-kind='([^']+)'", page) == ["lines", "runtime"]
     assert "c=3" in page  # the legend
+    # With few values on the first axis only, the lines follow the other one.
+    traj = pt.Trajectory("curves")
+    traj.add_parameter("damping", 0.1)
+    traj.add_parameter("drive", 0.0)
+    drives = [0.1 * i for i in range(20)]
+    traj.explore(pt.cartesian_product({"damping": [0.1, 0.5], "drive": drives}))
+    for i in range(len(traj)):
+        with traj.start_run(i):
+            traj.add_result("amplitude", 1 / (abs(1 - traj.drive**2) + 2 * traj.damping))
+    page = report_html(traj)
+    assert "amplitude against drive, a line per damping" in page
+    assert "damping=0.5" in page
 
 
 def test_the_table_is_bounded_and_says_so() -> None:
@@ -128,7 +144,7 @@ def test_pytraj_report_on_a_file(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "wrote the report of 'grid2' (32 runs)" in done.stdout
+    assert "wrote the report of 'grid2' (64 runs)" in done.stdout
     page = (tmp_path / "r.html").read_text()
     outline(page)
     assert external_references(page) == []

@@ -154,16 +154,20 @@ def result_plot(
         axis.set_ylabel(names[1])
         axis.set_title(f"{name}: binned means")
         return "binned", svg_of(figure)
-    if len(names) == 2 and len(np.unique(columns[1])) <= MAX_LINES:
+    few = [len(np.unique(c)) <= MAX_LINES for c in columns]
+    if len(names) == 2 and any(few):
+        # A line per value of the parameter with few values (the second when both have
+        # few), against the other one: resonance curves, dose responses ...
+        along, per = (1, 0) if few[0] and not few[1] else (0, 1)
         figure = _figure(5.5, 3.2)
         axis = figure.add_subplot()
-        for value in np.unique(columns[1]):
-            chosen = columns[1] == value
-            _line(axis, columns[0][chosen], values[chosen], label=f"{names[1]}={value}")
+        for value in np.unique(columns[per]):
+            chosen = columns[per] == value
+            _line(axis, columns[along][chosen], values[chosen], label=f"{names[per]}={value}")
         axis.legend(fontsize="small")
-        axis.set_xlabel(names[0])
+        axis.set_xlabel(names[along])
         axis.set_ylabel(name)
-        axis.set_title(f"{name} against {names[0]}, a line per {names[1]}")
+        axis.set_title(f"{name} against {names[along]}, a line per {names[per]}")
         return "lines", svg_of(figure)
     if len(names) == 2:
         figure = _figure(5.5, 4.0)
