@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,15 +27,15 @@ from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import RunRecord
 from pytraj.trajectory import exploration, lifecycle
-from pytraj.trajectory.notebook import trajectory_html
+from pytraj.trajectory.analysis import StudyViews
 from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.views import RunsView
 from pytraj.tree.names import split_path
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
     from pytraj.trajectory.spaces import ParameterSpace
-    from pytraj.trajectory.views import RunsView
 
 __all__ = ["BRANCHES", "Trajectory"]
 
@@ -44,7 +44,7 @@ BRANCHES = ("parameters", "derived_parameters", "results", "config")
 _PREFERENCE = {name: rank for rank, name in enumerate(BRANCHES)}
 
 
-class Trajectory(Group):
+class Trajectory(StudyViews, Group):
     """The root of a study: parameters, derived parameters, results, config and runs.
 
     Parameters
@@ -356,8 +356,6 @@ class Trajectory(Group):
     @property
     def runs(self) -> RunsView:
         """The runs as a sequence: ``traj.runs[3].x``, ``traj.runs[3].results.z``."""
-        from pytraj.trajectory.views import RunsView
-
         return RunsView(self)
 
     @property
@@ -504,80 +502,6 @@ class Trajectory(Group):
         if self._active_run is not None:
             raise RunError(f"cannot {action} while run {self._active_run.idx} is in progress")
 
-    # -- queries ---------------------------------------------------------------------
-    def find(self, *predicates: str | Callable[[Any], Any], **conditions: Any) -> list[int]:
-        """Indices of the runs matching every predicate and condition.
-
-        Conditions are ``name__op=value`` over parameters, per-run scalar results and
-        their items (``**{"diag.peak__gt": 0}``) and run-table fields (``status``,
-        ``runtime`` ...); ``op`` is one of ``eq`` (the default), ``ne``, ``lt``, ``le``,
-        ``gt``, ``ge``, ``in``, ``between`` (inclusive ``(low, high)``) or ``isnull``
-        (the run has no value). A callable value is applied to each value
-        (``z=lambda v: v > 0``). Positional predicates are query strings
-        (``"x >= 2 and y in [1, 2]"``, see :mod:`pytraj.trajectory.expression`) or
-        callables taking a run (``lambda run: run.x > run.y``).
-
-        >>> import pytraj as pt
-        >>> traj = pt.Trajectory("t")
-        >>> _ = traj.add_parameter("x", 1)
-        >>> traj.explore({"x": [1, 2, 3, 4]})
-        >>> traj.find(x__between=(2, 3)), traj.find("x in [1, 4] or x > 3")
-        ([1, 2], [0, 3])
-        """
-        from pytraj.trajectory.query import find_runs
-
-        return find_runs(self, predicates, conditions).tolist()
-
-    def to_dataframe(
-        self,
-        results: Iterable[str] | None = None,
-        include: Iterable[str] = (),
-        *,
-        status: bool = False,
-    ) -> Any:
-        """One row per run (index: run index): explored parameters and scalar results.
-
-        Parameters
-        ----------
-        results
-            Per-run result items to show (``"z"``, ``"stats.mean"``, ``"stats"`` for all
-            its items); None: every item holding one scalar per run.
-        include
-            Run-table fields to add: ``status``, ``runtime`` (seconds), ``host``,
-            ``attempt``, ``start``, ``finish``, ``pid``.
-        status
-            The same as ``include=("status",)`` (kept for older scripts).
-
-        Columns keep their dtype (int64 where every run has a value; nullable ``Int64``
-        / ``boolean`` where some runs lack one, NaN for floats).
-        """
-        from pytraj.trajectory.frames import to_dataframe
-
-        fields = [include] if isinstance(include, str) else list(include)
-        if status and "status" not in fields:
-            fields.insert(0, "status")
-        return to_dataframe(self, results=results, include=fields)
-
-    def to_xarray(self, results: Iterable[str] | None = None) -> Any:
-        """The study as an ``xarray.Dataset`` (needs the ``xarray`` extra).
-
-        Explored as a cartesian product: one dimension per explored parameter, so
-        ``ds.z.sel(x=2.0)`` works (array results keep their own dimensions after
-        them); otherwise a ``run`` dimension. ``results`` as in :meth:`to_dataframe`.
-        """
-        from pytraj.trajectory.xarrays import to_xarray
-
-        return to_xarray(self, results)
-
-    def get_from_runs(self, name: str) -> dict[int, Any]:
-        """Run index -> value of the per-run result ``name``, for runs that have one.
-
-        Works for values of any type (arrays, DataFrames, dicts ...).
-        """
-        from pytraj.trajectory.frames import get_from_runs
-
-        return get_from_runs(self, name)
-
     # -- storage ---------------------------------------------------------------------
     def store_definition(self) -> None:
         """Write the tree, explored ranges and trajectory-level values to storage."""
@@ -616,9 +540,6 @@ class Trajectory(Group):
 
     def _summary(self) -> str:
         return repr(self)
-
-    def _repr_html_(self) -> str:
-        return trajectory_html(self)
 
 
 class _RestoreRun:
