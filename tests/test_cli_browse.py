@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import pytraj as pt
+from pytraj.io import journal_status
 
 SCRIPT = Path(sys.executable).with_name("pytraj")  # the installed console script
 
@@ -329,6 +330,18 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
     ):
         done = pytraj(*args)
         assert done.returncode == 0, (args, done.stderr)
+    assert _fingerprint(path, journal, path.with_name(path.name + ".lock")) == before
+    # The same from Python: a read-only load sees the file as flushed and refuses writes.
+    status = journal_status(path)
+    assert status is not None
+    assert not status.running
+    assert status.unflushed.get("live", 0) == unflushed
+    seen = pt.load(path, read_only=True)
+    assert seen.find(status="completed") == list(range(in_file))
+    seen.add_parameter("extra", 1)
+    with pytest.raises(pt.errors.StorageError, match="opened read-only"):
+        seen.store()
+    seen.close()
     assert _fingerprint(path, journal, path.with_name(path.name + ".lock")) == before
     # A normal load replays the journal: every run the journal held is there.
     with pytest.warns(pt.errors.RecoveryWarning):
