@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
+import venv
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +229,59 @@ def test_help_everywhere() -> None:
         sub = pytraj(name, "--help")
         assert sub.returncode == 0
         assert "examples:" in sub.stdout
+
+
+@pytest.mark.slow
+def test_the_pip_installed_script_works_in_a_fresh_venv(study: Path, tmp_path: Path) -> None:
+    # Installed from a copy of the source as a user does (`pip install .`, not editable), so a
+    # subpackage or data file missing from the wheel shows up here and not after a release.
+    repo = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"
+    shutil.copytree(
+        repo / "pytraj", source / "pytraj", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(repo / name, source / name)
+    fresh = tmp_path / "venv"
+    venv.create(fresh, with_pip=True)
+    python = fresh / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", source],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    # The dependencies (numpy, tables ...) come from this environment, after the fresh one's
+    # own site-packages; a path in a .pth file does not run that environment's .pth files,
+    # so its editable install of pytraj stays out of sight.
+    (site,) = (fresh / "lib").glob("python3*/site-packages")
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(map(str, args)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,  # not the checkout: pytraj must come from the installed wheel
+        )
+
+    where = run(python, "-c", "import pytraj; print(pytraj.__file__)")
+    assert Path(where.stdout.strip()).is_relative_to(site), where
+    help_text = run(fresh / "bin" / "pytraj", "--help")
+    assert help_text.returncode == 0, help_text.stderr
+    assert "report" in help_text.stdout
+    info = run(fresh / "bin" / "pytraj", "info", study, "--json")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["trajectories"][0]["runs"]["completed"] == 11
+    runs = run(python, "-m", "pytraj", "runs", study, "--where", "z > 20", "--json")
+    assert [row["idx"] for row in json.loads(runs.stdout)["runs"]] == [8, 9, 10, 11]
+    report = run(fresh / "bin" / "pytraj", "report", study, "-o", tmp_path / "r.html")
+    assert report.returncode == 0, report.stderr
+    assert "Study mult" in (tmp_path / "r.html").read_text()
 
 
 # -- files that a study writes now, or whose writer was killed --------------------------
