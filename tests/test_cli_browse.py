@@ -98,9 +98,21 @@ def test_tree(study: Path) -> None:
     done = pytraj("tree", study)
     assert done.returncode == 0, done.stderr
     assert "│   ├── x  float=1.0 (explored: 12 values)  # first dimension" in done.stdout
-    assert "├── z  per run: z  # the product" in done.stdout
-    only = pytraj("tree", study, "results", "--depth", "1")
-    assert only.stdout.splitlines()[0] == "results.results/" or "diag" in only.stdout
+    # Per-run results with the type (and shape) of their values, read from one run.
+    assert "│   ├── z  per run: z float  # the product\n" in done.stdout
+    assert "│   ├── diag  per run: peak float, steps int\n" in done.stdout
+    assert "│   └── trace  per run: trace ndarray[float64, (4,)]\n" in done.stdout
+    top = pytraj("tree", study, "--depth", "1")
+    assert top.stdout.splitlines() == [
+        "mult/",
+        "├── parameters/",
+        "├── derived_parameters/",
+        "├── results/",
+        "└── config/",
+    ]
+    only = pytraj("tree", study, "results")
+    assert only.stdout.splitlines()[0] == "results/"
+    assert "diag  per run: peak float, steps int" in only.stdout
     assert "parameters" not in only.stdout
     leaf = pytraj("tree", study, "results.z")
     assert leaf.returncode == 1

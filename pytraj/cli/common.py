@@ -13,10 +13,12 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytraj.leaves import Result
     from pytraj.storage.hdf5 import JournalStatus
     from pytraj.trajectory.trajectory import Trajectory
 
@@ -26,6 +28,7 @@ __all__ = [
     "journal_note",
     "open_study",
     "print_json",
+    "result_items",
     "trajectory_names",
 ]
 
@@ -131,3 +134,38 @@ def describe_value(value: Any, *, max_rows: int = 20) -> str:
     if len(text) > 2000:
         text = text[:2000] + f" ... ({len(text)} characters)"
     return text
+
+
+def result_items(leaf: Result, completed: Sequence[int]) -> list[dict[str, Any]]:
+    """Name, type and shape of each item of ``leaf``, as ``pytraj info`` lists them.
+
+    A per-run item's type is that of its value in the first of the ``completed`` runs
+    that has one: one row is read, not the column. Pickled values are never read.
+    """
+    from pytraj.errors import PytrajError
+    from pytraj.leaves import PickleResult
+    from pytraj.leaves.values import describe
+
+    items = []
+    for item in leaf.item_names():
+        name = leaf.full_name if item == leaf.name else f"{leaf.full_name}.{item}"
+        entry: dict[str, Any] = {"name": name, "item": item, "type": "?"}
+        if isinstance(leaf, PickleResult):
+            entry["type"] = "pickled (not read)"
+        elif leaf.per_run:
+            view = leaf[item]
+            for idx in completed:
+                try:
+                    value = view.get(idx, None)
+                except PytrajError:
+                    break
+                if value is not None:
+                    entry["type"] = describe(value)
+                    shape = getattr(value, "shape", None)
+                    if shape is not None:
+                        entry["shape"] = list(shape)
+                    break
+        else:
+            entry["type"] = "trajectory-level"
+        items.append(entry)
+    return items

@@ -6,7 +6,7 @@ import argparse
 import datetime
 from typing import TYPE_CHECKING, Any
 
-from pytraj.cli.common import add_file_arguments, print_json, trajectory_names
+from pytraj.cli.common import add_file_arguments, print_json, result_items, trajectory_names
 
 if TYPE_CHECKING:
     from pytraj.trajectory.trajectory import Trajectory
@@ -67,37 +67,6 @@ def _explored(values: tuple[Any, ...]) -> dict[str, Any]:
     return summary
 
 
-def _result_items(traj: Trajectory, leaf: Any, completed: list[int]) -> list[dict[str, Any]]:
-    from pytraj.errors import PytrajError
-    from pytraj.leaves import PickleResult
-    from pytraj.leaves.values import describe
-
-    items = []
-    for item in leaf.item_names():
-        name = leaf.full_name if item == leaf.name else f"{leaf.full_name}.{item}"
-        entry: dict[str, Any] = {"name": name, "type": "?"}
-        if isinstance(leaf, PickleResult):
-            entry["type"] = "pickled (not read)"
-        elif leaf.per_run:
-            view = leaf[item]
-            # One stored value (one row) tells the type and shape; data is not read.
-            for idx in completed:
-                try:
-                    value = view.get(idx, None)
-                except PytrajError:
-                    break
-                if value is not None:
-                    entry["type"] = describe(value)
-                    shape = getattr(value, "shape", None)
-                    if shape is not None:
-                        entry["shape"] = list(shape)
-                    break
-        else:
-            entry["type"] = "trajectory-level"
-        items.append(entry)
-    return items
-
-
 def summarise(traj: Trajectory) -> dict[str, Any]:
     """Everything ``pytraj info`` says about one trajectory, as plain data."""
     from pytraj.leaves import Parameter, PickleParameter, Result
@@ -138,7 +107,7 @@ def summarise(traj: Trajectory) -> dict[str, Any]:
                         "name": leaf.full_name,
                         "per_run": leaf.per_run,
                         "comment": leaf.comment,
-                        "items": _result_items(traj, leaf, completed),
+                        "items": result_items(leaf, completed),
                     }
                 )
     provenance = traj.provenance

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytraj.cli.common import add_file_arguments, open_study
+from pytraj.cli.common import add_file_arguments, open_study, result_items
+
+if TYPE_CHECKING:
+    from pytraj.trajectory.trajectory import Trajectory
+    from pytraj.tree import Group
 
 __all__ = ["add_parser", "run_tree"]
 
@@ -55,5 +59,30 @@ def run_tree(args: argparse.Namespace) -> int:
             f"{args.path!r} is a leaf, not a group; show its value with "
             f"'pytraj show {args.file} {args.path}'"
         )
-    print(group.tree(max_children=args.max_children, max_depth=args.depth, comments=True))
+    print(
+        group.tree(
+            max_children=args.max_children,
+            max_depth=args.depth,
+            comments=True,
+            summaries=_per_run_types(traj, group),
+        )
+    )
     return 0
+
+
+def _per_run_types(traj: Trajectory, group: Group) -> dict[str, str]:
+    """``per run: peak float, steps int`` for each per-run result below ``group``.
+
+    A leaf does not know the type of its per-run values until one is read; one row
+    per item is (of the first completed runs), never the columns.
+    """
+    from pytraj.leaves import Result
+
+    completed = traj.find(status="completed")[:3]
+    summaries = {}
+    for leaf in group.iter_leaves():
+        if isinstance(leaf, Result) and leaf.per_run:
+            items = result_items(leaf, completed)
+            typed = ", ".join(f"{i['item']} {i['type']}" for i in items)
+            summaries[leaf.full_name] = f"per run: {typed}"
+    return summaries

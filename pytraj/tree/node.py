@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pytraj.errors import (
@@ -475,15 +475,27 @@ class Group(Node):
         )
 
     def tree(
-        self, *, max_children: int = 20, max_depth: int | None = None, comments: bool = False
+        self,
+        *,
+        max_children: int = 20,
+        max_depth: int | None = None,
+        comments: bool = False,
+        summaries: Mapping[str, str] | None = None,
     ) -> str:
         """Return a text drawing of the subtree (truncated for big trees).
 
-        With ``comments``, each node's comment follows its line after ``#``.
+        With ``comments``, each node's comment follows its line after ``#``;
+        ``summaries`` (full name -> text) replaces the short state drawn after a node.
         """
         from pytraj.tree.render import render_text
 
-        return render_text(self, max_children=max_children, max_depth=max_depth, comments=comments)
+        return render_text(
+            self,
+            max_children=max_children,
+            max_depth=max_depth,
+            comments=comments,
+            summaries=summaries,
+        )
 
     def _repr_html_(self) -> str:
         from pytraj.tree.render import render_html

@@ -8,6 +8,7 @@ scripts, styles from outside or other external resources, so it works in any not
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def render_text(
     max_children: int = DISPLAY_MAX_CHILDREN,
     max_depth: int | None = None,
     comments: bool = False,
+    summaries: Mapping[str, str] | None = None,
 ) -> str:
     """Draw ``group`` and its subtree with box characters.
 
@@ -46,7 +48,12 @@ def render_text(
         Deepest level drawn below ``group`` (None: all).
     comments
         Append each node's comment (first line, cut at 80 characters) after ``#``.
+    summaries
+        Full name -> text drawn after the node's name instead of its own summary (the
+        ``pytraj`` command adds the types of per-run results, which leaves do not know
+        without reading a stored value).
     """
+    replaced = summaries or {}
     lines = [f"{group.full_name or group.name}/"]
 
     def walk(node: Group, prefix: str, level: int) -> None:
@@ -56,7 +63,7 @@ def render_text(
             last = position == len(shown) - 1 and len(children) <= max_children
             branch = "└── " if last else "├── "
             label = child.name + ("/" if child.is_group else "")
-            summary = _summary(child)
+            summary = replaced.get(child.full_name) or _summary(child)
             line = f"{prefix}{branch}{label}" + (f"  {summary}" if summary else "")
             if comments and child.comment:
                 first = child.comment.splitlines()[0] if child.comment.strip() else ""
