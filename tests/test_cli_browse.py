@@ -233,6 +233,29 @@ def test_errors_are_one_line_and_exit_1(
     assert message in done.stderr
 
 
+@pytest.mark.parametrize("command", ["info", "tree", "runs", "show", "export", "report"])
+def test_every_subcommand_refuses_foreign_and_text_files(tmp_path: Path, command: str) -> None:
+    import h5py
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a study\n")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as h5:
+        h5["data"] = np.arange(3)
+    extra = {"show": ["x"], "export": ["-o", tmp_path / "out.csv"]}
+    extra["report"] = ["-o", tmp_path / "out.html"]
+    for path, message in ((text, "is not an HDF5 file"), (foreign, "not a pytraj file")):
+        before = _fingerprint(path)
+        done = pytraj(command, path, *extra.get(command, []))
+        assert done.returncode == 1, (path, done.stdout)
+        assert done.stderr.startswith(f"pytraj {command}: error: {path}"), done.stderr
+        assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert _fingerprint(path) == before
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "out.html").exists()
+
+
 def test_help_everywhere() -> None:
     top = pytraj("--help", script=True)
     assert top.returncode == 0
@@ -362,6 +385,20 @@ def test_a_running_study_is_read_without_writing(tmp_path: Path) -> None:
         runs = pytraj("runs", path)
         assert runs.returncode == 0
         assert "note: a study is writing this file now" in runs.stderr
+        # Every looking subcommand works on it and shows the runs flushed so far.
+        flushed = pytraj("runs", path, "--json", "--where", "status == 'completed'")
+        rows = json.loads(flushed.stdout)["runs"]
+        assert [(r["idx"], r["z"]) for r in rows] == [(i, 2 * i) for i in range(in_file)]
+        tree = pytraj("tree", path)
+        assert "z  per run: z int" in tree.stdout, tree.stderr
+        show = pytraj("show", path, "results.z", "--run", "1")
+        assert show.stdout == "2\n", show.stderr
+        export = pytraj("export", path, "-o", tmp_path / "live.csv")
+        assert export.returncode == 0, export.stderr
+        assert len(list(csv.DictReader((tmp_path / "live.csv").open()))) == 8
+        report = pytraj("report", path, "-o", tmp_path / "live.html")
+        assert report.returncode == 0, report.stderr
+        assert "Study live" in (tmp_path / "live.html").read_text()
     finally:
         release.write_text("go")
         process.wait(timeout=60)
@@ -395,6 +432,7 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
         ("runs", path, "--where", "idx >= 0"),
         ("show", path, "results.z"),
         ("export", path, "-o", tmp_path / "out.csv"),
+        ("report", path, "-o", tmp_path / "out.html"),
     ):
         done = pytraj(*args)
         assert done.returncode == 0, (args, done.stderr)
