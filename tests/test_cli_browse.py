@@ -259,7 +259,7 @@ def test_every_subcommand_refuses_foreign_and_text_files(tmp_path: Path, command
 def test_help_everywhere() -> None:
     top = pytraj("--help", script=True)
     assert top.returncode == 0
-    for name in ("info", "tree", "runs", "show", "export"):
+    for name in ("info", "tree", "runs", "show", "export", "report"):
         assert name in top.stdout
         sub = pytraj(name, "--help")
         assert sub.returncode == 0
