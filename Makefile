@@ -17,8 +17,16 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# A real study on the pool, then what a user does next, each from a fresh process.
 demo: $(VENV)/.installed
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python -m pip install --quiet -e ".[report]"
+	$(BIN)/python examples/oscillator.py
+	$(BIN)/pytraj info out/oscillator.h5
+	@echo "--- the five largest amplitudes among the lightly damped oscillators:"
+	$(BIN)/pytraj runs out/oscillator.h5 --where "damping <= 0.1 and status == 'completed'" \
+		--columns damping,drive,amplitude,phase --sort amplitude --desc --limit 5
+	$(BIN)/pytraj report out/oscillator.h5 -o out/oscillator-report.html
+	@echo "open $$(pwd)/out/oscillator-report.html in a browser"
 
 test: lint typecheck pytest test-min
 

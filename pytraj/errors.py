@@ -22,6 +22,7 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── RunFunctionNotFoundError    (ImportError)   ``pytraj resume`` cannot import the run function
     ├── OptionError                 (ValueError)    an invalid option of an Environment or loader
     │   └── UnknownOptionError      (TypeError)     an option name that does not exist
+    ├── QuerySyntaxError            (ValueError)    a query string that does not parse
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── MergeConflictError          (ValueError)    two trajectories cannot be merged as they are
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
@@ -59,6 +60,7 @@ __all__ = [
     "NodeNotFoundError",
     "NodeTypeError",
     "OptionError",
+    "QuerySyntaxError",
     "ParameterLockedError",
     "PathTypeError",
     "PickleNotAllowedError",
@@ -172,6 +174,10 @@ class OptionError(PytrajError, ValueError):
 
 class UnknownOptionError(OptionError, TypeError):
     """A keyword that names no option (``Environment(ncore=2)``); the message suggests one."""
+
+
+class QuerySyntaxError(PytrajError, ValueError):
+    """A query string (``traj.runs.where``, ``pytraj runs --where``) that does not parse."""
 
 
 class StudyMismatchError(PytrajError, ValueError):

@@ -34,14 +34,18 @@ from pytraj.errors import MergeConflictError, OptionError, RecoveryWarning, Stor
 from pytraj.storage.records import LazyValue
 
 if TYPE_CHECKING:
+    from pytraj.storage.hdf5 import JournalStatus
     from pytraj.trajectory.merging import MergeReport
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["list_trajectories", "load", "merge_files", "merge_folder"]
+__all__ = ["journal_status", "list_trajectories", "load", "merge_files", "merge_folder"]
 
 
-def list_trajectories(path: str | os.PathLike[str]) -> list[str]:
+def list_trajectories(path: str | os.PathLike[str], *, read_only: bool = False) -> list[str]:
     """Names of the trajectories stored in ``path``, in creation order.
+
+    With ``read_only``, a journal left by a study that is running or crashed is not
+    replayed: nothing is written (see :func:`journal_status`).
 
     Raises
     ------
@@ -51,7 +55,20 @@ def list_trajectories(path: str | os.PathLike[str]) -> list[str]:
     """
     from pytraj.storage.hdf5 import list_trajectories_in
 
-    return list_trajectories_in(path)
+    return list_trajectories_in(path, read_only=read_only)
+
+
+def journal_status(path: str | os.PathLike[str]) -> JournalStatus | None:
+    """The journal pending beside ``path``, or None when the file was closed cleanly.
+
+    A pending journal means a study is writing the file now (``status.writer`` names
+    the process) or its writer died; ``status.unflushed`` counts, per trajectory, the
+    runs it holds beyond the file, and ``status.describe()`` says it in one line.
+    Nothing is written and no lock is taken.
+    """
+    from pytraj.storage.hdf5 import journal_status_of
+
+    return journal_status_of(path)
 
 
 def load(
@@ -61,6 +78,7 @@ def load(
     *,
     allow_pickle: bool = True,
     lazy: bool = True,
+    read_only: bool = False,
 ) -> Trajectory:
     """Load a stored trajectory.
 
@@ -83,6 +101,10 @@ def load(
     lazy
         With False, read every value now (trajectory-level values and all per-run
         columns), e.g. before the file goes away.
+    read_only
+        Never write to the file: a journal left by a study that is running or crashed is
+        not replayed (what it holds beyond the file is not seen; :func:`journal_status`
+        says how much), and the trajectory cannot run or change.
 
     Raises
     ------
@@ -97,7 +119,7 @@ def load(
     from pytraj.storage.hdf5 import open_trajectory
     from pytraj.trajectory.definition import from_definition
 
-    storage = open_trajectory(path, name, index, allow_pickle=allow_pickle)
+    storage = open_trajectory(path, name, index, allow_pickle=allow_pickle, read_only=read_only)
     with storage.reading():  # one open of the file for the whole skeleton
         defined = storage.has_definition()
         traj = from_definition(storage.read_definition(), storage)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import cli
 from benchmarks.__main__ import build_parser, plan_from, run_plan
 from benchmarks.child import RESULT_PREFIX
 from benchmarks.harness import REPO_ROOT, Harness, Plan
@@ -106,3 +107,16 @@ def test_parallel_efficiency_is_work_over_workers_times_wall() -> None:
     # 1,000 runs of 5 ms on 2 workers in 2.5 s: no overhead at all.
     assert parallel_efficiency(1_000, 0.005, 2.5) == pytest.approx(1.0)
     assert parallel_efficiency(1_000, 0.005, 5.0) == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_cli_benchmark_builds_its_study_and_runs_every_command(tmp_path: Path) -> None:
+    timings = cli.main(["--sizes", "2000", "--repetitions", "1", "--workdir", str(tmp_path)])
+
+    by_label = {t.label: t for t in timings}
+    assert set(by_label) == set(cli.COMMANDS)
+    assert "trajectory 'big': 2000 runs (1998 completed, 2 failed)" in by_label["info"].stdout
+    rows = by_label["runs --limit 20"].stdout.splitlines()
+    assert rows[-1] == "... 1980 more runs match (--limit 0 shows all)"
+    assert by_label["report"].output_bytes == (tmp_path / "big-2000.html").stat().st_size
+    assert "Study big" in (tmp_path / "big-2000.html").read_text()

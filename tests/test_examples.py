@@ -143,3 +143,28 @@ def test_slurm_array_script(tmp_path: Path, first: int) -> None:
     assert calls.read_text().splitlines() == [
         "python PYTRAJ_SHARD=1/4 examples/shards_and_merge.py out/study.h5"
     ]
+
+
+def test_oscillator_and_analyse_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traj = example("oscillator").main(
+        n_drive=5, dampings=(0.05, 0.5), filename=tmp_path / "osc.h5", ncores=2
+    )
+    assert len(traj) == 10
+    frame = traj.to_dataframe()
+    # Physics: the driven amplitude of a lightly damped oscillator peaks near ω0 = 1
+    # (at F / (2 ζ ω0²) = 10 exactly at resonance), and at ω → 0 it tends to F / ω0² = 1.
+    light = frame[frame["damping"] == 0.05].set_index("drive")["amplitude"]
+    assert light.idxmax() == pytest.approx(1.1)
+    assert 3.0 < light.max() < 10.5
+    assert light.loc[0.2] == pytest.approx(1.04, abs=0.05)
+    traj.close()
+    before = (tmp_path / "osc.h5").read_bytes()
+    numbers = example("analyse_results").main(tmp_path / "osc.h5", tmp_path / "report.html")
+    out = capsys.readouterr().out
+    assert numbers["runs"] == 10
+    assert numbers["resonant"] == frame.index[frame["amplitude"] > 3.0].tolist()
+    assert numbers["peak_run"] == int(light.reset_index()["amplitude"].idxmax())
+    assert numbers["resonances"][0.05] == pytest.approx(1.1)
+    assert "damping 0.05: resonance at drive 1.100" in out
+    assert (tmp_path / "report.html").read_text().count("data-kind='lines'") == 3
+    assert (tmp_path / "osc.h5").read_bytes() == before  # analysis never writes the study

@@ -202,6 +202,13 @@ def test_text_rendering_truncates(tree: Group) -> None:
     assert "g5" not in text
 
 
+def test_text_rendering_takes_summaries_and_comments(tree: Group) -> None:
+    tree.node("net").comment = "the network\nsecond line"
+    text = tree.tree(comments=True, summaries={"net.layers": "3 layers", "data": "unused"})
+    assert "├── net/  # the network\n" in text
+    assert "│   └── layers/  3 layers  # the layers\n" in text
+
+
 def test_html_rendering_is_self_contained(tree: Group) -> None:
     tree.node("net").comment = "a <net>"
     page = tree._repr_html_()

@@ -6,6 +6,8 @@ import contextlib
 import datetime
 import math
 import struct
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -345,7 +347,30 @@ def test_series_of_strings_keep_their_string_dtype() -> None:
     result = round_trip(default)
     assert result.dtype == default.dtype  # str in pandas 3, object in pandas 2
     explicit = pd.Series(["a", None], dtype="string")
-    assert loads(dumps(explicit)).dtype == pd.StringDtype("python")
+    # The storage comes back as pandas chose it: pyarrow when pyarrow is installed (the
+    # test extra installs it), python otherwise.
+    assert loads(dumps(explicit)).dtype == explicit.dtype
+    python = pd.Series(["a", None], dtype=pd.StringDtype("python"))
+    assert loads(dumps(python)).dtype == pd.StringDtype("python")
+
+
+def test_pyarrow_strings_load_as_python_strings_without_pyarrow() -> None:
+    written = dumps(pd.Series(["a", None], dtype=pd.StringDtype("pyarrow")))
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; "
+        "from pytraj.storage.valuecodec import loads; "
+        "s = loads(bytes.fromhex(sys.argv[1])); "
+        "print(s.dtype.storage, s.tolist())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, written.hex()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "python ['a', <NA>]"
 
 
 def test_pandas_values_nest_in_containers() -> None:

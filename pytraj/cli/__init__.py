@@ -21,13 +21,26 @@ from collections.abc import Sequence
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: The subcommand modules, in the order ``pytraj --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("check", "resume", "merge")
+SUBCOMMANDS: tuple[str, ...] = (
+    "info",
+    "tree",
+    "runs",
+    "show",
+    "export",
+    "report",
+    "check",
+    "resume",
+    "merge",
+)
 
 _EPILOG = """\
 examples:
   pytraj check out/study.h5          probe a file for damage, in a separate process
   pytraj resume out/study.h5         continue a study whose run function is importable
   pytraj merge a.h5 b.h5 -o all.h5   join shards or studies into one file
+  pytraj info out/study.h5           what the file holds: runs by status, parameters, results
+  pytraj runs out/study.h5 --where 'x >= 2 and status == "completed"' --sort z
+  pytraj report out/study.h5 -o report.html
 
 'pytraj SUBCOMMAND --help' describes each subcommand.
 """

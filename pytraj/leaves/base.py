@@ -6,6 +6,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pytraj.errors import NodeTypeError
 from pytraj.tree.node import Node
+from pytraj.tree.render import leaf_html
 
 __all__ = ["Leaf", "leaf_class", "register_leaf_class", "registered_leaf_classes"]
 
@@ -41,6 +42,9 @@ class Leaf(Node):
 
     def _summary(self) -> str:
         return ""
+
+    def _repr_html_(self) -> str:
+        return leaf_html(self)
 
     def check_value(self, value: Any, where: str) -> None:
         """Raise if ``value`` cannot be stored in this kind of leaf.

@@ -27,14 +27,15 @@ from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import RunRecord
 from pytraj.trajectory import exploration, lifecycle, mergecopy, merging
+from pytraj.trajectory.analysis import StudyViews
 from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.views import RunsView
 from pytraj.tree.names import split_path
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
     from pytraj.trajectory.spaces import ParameterSpace
-    from pytraj.trajectory.views import RunsView
 
 __all__ = ["BRANCHES", "Trajectory"]
 
@@ -43,7 +44,7 @@ BRANCHES = ("parameters", "derived_parameters", "results", "config")
 _PREFERENCE = {name: rank for rank, name in enumerate(BRANCHES)}
 
 
-class Trajectory(Group):
+class Trajectory(StudyViews, Group):
     """The root of a study: parameters, derived parameters, results, config and runs.
 
     Parameters
@@ -382,8 +383,6 @@ class Trajectory(Group):
     @property
     def runs(self) -> RunsView:
         """The runs as a sequence: ``traj.runs[3].x``, ``traj.runs[3].results.z``."""
-        from pytraj.trajectory.views import RunsView
-
         return RunsView(self)
 
     @property
@@ -529,29 +528,6 @@ class Trajectory(Group):
     def _ensure_no_active_run(self, action: str) -> None:
         if self._active_run is not None:
             raise RunError(f"cannot {action} while run {self._active_run.idx} is in progress")
-
-    # -- queries ---------------------------------------------------------------------
-    def find(self, **conditions: Any) -> list[int]:
-        """Indices of the runs matching every condition (``x=2.0``, ``x__ge=2``).
-
-        Operators: ``eq`` (default), ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``.
-        Names are parameters or per-run scalar results (``find(z__gt=0.5)``).
-        """
-        from pytraj.trajectory.query import find_runs
-
-        return find_runs(self, conditions)
-
-    def to_dataframe(self, *, status: bool = False) -> Any:
-        """One row per run: explored parameters and per-run scalar results.
-
-        Parameters
-        ----------
-        status
-            Also add the run status column.
-        """
-        from pytraj.trajectory.query import to_dataframe
-
-        return to_dataframe(self, status=status)
 
     # -- merging ---------------------------------------------------------------------
     def merge(

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from pytraj.errors import NodeAttributeError, PathTypeError, RunValueMissingError
+from pytraj.errors import (
+    NodeAttributeError,
+    NodeNotFoundError,
+    PathTypeError,
+    RunValueMissingError,
+)
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, WRITER_KEY, FailureRecord
+from pytraj.trajectory.notebook import per_run_html, run_html, runs_html
 from pytraj.tree.node import Group, Node
 
 if TYPE_CHECKING:
@@ -181,6 +187,9 @@ class PerRunView:
         total = len(self._selected())
         return f"<PerRunView {self.name!r} {len(self)} of {total} runs>"
 
+    def _repr_html_(self) -> str:
+        return per_run_html(self)
+
 
 def _stack(values: list[Any]) -> np.ndarray:
     """Stack equal-shape arrays or scalars; anything ragged becomes an object array."""
@@ -229,7 +238,18 @@ class RunNodeView:
         return self._value(child)
 
     def __getitem__(self, path: str) -> Any:
-        return self._value(self._group.node(path))
+        """The value at ``path``; ``"results.diag.peak"`` reaches an item of a result."""
+        try:
+            node = self._group.node(path)
+        except NodeNotFoundError:
+            owner_path, _, item = path.rpartition(".")
+            owner = self._group.node(owner_path) if owner_path else None
+            if isinstance(owner, Result) and item in owner.item_names():
+                if owner.per_run:
+                    return self._traj._cell(owner.full_name, item, self._idx)
+                return owner[item]
+            raise
+        return self._value(node)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._group._children))
@@ -344,6 +364,9 @@ class RunView(RunNodeView):
     def __repr__(self) -> str:
         return f"<Run {self._idx} of {self._traj.name!r} ({self.status})>"
 
+    def _repr_html_(self) -> str:
+        return run_html(self)
+
 
 class RunsView(Sequence[RunView]):
     """All runs of a trajectory as a sequence of :class:`RunView`."""
@@ -370,6 +393,15 @@ class RunsView(Sequence[RunView]):
         for idx in range(len(self._traj)):
             yield RunView(self._traj, idx)
 
+    def where(self, *predicates: str | Callable[[Any], Any], **conditions: Any) -> list[RunView]:
+        """The runs matching a query, as :class:`RunView` objects, in run order.
+
+        Takes what :meth:`Trajectory.find` takes: a query string in the documented
+        grammar (``traj.runs.where("x >= 2 and not status == 'failed'")``), conditions
+        (``traj.runs.where(x__ge=2, z__isnull=False)``) or a callable taking a run.
+        """
+        return [RunView(self._traj, idx) for idx in self._traj.find(*predicates, **conditions)]
+
     def to_dataframe(self) -> pd.DataFrame:
         """The run table: status, attempt, start, finish, host, pid and point id per run."""
         import pandas as pd
@@ -395,3 +427,6 @@ class RunsView(Sequence[RunView]):
 
     def __repr__(self) -> str:
         return f"<Runs of {self._traj.name!r}: {len(self)}>"
+
+    def _repr_html_(self) -> str:
+        return runs_html(self._traj)

@@ -14,7 +14,7 @@ import os
 import reprlib
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -542,11 +542,28 @@ class Group(Node):
             f"({count} {'child' if count == 1 else 'children'})>"
         )
 
-    def tree(self, *, max_children: int = 20, max_depth: int | None = None) -> str:
-        """Return a text drawing of the subtree (truncated for big trees)."""
+    def tree(
+        self,
+        *,
+        max_children: int = 20,
+        max_depth: int | None = None,
+        comments: bool = False,
+        summaries: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return a text drawing of the subtree (truncated for big trees).
+
+        With ``comments``, each node's comment follows its line after ``#``;
+        ``summaries`` (full name -> text) replaces the short state drawn after a node.
+        """
         from pytraj.tree.render import render_text
 
-        return render_text(self, max_children=max_children, max_depth=max_depth)
+        return render_text(
+            self,
+            max_children=max_children,
+            max_depth=max_depth,
+            comments=comments,
+            summaries=summaries,
+        )
 
     def _repr_html_(self) -> str:
         from pytraj.tree.render import render_html

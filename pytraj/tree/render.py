@@ -8,12 +8,13 @@ scripts, styles from outside or other external resources, so it works in any not
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytraj.tree.node import Group, Node
 
-__all__ = ["render_html", "render_text"]
+__all__ = ["leaf_html", "render_html", "render_text"]
 
 DISPLAY_MAX_CHILDREN = 20
 HTML_MAX_NODES = 500
@@ -28,7 +29,12 @@ def _summary(node: Node) -> str:
 
 
 def render_text(
-    group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN, max_depth: int | None = None
+    group: Group,
+    *,
+    max_children: int = DISPLAY_MAX_CHILDREN,
+    max_depth: int | None = None,
+    comments: bool = False,
+    summaries: Mapping[str, str] | None = None,
 ) -> str:
     """Draw ``group`` and its subtree with box characters.
 
@@ -40,7 +46,14 @@ def render_text(
         Children shown per group; the rest are summarised as ``... N more``.
     max_depth
         Deepest level drawn below ``group`` (None: all).
+    comments
+        Append each node's comment (first line, cut at 80 characters) after ``#``.
+    summaries
+        Full name -> text drawn after the node's name instead of its own summary (the
+        ``pytraj`` command adds the types of per-run results, which leaves do not know
+        without reading a stored value).
     """
+    replaced = summaries or {}
     lines = [f"{group.full_name or group.name}/"]
 
     def walk(node: Group, prefix: str, level: int) -> None:
@@ -50,8 +63,12 @@ def render_text(
             last = position == len(shown) - 1 and len(children) <= max_children
             branch = "└── " if last else "├── "
             label = child.name + ("/" if child.is_group else "")
-            summary = _summary(child)
-            lines.append(f"{prefix}{branch}{label}" + (f"  {summary}" if summary else ""))
+            summary = replaced.get(child.full_name) or _summary(child)
+            line = f"{prefix}{branch}{label}" + (f"  {summary}" if summary else "")
+            if comments and child.comment:
+                first = child.comment.splitlines()[0] if child.comment.strip() else ""
+                line += f"  # {first[:80]}{'...' if len(first) > 80 else ''}"
+            lines.append(line)
             if child.is_group and (max_depth is None or level < max_depth):
                 walk(child, prefix + ("    " if last else "│   "), level + 1)  # type: ignore[arg-type]
         if len(children) > max_children:
@@ -73,7 +90,8 @@ def render_html(
         summary = html.escape(_summary(node))
         comment = html.escape(node.comment)
         title = f' title="{comment}"' if comment else ""
-        tail = f" <span style='color:#666'>{summary}</span>" if summary else ""
+        # Dimmed by opacity, not by a grey: readable on light and dark notebook themes.
+        tail = f" <span style='opacity:0.7'>{summary}</span>" if summary else ""
         if not node.is_group:
             return f"<li{title}><code>{name}</code>{tail}</li>"
         inner = children(node)  # type: ignore[arg-type]  # is_group: node is a Group
@@ -96,3 +114,12 @@ def render_html(
     return (
         f"<div class='pytraj-tree'><details open><summary>{header}</summary>{body}</details></div>"
     )
+
+
+def leaf_html(node: Node) -> str:
+    """A leaf for Jupyter: its path, its one-line state and its comment."""
+    name = html.escape(node.full_name or node.name)
+    text = f"<div class='pytraj-leaf'><code>{name}</code> {html.escape(_summary(node))}"
+    if node.comment:
+        text += f" <span style='opacity:0.7'># {html.escape(node.comment)}</span>"
+    return text + "</div>"

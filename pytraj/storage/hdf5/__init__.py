@@ -24,6 +24,7 @@ from pytraj.storage.hdf5.files import (
     file_state,
     stored_names,
 )
+from pytraj.storage.hdf5.inspect import JournalStatus, journal_status
 from pytraj.storage.hdf5.layout import SCHEMA_VERSION, journal_path_for
 from pytraj.storage.hdf5.options import FileOptions, available_complibs
 
@@ -34,7 +35,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "FileOptions",
     "HDF5Storage",
+    "JournalStatus",
     "available_complibs",
+    "journal_status_of",
     "list_trajectories_in",
     "open_new_trajectory",
     "open_trajectory",
@@ -93,9 +96,13 @@ def open_new_trajectory(
     return storage
 
 
-def _open_state(filename: str | os.PathLike[str]) -> tuple[FileState, list[str]]:
+def _open_state(
+    filename: str | os.PathLike[str], *, read_only: bool = False
+) -> tuple[FileState, list[str]]:
     state = file_state(filename)
-    if state.is_writer or journal_path_for(state.path).exists():
+    if read_only and not state.is_writer:
+        pass  # read what the writer flushed so far; a journal stays as it is
+    elif state.is_writer or journal_path_for(state.path).exists():
         # Buffered runs to flush or a journal to replay (the writing side is imported
         # only then: most loads are of files closed cleanly).
         from pytraj.storage.hdf5 import writer
@@ -108,9 +115,22 @@ def _open_state(filename: str | os.PathLike[str]) -> tuple[FileState, list[str]]
     return state, names
 
 
-def list_trajectories_in(filename: str | os.PathLike[str]) -> list[str]:
-    """Names of the trajectories in ``filename``, in creation order."""
-    return _open_state(filename)[1]
+def list_trajectories_in(filename: str | os.PathLike[str], *, read_only: bool = False) -> list[str]:
+    """Names of the trajectories in ``filename``, in creation order.
+
+    With ``read_only``, a journal left by a writer is not replayed (see
+    :func:`journal_status_of`).
+    """
+    return _open_state(filename, read_only=read_only)[1]
+
+
+def journal_status_of(filename: str | os.PathLike[str]) -> JournalStatus | None:
+    """The pending journal of ``filename`` (a study writes it, or crashed), or None.
+
+    Reads the journal and the file without changing either and without taking the
+    writer lock.
+    """
+    return journal_status(file_state(filename))
 
 
 def open_trajectory(
@@ -119,6 +139,7 @@ def open_trajectory(
     index: int = -1,
     *,
     allow_pickle: bool = True,
+    read_only: bool = False,
 ) -> HDF5Storage:
     """Open a stored trajectory for lazy reading (it becomes a writer on its first write).
 
@@ -132,13 +153,16 @@ def open_trajectory(
         Position in creation order (-1: the newest).
     allow_pickle
         Whether values of Pickle leaves may be unpickled (on access).
+    read_only
+        Never write: a journal left by a writer is not replayed (what it holds beyond
+        the file is not seen), and a write raises :class:`~pytraj.errors.StorageError`.
 
     Raises
     ------
     TrajectoryNotFoundError
         When no trajectory has that name or index (the message lists those present).
     """
-    state, names = _open_state(filename)
+    state, names = _open_state(filename, read_only=read_only)
     path = state.path
     if name is None:
         if not names:
@@ -154,4 +178,4 @@ def open_trajectory(
     elif name not in names:
         present = ", ".join(repr(n) for n in names) or "none"
         raise TrajectoryNotFoundError(f"{path} holds no trajectory {name!r}; it holds {present}")
-    return HDF5Storage(state, name, allow_pickle=allow_pickle)
+    return HDF5Storage(state, name, allow_pickle=allow_pickle, read_only=read_only)

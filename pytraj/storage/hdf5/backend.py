@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.crashpoints import crash_point
-from pytraj.errors import TrajectoryNotFoundError
+from pytraj.errors import StorageError, TrajectoryNotFoundError
 from pytraj.storage.hdf5 import runs as run_nodes
 from pytraj.storage.hdf5.cells import (
     TOMBSTONE,
@@ -114,8 +114,12 @@ class HDF5Storage(Storage):
         *,
         allow_pickle: bool = True,
         options: FileOptions | None = None,
+        read_only: bool = False,
     ) -> None:
         self._state = state
+        # A read-only storage never writes (nor replays a journal): ``writable`` tells
+        # the trajectory not to store its definition on close.
+        self.writable = not read_only
         self.name = name
         self.allow_pickle = allow_pickle
         self.options = options if options is not None else FileOptions()
@@ -163,6 +167,11 @@ class HDF5Storage(Storage):
 
     # -- writing ---------------------------------------------------------------------
     def _ensure_writer(self) -> None:
+        if not self.writable:
+            raise StorageError(
+                f"{self.path} was opened read-only (e.g. by the pytraj command); load it "
+                "with pytraj.load to change it"
+            )
         if not self._is_writer:
             from pytraj.storage.hdf5 import writer
 
