@@ -30,6 +30,8 @@ EXPECTED_BUILTINS = {
     "FileLockedError": OSError,
     "TrajectoryNotFoundError": KeyError,
     "ValueDecodeError": ValueError,
+    "MissingDependencyError": ImportError,
+    "GitError": RuntimeError,
 }
 
 

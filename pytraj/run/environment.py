@@ -33,6 +33,7 @@ from pytraj.run.options import (
     OutputOptions,
     ParallelOptions,
     Shard,
+    check_folder,
     check_trajectory_name,
     invalid,
     resolve_filename,
@@ -81,7 +82,7 @@ class Environment:
         Worker processes (1: serial in this process; 0: one per CPU).
     executor
         Run on this :class:`concurrent.futures.Executor` instead (a thread or process
-        pool, Dask's ``client.get_executor()``).
+        pool), or on a Dask ``distributed.Client``'s cluster (see ``docs/clusters.md``).
     mp_context
         Start method of the worker processes: ``"fork"``, ``"spawn"``,
         ``"forkserver"`` or a :mod:`multiprocessing` context (None: the default).
@@ -122,6 +123,10 @@ class Environment:
         ``2-of-4``); other shards' runs stay pending there. None: the environment
         variable ``PYTRAJ_SHARD=i/n`` when set, else the whole study. See
         :mod:`pytraj.run.shards`; merge the shard files with :func:`pytraj.merge_files`.
+    study_dir
+        Folder of the per-run working directories (``traj.run_dir``); default
+        ``<file stem>_<trajectory>/`` beside the file. On a cluster it must be on a
+        filesystem the workers share (a Dask study checks that before it starts).
 
     Notes
     -----
@@ -154,6 +159,7 @@ class Environment:
         complib: str | None = None,
         complevel: int | None = None,
         shard: tuple[int, int] | None = None,
+        study_dir: str | Path | None = None,
     ) -> None:
         if isinstance(trajectory, Trajectory):
             name = trajectory.name
@@ -181,6 +187,7 @@ class Environment:
             freeze_input=freeze_input,
             run_timeout=run_timeout,
             niceness=niceness,
+            caps=(cpu_cap, memory_cap, swap_cap),
         )
         self._caps = ResourceCaps.from_options(cpu_cap, memory_cap, swap_cap, niceness)
         self._output = OutputOptions.from_options(progress, log_config, log_stdout)
@@ -201,7 +208,9 @@ class Environment:
         else:
             traj = Trajectory(name, comment=comment)
         self._traj = traj
-        if traj._study_dir is None:
+        if study_dir is not None:
+            traj.study_dir = check_folder("study_dir", study_dir)
+        elif traj._study_dir is None:
             traj.study_dir = self._file.study_dir(name)
         self._bound = not isinstance(traj.storage, MemoryStorage)
         if not self._bound and (self._file.overwrite or name not in self._stored_names()):
