@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 from pytraj.errors import RunError, RunsFailedError
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
 from pytraj.run.executors import make_runner
+from pytraj.run.githook import GitOptions, GitRecord, apply_git_hook, writer_fields
 from pytraj.run.jobs import RunJob
 from pytraj.run.logs import apply_log_config
 from pytraj.run.options import (
@@ -52,9 +51,8 @@ from pytraj.run.resume import (
     refresh_run_table,
 )
 from pytraj.run.session import InterruptControl, RunSession
-from pytraj.run.shards import shard_path, shard_runs
+from pytraj.run.shards import runs_to_do, shard_path
 from pytraj.storage.memory import MemoryStorage
-from pytraj.storage.records import FAILED, PENDING
 from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.trajectory import Trajectory
 
@@ -127,6 +125,13 @@ class Environment:
         Folder of the per-run working directories (``traj.run_dir``); default
         ``<file stem>_<trajectory>/`` beside the file. On a cluster it must be on a
         filesystem the workers share (a Dask study checks that before it starts).
+    git_repository, git_message, git_fail, git_add_untracked
+        The git hook (:mod:`pytraj.run.githook`): before the first run, commit the
+        repository's changes (untracked files too with ``git_add_untracked``) with a
+        message naming the trajectory and ``git_message``, or with ``git_fail=True``
+        refuse to start on a dirty tree; shards never commit. The commit, branch,
+        remote and dirty state go into ``traj.provenance["git"]`` and every run's
+        ``provenance``.
 
     Notes
     -----
@@ -160,6 +165,10 @@ class Environment:
         complevel: int | None = None,
         shard: tuple[int, int] | None = None,
         study_dir: str | Path | None = None,
+        git_repository: str | Path | None = None,
+        git_message: str = "",
+        git_fail: bool = False,
+        git_add_untracked: bool = False,
     ) -> None:
         if isinstance(trajectory, Trajectory):
             name = trajectory.name
@@ -192,6 +201,10 @@ class Environment:
         self._caps = ResourceCaps.from_options(cpu_cap, memory_cap, swap_cap, niceness)
         self._output = OutputOptions.from_options(progress, log_config, log_stdout)
         self._on_error: OnError = validate_on_error(on_error)
+        self._git = GitOptions.from_options(
+            git_repository, git_message, git_fail, git_add_untracked
+        )
+        self._git_record: GitRecord | None = None
         apply_log_config(self._output.log_config)
         collect()  # looks versions up once per process, before any run is timed
 
@@ -444,27 +457,6 @@ class Environment:
         if not callable(func):
             raise TypeError(f"expected a function to run, got {type(func).__name__} {func!r}")
 
-    def _todo(self, retry_failed: bool) -> list[int]:
-        table = self._traj.run_table
-        indices = table.indices(PENDING)
-        if not self._shard.is_whole:
-            ids = table.point_ids()
-            indices = np.array(shard_runs(indices.tolist(), ids, self._shard), dtype=np.int64)
-            if retry_failed:
-                failed_here = shard_runs(table.indices(FAILED).tolist(), ids, self._shard)
-                return sorted({*indices.tolist(), *failed_here})
-        if retry_failed:
-            return sorted({*indices.tolist(), *table.indices(FAILED).tolist()})
-        failed = len(table.indices(FAILED))
-        if failed:
-            log.info(
-                "%d runs of %r failed earlier and are not run again; "
-                "env.resume(retry_failed=True) retries them",
-                failed,
-                self._traj.name,
-            )
-        return [int(i) for i in indices]
-
     def _run(
         self,
         call: Call,
@@ -480,7 +472,7 @@ class Environment:
         self._last = (call, extra)
         job = RunJob(
             traj,
-            self._todo(retry_failed),
+            runs_to_do(traj.run_table, self._shard, retry_failed=retry_failed, name=traj.name),
             call.func,
             call.args,
             call.kwargs,
@@ -489,13 +481,23 @@ class Environment:
         )
         runner = make_runner(self._parallel, self._caps)
         runner.preflight(job)  # refuse what cannot work before anything starts
+        if self._git_record is None:  # once per Environment, before its first run
+            self._git_record = apply_git_hook(
+                self._git,
+                trajectory=traj.name,
+                study_paths=[self._file.path, traj.study_dir],
+                commit=self._shard.is_whole,
+            )
         start_session(traj._provenance, first=self._sessions == 0)
         self._sessions += 1
+        if self._git_record is not None:
+            traj._provenance["git"] = asdict(self._git_record)
         writer = add_writer(
             traj._provenance,
             file=str(self._file.path),
             trajectory=traj.name,
             executor=self._parallel.executor_kind,
+            extra=writer_fields(self._git_record),
         )
         progress = Progress(self._output.progress, len(job.indices), traj.name)
         session = RunSession(traj, progress, writer)
@@ -563,20 +565,11 @@ class Environment:
             progress.close()
 
     def _report_failures(self, session: RunSession) -> None:
-        if not session.failed:
+        message = session.failure_message()
+        if message is None:
             return
-        traj = self._traj
-        failed = sorted(session.failed)
-        first = traj.run_table.failure(failed[0])
-        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
-        cause = f" (run {failed[0]}: {first.exc_type}: {first.message})" if first else ""
-        message = (
-            f"{len(failed)} of {session.count} runs of {traj.name!r} failed: {shown}{cause}. "
-            "The other runs are stored; traj.runs[i].failure holds each traceback, and "
-            "env.resume(retry_failed=True) runs the failed ones again"
-        )
         if self._on_error == "raise":
-            raise RunsFailedError(message, failed)
+            raise RunsFailedError(message, sorted(session.failed))
         log.warning("%s", message)
 
     # -- closing ---------------------------------------------------------------------

@@ -113,8 +113,18 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
         provenance["writers"] = writers
 
 
-def add_writer(provenance: dict[str, Any], *, file: str, trajectory: str, executor: str) -> int:
+def add_writer(
+    provenance: dict[str, Any],
+    *,
+    file: str,
+    trajectory: str,
+    executor: str,
+    extra: dict[str, Any] | None = None,
+) -> int:
     """Record this writer session (one row per session) and return its position.
+
+    ``extra`` adds fields to the row (the git hook's ``git_commit``, ``git_branch``,
+    ``git_remote``, ``git_dirty``).
 
     Each run the session stores refers to it (:data:`~pytraj.storage.records.WRITER_KEY`),
     so ``traj.runs[i].provenance`` tells where run i was computed, also after merges.
@@ -130,6 +140,7 @@ def add_writer(provenance: dict[str, Any], *, file: str, trajectory: str, execut
             "pytraj": info["pytraj"],
             "executor": executor,
             "start": time.time(),
+            **(extra or {}),
         }
     )
     provenance["writers"] = writers
