@@ -23,13 +23,17 @@ import pytraj as pt
 from pytraj.errors import MissingDependencyError, OptionError, RunsFailedError
 
 distributed = pytest.importorskip("distributed")  # the test extra installs it
+dask = pytest.importorskip("dask")
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    # A task is given up (KilledWorker) after its worker died twice, not four times:
+    # the test of a run that kills its worker then restarts workers 4 times, not 8.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     with distributed.Client(cluster) as dask_client:
         yield dask_client
     cluster.close()
@@ -175,6 +179,37 @@ def test_a_worker_killed_mid_study_leaves_every_run_completed_exactly_once(
     assert victim in {traj.runs[i].pid for i in range(n)}
 
 
+def in_a_dask_worker() -> bool:
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def dies_at_150(traj: pt.Trajectory) -> None:
+    if traj.x == 150 and in_a_dask_worker():
+        os._exit(3)  # the worker process dies, as on a segfault or the OOM killer
+    traj.add_result("z", traj.x * traj.scale)
+
+
+@pytest.mark.slow
+def test_a_run_that_kills_its_worker_fails_alone(client: Any, tmp_path: Path) -> None:
+    env = study(tmp_path / "dies.h5", 200, executor=client, on_error="continue")
+    returned = env.run(dies_at_150)
+    env.close()
+    client.wait_for_workers(2, timeout=60)
+    traj = pt.load(tmp_path / "dies.h5")
+    assert [traj.runs[i].status for i in range(200)].count("failed") == 1
+    assert traj.runs[150].status == "failed"
+    failure = traj.runs[150].failure
+    assert failure.exc_type == "distributed.scheduler.KilledWorker"
+    assert "its Dask worker died each time it ran this run" in failure.message
+    # The runs batched with run 150 were run again one by one and completed once each.
+    assert sorted(i for i, _ in returned) == [i for i in range(200) if i != 150]
+    assert traj.results.z.to_series().tolist() == [2.5 * i for i in range(200) if i != 150]
+
+
 DRIVER = """
 import sys, time
 from pathlib import Path
@@ -244,7 +279,13 @@ def test_dask_jobqueue_local_jobs_run_a_small_study(tmp_path: Path) -> None:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         with (
-            jobqueue.LocalCluster(cores=1, processes=1, memory="1GB", walltime="00:10:00") as jobs,
+            jobqueue.LocalCluster(
+                cores=1,
+                processes=1,
+                memory="1GB",
+                walltime="00:10:00",
+                scheduler_options={"dashboard_address": None},
+            ) as jobs,
             distributed.Client(jobs) as job_client,
         ):
             assert "distributed.cli.dask_worker" in jobs.job_script()

@@ -14,10 +14,11 @@ future completes (:class:`distributed.as_completed`), never after the last one.
   runs; each worker thread holds about two batches.
 - **Failures** come back as failed runs with a traceback: a run that raises (as
   everywhere); a run function the worker cannot import (the whole batch fails with
-  the ImportError); a batch whose worker died :data:`distributed's allowed-failures
-  <distributed.scheduler.allowed-failures>` times is split into single runs and sent
-  again, so only the run that kills its worker ends failed. Dask reschedules the
-  tasks of a lost worker itself; every batch is stored exactly once, whole.
+  the ImportError). Dask reschedules the tasks of a lost worker itself; a batch whose
+  workers died more often than ``distributed.scheduler.allowed-failures`` allows
+  (KilledWorker) has its runs sent again one at a time, alone on the cluster, so
+  only a run that kills its worker by itself ends failed, and a run that merely
+  shared a worker with it completes. Every batch is stored exactly once, whole.
 - **Ctrl-C** cancels every outstanding future; batches that completed before the
   cancellation are stored whole, the others stay pending for the next run.
 
@@ -158,8 +159,8 @@ def _failed(task: Task, exc_type: str, message: str, text: str, *, pid: int) -> 
 # -- the main process ---------------------------------------------------------------------------
 class _Batch(NamedTuple):
     tasks: list[Task]
-    #: Sent again as single runs after its worker died: a further death fails it.
-    split: bool
+    #: A single run sent alone after its batch's workers died: a further death fails it.
+    isolated: bool
 
 
 class DaskRunner(Runner):
@@ -233,7 +234,7 @@ class _DaskLoop:
         self.control = control
         self.explored = [job.traj.node(path) for path in study.explored]
         self.pending: deque[int] = deque(job.indices)
-        self.retry: deque[int] = deque()  # runs of a batch whose worker died, one by one
+        self.isolated: deque[int] = deque()  # runs of a batch whose workers died
         self.running: dict[Any, _Batch] = {}
         self.done = distributed.as_completed()
         self.submitted = 0
@@ -250,22 +251,27 @@ class _DaskLoop:
 
     def _submit(self) -> None:
         limit = self.runner.threads() * BATCHES_PER_THREAD
-        while (self.pending or self.retry) and len(self.running) < limit:
-            if self.retry:
-                batch = _Batch([self._task(self.retry.popleft())], split=True)
-            else:
-                size = min(self._batch_size(), len(self.pending))
-                batch = _Batch([self._task(self.pending.popleft()) for _ in range(size)], False)
-            self.submitted += 1
-            future = self.client.submit(
-                run_batch,
-                self.token,
-                batch.tasks,
-                key=f"pytraj-{self.token[:8]}-{self.submitted}-{uuid.uuid4().hex[:6]}",
-                pure=False,
-            )
-            self.running[future] = batch
-            self.done.add(future)
+        if self.isolated:
+            # One at a time with nothing else in flight: a run that kills its worker
+            # can then take no other run down with it.
+            if not self.running:
+                self._send(_Batch([self._task(self.isolated.popleft())], isolated=True))
+            return
+        while self.pending and len(self.running) < limit:
+            size = min(self._batch_size(), len(self.pending))
+            self._send(_Batch([self._task(self.pending.popleft()) for _ in range(size)], False))
+
+    def _send(self, batch: _Batch) -> None:
+        self.submitted += 1
+        future = self.client.submit(
+            run_batch,
+            self.token,
+            batch.tasks,
+            key=f"pytraj-{self.token[:8]}-{self.submitted}-{uuid.uuid4().hex[:6]}",
+            pure=False,
+        )
+        self.running[future] = batch
+        self.done.add(future)
 
     def _task(self, idx: int) -> Task:
         return make_task(self.job, idx, False, self.explored)
@@ -279,7 +285,7 @@ class _DaskLoop:
                     self._stop()
                     return
                 self._submit()
-                if not self.running:
+                if not self.running and not self.isolated:
                     return
                 self._wait(0.2)
                 for future in self.done.next_batch(block=False):
@@ -323,14 +329,14 @@ class _DaskLoop:
         if future.status != "error":
             return  # cancelled: its runs stay pending
         exc = future.exception()
-        if isinstance(exc, distributed.KilledWorker) and not batch.split and len(batch.tasks) > 1:
-            # One run may kill its worker each time: run the batch's runs one by one, so
-            # that only that run fails and the others complete.
+        if isinstance(exc, distributed.KilledWorker) and not batch.isolated:
+            # One run may kill its worker each time, and the others in its batch (or
+            # beside it on the worker) died with it: run each alone, once more.
             log.warning(
-                "a batch of %d runs lost its Dask worker repeatedly; running them one by one",
+                "a batch of %d runs lost its Dask workers repeatedly; running them one at a time",
                 len(batch.tasks),
             )
-            self.retry.extend(task.idx for task in batch.tasks)
+            self.isolated.extend(task.idx for task in batch.tasks)
             return
         text = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
         name = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")

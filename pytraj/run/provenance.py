@@ -1,7 +1,10 @@
 """Provenance of a study: which software ran it, where, by whom, from which script.
 
-Recorded per trajectory in ``traj.provenance`` (stored with the definition); per
-run, host, pid, start, finish and attempt are in the run table already. When a later
+Recorded per trajectory in ``traj.provenance`` (stored with the definition): library
+versions, Python, platform, user, the script's path and sha256, the command line, and
+the git hook's record under ``"git"``; per run, host, pid, start, finish and attempt
+are in the run table, and the writer session that stored the run (executor kind, git
+commit ...) in ``provenance["writers"]``. When a later
 session continues a stored study, the earlier sessions are kept in
 ``provenance["previous_sessions"]`` (their start, finish, user, host and command line).
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import hashlib
 import os
 import platform
 import shlex
@@ -65,6 +69,16 @@ def _script() -> str:
     return sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
 
 
+def _sha256(path: str) -> str:
+    """The script's sha256 ("" for an interactive session or an unreadable file), so
+    that a study names the exact code that ran even outside a git repository."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return ""
+
+
 def collect() -> dict[str, Any]:
     """Versions, platform, user, script and command line of this process."""
     info = dict(_collect_once())
@@ -83,6 +97,7 @@ def _collect_once() -> dict[str, Any]:
     info["host"] = this_host()
     info["user"] = _user()
     info["script"] = _script()
+    info["script_sha256"] = _sha256(info["script"])
     info["command_line"] = shlex.join(getattr(sys, "orig_argv", sys.argv))
     info["cwd"] = os.getcwd()
     return info
