@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -238,9 +239,20 @@ class _DaskLoop:
         self.running: dict[Any, _Batch] = {}
         self.done = distributed.as_completed()
         self.submitted = 0
+        self.thread_count = 1
+        self.asked = -math.inf  # when the thread count was last asked (monotonic clock)
+
+    def _threads(self) -> int:
+        """The cluster's worker threads, asked of the scheduler at most once a second (a
+        round trip each time; clusters grow and shrink in seconds, not milliseconds)."""
+        now = time.monotonic()
+        if now - self.asked >= 1.0:
+            self.asked = now
+            self.thread_count = self.runner.threads()
+        return self.thread_count
 
     def _batch_size(self) -> int:
-        threads = self.runner.threads()
+        threads = self._threads()
         if not self.session.count:
             return 1  # nothing measured yet: learn the run time from single runs
         mean = max(self.session.run_seconds / self.session.count, 1e-6)
@@ -250,7 +262,7 @@ class _DaskLoop:
         return max(1, min(size, MAX_BATCH, tail))
 
     def _submit(self) -> None:
-        limit = self.runner.threads() * BATCHES_PER_THREAD
+        limit = self._threads() * BATCHES_PER_THREAD
         if self.isolated:
             # One at a time with nothing else in flight: a run that kills its worker
             # can then take no other run down with it.
