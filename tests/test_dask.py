@@ -284,7 +284,7 @@ def test_dask_jobqueue_local_jobs_run_a_small_study(tmp_path: Path) -> None:
                 processes=1,
                 memory="1GB",
                 walltime="00:10:00",
-                scheduler_options={"dashboard_address": None},
+                scheduler_options={"dashboard_address": ":0"},
             ) as jobs,
             distributed.Client(jobs) as job_client,
         ):
