@@ -61,11 +61,6 @@ def raises_on_three(traj: pt.Trajectory) -> None:
     traj.add_result("z", traj.x * traj.scale)
 
 
-def slow_product(traj: pt.Trajectory) -> None:
-    time.sleep(0.01)
-    traj.add_result("z", traj.x * traj.scale)
-
-
 def by_point_id(traj: pt.Trajectory) -> dict[str, tuple[str, Any]]:
     out: dict[str, tuple[str, Any]] = {}
     for i in range(len(traj)):
@@ -147,36 +142,48 @@ def test_a_run_function_the_workers_cannot_import_fails_its_runs(
     assert traj.runs[2].attempt == 2
 
 
+def marks_its_worker(traj: pt.Trajectory, folder: str) -> None:
+    time.sleep(0.01)
+    Path(folder, f"{traj.idx}-{os.getpid()}").touch()
+    traj.add_result("z", traj.x * traj.scale)
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_study_leaves_every_run_completed_exactly_once(
     client: Any, tmp_path: Path
 ) -> None:
     n = 400
+    marks = tmp_path / "marks"
+    marks.mkdir()
     env = study(tmp_path / "killed.h5", n, executor=client, on_error="continue")
     victim = sorted(client.run(os.getpid).values())[0]
+    at_kill: list[int] = []
 
-    def kill_soon() -> None:
-        time.sleep(1.0)  # a few batches have been stored by then
+    def kill_mid_study() -> None:
+        deadline = time.monotonic() + 60
+        while len(list(marks.glob(f"*-{victim}"))) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        at_kill.append(len(list(marks.iterdir())))
         os.kill(victim, signal.SIGKILL)
 
-    killer = threading.Thread(target=kill_soon)
+    killer = threading.Thread(target=kill_mid_study)
     killer.start()
-    returned = env.run(slow_product)
+    returned = env.run(marks_its_worker, str(marks))
     killer.join()
     env.close()
     client.wait_for_workers(2, timeout=60)
 
+    assert 20 <= at_kill[0] < n  # killed while working, mid-study
     traj = pt.load(tmp_path / "killed.h5")
-    statuses = [traj.runs[i].status for i in range(n)]
-    assert set(statuses) <= {"completed", "failed"}
-    completed = [i for i in range(n) if statuses[i] == "completed"]
-    assert sorted(i for i, _ in returned) == completed  # each once
-    assert len(traj.results.z) == len(completed)
+    assert [traj.runs[i].status for i in range(n)] == ["completed"] * n
+    assert sorted(i for i, _ in returned) == list(range(n))  # each once
+    assert len(traj.results.z) == n
     assert all(traj.runs[i].attempt == 1 for i in range(n))
-    assert traj.results.z.to_numpy().tolist() == [2.5 * i for i in completed]
-    # Dask rescheduled the killed worker's batch: nothing is missing.
-    assert len(completed) == n
-    assert victim in {traj.runs[i].pid for i in range(n)}
+    assert traj.results.z.to_numpy().tolist() == [2.5 * i for i in range(n)]
+    # Each stored run was done by a live worker: the victim's unfinished (or finished
+    # but not yet fetched) batches were run again elsewhere.
+    stored_by = {traj.runs[i].pid for i in range(n)}
+    assert stored_by - {victim} <= {int(p.name.split("-")[1]) for p in marks.iterdir()}
 
 
 def in_a_dask_worker() -> bool:
@@ -200,7 +207,8 @@ def test_a_run_that_kills_its_worker_fails_alone(client: Any, tmp_path: Path) ->
     env.close()
     client.wait_for_workers(2, timeout=60)
     traj = pt.load(tmp_path / "dies.h5")
-    assert [traj.runs[i].status for i in range(200)].count("failed") == 1
+    failed = {i: traj.runs[i].failure for i in range(200) if traj.runs[i].status != "completed"}
+    assert list(failed) == [150], failed
     assert traj.runs[150].status == "failed"
     failure = traj.runs[150].failure
     assert failure.exc_type == "distributed.scheduler.KilledWorker"
@@ -208,6 +216,34 @@ def test_a_run_that_kills_its_worker_fails_alone(client: Any, tmp_path: Path) ->
     # The runs batched with run 150 were run again one by one and completed once each.
     assert sorted(i for i, _ in returned) == [i for i in range(200) if i != 150]
     assert traj.results.z.to_series().tolist() == [2.5 * i for i in range(200) if i != 150]
+
+
+def hangs_at_two(traj: pt.Trajectory) -> None:
+    if traj.x == 2:
+        time.sleep(600)  # a hung simulation
+    traj.add_result("z", traj.x * traj.scale)
+
+
+@pytest.mark.slow
+def test_run_timeout_restarts_the_worker_and_fails_only_the_hung_run(
+    client: Any, tmp_path: Path
+) -> None:
+    env = study(tmp_path / "hung.h5", 8, executor=client, run_timeout=2.0, on_error="continue")
+    before = set(client.run(os.getpid).values())
+    returned = env.run(hangs_at_two)
+    env.close()
+    client.wait_for_workers(2, timeout=60)
+    traj = pt.load(tmp_path / "hung.h5")
+    assert [traj.runs[i].status for i in range(8)] == ["completed"] * 2 + ["failed"] + [
+        "completed"
+    ] * 5
+    failure = traj.runs[2].failure
+    assert failure.exc_type == "TimeoutError"
+    assert "exceeded run_timeout=2 s" in failure.message
+    assert traj.runs[2].pid in before  # the hung worker ...
+    assert traj.runs[2].pid not in set(client.run(os.getpid).values())  # ... was replaced
+    assert sorted(i for i, _ in returned) == [0, 1, 3, 4, 5, 6, 7]
+    assert all(traj.runs[i].attempt == 1 for i in range(8))
 
 
 DRIVER = """
@@ -310,7 +346,6 @@ def test_dask_jobqueue_local_jobs_run_a_small_study(tmp_path: Path) -> None:
         ("swap_cap", 50.0, "memory_limit"),
         ("niceness", 5, "nice dask worker"),
         ("mp_context", "spawn", "LocalCluster(processes="),
-        ("run_timeout", 5.0, "--lifetime"),
     ],
 )
 def test_local_only_options_are_refused_with_what_dask_offers(

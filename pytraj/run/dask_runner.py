@@ -19,6 +19,9 @@ future completes (:class:`distributed.as_completed`), never after the last one.
   (KilledWorker) has its runs sent again one at a time, alone on the cluster, so
   only a run that kills its worker by itself ends failed, and a run that merely
   shared a worker with it completes. Every batch is stored exactly once, whole.
+- **run_timeout**: runs go one per task, one task per worker thread; a watchdog on
+  the worker reports a run over the limit, the main process cancels its task and
+  records it failed, and the worker process exits (its nanny starts a new one).
 - **Ctrl-C** cancels every outstanding future; batches that completed before the
   cancellation are stored whole, the others stay pending for the next run.
 
@@ -120,12 +123,13 @@ def _study(token: str) -> StudyInput:
     return study
 
 
-def run_batch(token: str, tasks: list[Task]) -> ChunkResult:
+def run_batch(token: str, tasks: list[Task], run_timeout: float | None = None) -> ChunkResult:
     """Run a batch of tasks on a Dask worker (a top-level function: Dask imports it).
 
     A study input that cannot be unpickled here (the run function's module is not
     importable on the worker) makes every run of the batch a failed run carrying
-    that traceback.
+    that traceback. With ``run_timeout`` (batches of one run), a watchdog restarts
+    the worker when the run exceeds it (:func:`_expire`).
     """
     try:
         study = _study(token)
@@ -139,7 +143,43 @@ def run_batch(token: str, tasks: list[Task]) -> ChunkResult:
         name = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
         records = [_failed(task, name, why, text, pid=os.getpid()) for task in tasks]
         return ChunkResult([(record, None) for record in records], [], os.getpid())
-    return run_chunk(study, tasks)
+    if run_timeout is None:
+        return run_chunk(study, tasks)
+    worker = distributed.get_worker()
+    watchdog = threading.Timer(
+        run_timeout, _expire, (worker, worker.get_current_task(), token, tasks[0].idx)
+    )
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return run_chunk(study, tasks)
+    finally:
+        watchdog.cancel()
+
+
+#: Seconds a timed-out run's worker waits for the main process to cancel the task
+#: before it exits (so that Dask does not start the run again elsewhere).
+CANCEL_WAIT = 10.0
+
+
+def _expire(worker: Any, key: str, token: str, idx: int) -> None:
+    """A run exceeded ``run_timeout``: tell the main process, then end this worker
+    process (the only way to stop a running Python function); its nanny starts a new one.
+    """
+    worker.log_event(
+        _timeout_topic(token), {"key": key, "idx": idx, "pid": os.getpid(), "host": this_host()}
+    )
+    deadline = time.monotonic() + CANCEL_WAIT
+    while time.monotonic() < deadline:
+        state = getattr(getattr(worker, "state", None), "tasks", {}).get(key)
+        if state is None or state.state in ("cancelled", "released", "forgotten"):
+            break
+        time.sleep(0.02)
+    os._exit(70)  # EX_SOFTWARE; the nanny restarts the worker
+
+
+def _timeout_topic(token: str) -> str:
+    return f"pytraj-timeout-{token}"
 
 
 def _failed(task: Task, exc_type: str, message: str, text: str, *, pid: int) -> RunRecord:
@@ -174,11 +214,17 @@ class DaskRunner(Runner):
     freeze_input
         Unpickle the run function's arguments once per worker (see
         :class:`~pytraj.run.options.ParallelOptions`).
+    run_timeout
+        Seconds after which a run's worker is restarted and the run recorded failed;
+        runs are then sent one per task, one task per worker thread.
     """
 
-    def __init__(self, client: Any, *, freeze_input: bool = False) -> None:
+    def __init__(
+        self, client: Any, *, freeze_input: bool = False, run_timeout: float | None = None
+    ) -> None:
         self.client = client
         self.freeze_input = freeze_input
+        self.run_timeout = run_timeout
 
     def threads(self) -> int:
         """Worker threads the cluster has now (at least 1: jobs may still be queued)."""
@@ -209,11 +255,16 @@ class DaskRunner(Runner):
         )
         plugin = StudyPlugin(study.token, cloudpickle.dumps(study))
         self.client.register_plugin(plugin, name=plugin.name)
+        loop = _DaskLoop(self, job, study, session, control)
+        if self.run_timeout is not None:
+            self.client.subscribe_topic(_timeout_topic(study.token), loop.note_timeout)
         try:
-            _DaskLoop(self, job, study, session, control).run()
+            loop.run()
         finally:
             with contextlib.suppress(Exception):  # a cluster shutting down forgets it anyway
                 self.client.unregister_worker_plugin(plugin.name)
+                if self.run_timeout is not None:
+                    self.client.unsubscribe_topic(_timeout_topic(study.token))
 
 
 class _DaskLoop:
@@ -237,10 +288,20 @@ class _DaskLoop:
         self.pending: deque[int] = deque(job.indices)
         self.isolated: deque[int] = deque()  # runs of a batch whose workers died
         self.running: dict[Any, _Batch] = {}
+        self.settled: set[int] = set()  # runs handed to the session
         self.done = distributed.as_completed()
         self.submitted = 0
         self.thread_count = 1
         self.asked = -math.inf  # when the thread count was last asked (monotonic clock)
+        #: Keys of tasks whose run exceeded run_timeout, reported by worker watchdogs
+        #: (appended from the client's event thread, taken by this loop).
+        self.timed_out: deque[dict[str, Any]] = deque()
+        self.per_thread = BATCHES_PER_THREAD if runner.run_timeout is None else 1
+
+    def note_timeout(self, event: Any) -> None:
+        """Called by Dask (the client's thread) for each timeout a watchdog logs."""
+        _, message = event
+        self.timed_out.append(message)
 
     def _threads(self) -> int:
         """The cluster's worker threads, asked of the scheduler at most once a second (a
@@ -259,10 +320,12 @@ class _DaskLoop:
         size = int(BATCH_SECONDS / mean)
         # Near the end, smaller batches keep every thread busy until the last run.
         tail = -(-len(self.pending) // (threads * BATCHES_PER_THREAD))
+        if self.runner.run_timeout is not None:
+            return 1  # a timeout restarts the worker: it must take only its own run along
         return max(1, min(size, MAX_BATCH, tail))
 
     def _submit(self) -> None:
-        limit = self._threads() * BATCHES_PER_THREAD
+        limit = self._threads() * self.per_thread
         if self.isolated:
             # One at a time with nothing else in flight: a run that kills its worker
             # can then take no other run down with it.
@@ -279,6 +342,7 @@ class _DaskLoop:
             run_batch,
             self.token,
             batch.tasks,
+            self.runner.run_timeout,
             key=f"pytraj-{self.token[:8]}-{self.submitted}-{uuid.uuid4().hex[:6]}",
             pure=False,
         )
@@ -297,9 +361,10 @@ class _DaskLoop:
                     self._stop()
                     return
                 self._submit()
-                if not self.running and not self.isolated:
+                if not self.running and not self.isolated and not self._requeue_unsettled():
                     return
                 self._wait(0.2)
+                self._expire_timed_out()
                 for future in self.done.next_batch(block=False):
                     self._collect(future)
                 self.session.maybe_commit()
@@ -307,11 +372,45 @@ class _DaskLoop:
             if self.running:
                 self.client.cancel(list(self.running))
 
+    def _add(self, record: RunRecord, value: Any) -> None:
+        self.settled.add(record.idx)
+        self.session.add(record, value)
+
+    def _requeue_unsettled(self) -> bool:
+        """A last guard: runs sent but neither stored nor failed are sent again (Dask
+        promises each future an outcome; this makes a silently missing run impossible)."""
+        missing = sorted(set(self.job.indices) - self.settled)
+        if not missing:
+            return False
+        log.warning("%d runs got no outcome from Dask; sending them again", len(missing))
+        self.pending.extend(missing)
+        return True
+
     def _wait(self, timeout: float) -> None:
         condition = self.done.thread_condition
         with condition:
             if not self.done.has_ready():
                 condition.wait(timeout=timeout)
+
+    def _expire_timed_out(self) -> None:
+        """Cancel the tasks whose runs timed out (before Dask starts them again
+        elsewhere) and record those runs failed."""
+        while self.timed_out:
+            message = self.timed_out.popleft()
+            future = next((f for f in self.running if f.key == message["key"]), None)
+            if future is None or future.status == "finished":
+                continue  # done meanwhile, or its result arrived first: keep that
+            batch = self.running.pop(future)
+            self.client.cancel([future])
+            limit = self.runner.run_timeout
+            for task in batch.tasks:
+                why = (
+                    f"run {task.idx} exceeded run_timeout={limit:g} s (its Dask worker "
+                    f"process {message['pid']} on {message['host']} was restarted)"
+                )
+                record = _failed(task, "TimeoutError", why, why + "\n", pid=message["pid"])
+                record.host = str(message["host"])
+                self._add(record, None)
 
     def _stop(self) -> None:
         """Ctrl-C: cancel what is outstanding, store the batches that completed whole."""
@@ -329,17 +428,25 @@ class _DaskLoop:
         self.running.clear()
 
     def _collect(self, future: Any) -> None:
-        batch = self.running.pop(future, None)
-        if batch is None:  # cancelled and forgotten
+        batch = self.running.get(future)
+        if batch is None:  # cancelled by us, and settled already
             return
-        if future.status == "finished":
+        status = future.status
+        if status in ("pending", "lost"):
+            # It finished, but the worker holding its result died before we fetched
+            # it: Dask computes it again. Wait for that; its runs are not lost.
+            self.done.add(future)
+            return
+        del self.running[future]
+        if status == "cancelled":  # by someone else (a client restart): send it again
+            self.pending.extendleft(reversed([task.idx for task in batch.tasks]))
+            return
+        if status == "finished":
             result: ChunkResult = future.result()
             emit_forwarded(result.logs)
             for record, value in result.outcomes:
-                self.session.add(record, value)
+                self._add(record, value)
             return
-        if future.status != "error":
-            return  # cancelled: its runs stay pending
         exc = future.exception()
         if isinstance(exc, distributed.KilledWorker) and not batch.isolated:
             # One run may kill its worker each time, and the others in its batch (or
@@ -360,7 +467,7 @@ class _DaskLoop:
         else:
             message = f"the Dask task running it failed ({type(exc).__name__}: {exc})"
         for task in batch.tasks:
-            self.session.add(_failed(task, name, f"run {task.idx}: {message}", text, pid=0), None)
+            self._add(_failed(task, name, f"run {task.idx}: {message}", text, pid=0), None)
 
 
 def check_shared_folder(client: Any, folder: Path) -> None:

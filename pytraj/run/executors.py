@@ -43,7 +43,11 @@ def make_runner(parallel: ParallelOptions, caps: ResourceCaps) -> Runner:
         # half a second to import.
         from pytraj.run.dask_runner import DaskRunner
 
-        return DaskRunner(parallel.executor, freeze_input=parallel.freeze_input)
+        return DaskRunner(
+            parallel.executor,
+            freeze_input=parallel.freeze_input,
+            run_timeout=parallel.run_timeout,
+        )
     if parallel.executor is not None:
         return FuturesRunner(parallel.executor, freeze_input=parallel.freeze_input)
     if parallel.uses_pool:

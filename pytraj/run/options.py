@@ -322,9 +322,7 @@ class ParallelOptions:
         if ncores == 0:
             ncores = os.cpu_count() or 1
         if executor is not None and is_dask_client(executor):
-            _refuse_local_options(
-                mp_context=mp_context, niceness=niceness, run_timeout=run_timeout, caps=caps
-            )
+            _refuse_local_options(mp_context=mp_context, niceness=niceness, caps=caps)
         if executor is not None:
             if not isinstance(executor, Executor) and not callable(
                 getattr(executor, "submit", None)
@@ -357,12 +355,12 @@ class ParallelOptions:
                 raise invalid(
                     "run_timeout", run_timeout, "expected a number of seconds > 0 or None"
                 )
-            if executor is not None:
+            if executor is not None and not is_dask_client(executor):
                 raise invalid(
                     "run_timeout",
                     run_timeout,
-                    "a time limit needs pytraj's own pool (it kills the worker of a hung run); "
-                    "leave executor=None",
+                    "a time limit needs pytraj's own pool or a Dask Client (they restart the "
+                    "worker of a hung run); leave executor=None",
                 )
             if sys.platform == "win32":  # pragma: no cover - POSIX is what CI runs
                 raise invalid("run_timeout", run_timeout, "not supported on Windows")
@@ -378,9 +376,7 @@ def is_dask_client(executor: Any) -> bool:
     )
 
 
-def _refuse_local_options(
-    *, mp_context: Any, niceness: Any, run_timeout: Any, caps: tuple[Any, Any, Any]
-) -> None:
+def _refuse_local_options(*, mp_context: Any, niceness: Any, caps: tuple[Any, Any, Any]) -> None:
     """Options that only make sense on this machine, refused with what Dask offers instead."""
     for option, value in zip(("cpu_cap", "memory_cap", "swap_cap"), caps, strict=True):
         if value != 100.0:
@@ -404,13 +400,6 @@ def _refuse_local_options(
             mp_context,
             "Dask starts its own worker processes; choose how with the cluster "
             "(LocalCluster(processes=...)) and leave mp_context=None",
-        )
-    if run_timeout is not None:
-        raise invalid(
-            "run_timeout",
-            run_timeout,
-            "a time limit per run is not available on Dask; limit the workers' lifetime "
-            "(dask worker --lifetime, or the job's walltime) and use None",
         )
 
 
