@@ -491,7 +491,7 @@ class Environment:
         start_session(traj._provenance, first=self._sessions == 0)
         self._sessions += 1
         if self._git_record is not None:
-            traj._provenance["git"] = asdict(self._git_record)
+            traj.provenance["git"] = asdict(self._git_record)
         writer = add_writer(
             traj._provenance,
             file=str(self._file.path),
