@@ -28,6 +28,7 @@ W1_BYTES_PER_RUN = 100.0
 FLAT_FACTOR = 1.5
 W2L_FLOOR_FACTOR = 2.0
 W4_EFFICIENCY = 0.90
+W4DASK_EFFICIENCY = 0.85
 W5_LIMITS_S = {10_000: 0.030, 100_000: 0.100}
 W6_LIMIT_S = 0.5
 W6_FLOOR_FACTOR = 10.0
@@ -113,6 +114,14 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
                 f"efficiency ≥ {W4_EFFICIENCY:.0%}",
                 fig("efficiency"),
                 lambda v: v >= W4_EFFICIENCY,
+            )
+        )
+    elif workload == "W4dask" and n >= 10_000:
+        criteria.append(
+            judge(
+                f"efficiency ≥ {W4DASK_EFFICIENCY:.0%}",
+                fig("efficiency"),
+                lambda v: v >= W4DASK_EFFICIENCY,
             )
         )
     elif workload == "W5" and n in W5_LIMITS_S:
@@ -297,7 +306,8 @@ def render_markdown(
             "",
             summary_table(results, plan.systems),
             "",
-            "Figures: µs per run (W5: open + read all z, W6: merge, IMPORT: in ms); W4 shows "
+            "Figures: µs per run (W5: open + read all z, W6: merge, IMPORT: in ms); W4 (and "
+            "W4dask, on a 2-worker Dask LocalCluster started before the clock) shows "
             "the parallel efficiency = N x (one run's work, measured serially) / (2 workers x "
             "wall). B/run = file size / N; nodes = HDF5 nodes including the root group; peak "
             "MB = the measuring process's maxrss when the timed section ended. pytraj's W1 is "

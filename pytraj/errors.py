@@ -26,6 +26,8 @@ naturally catch, so ``except KeyError`` or ``hasattr`` keep working::
     ├── StudyMismatchError          (ValueError)    a re-run script differs from the stored study
     ├── MergeConflictError          (ValueError)    two trajectories cannot be merged as they are
     ├── PickleNotAllowedError       (PermissionError) a pickled leaf under ``allow_pickle=False``
+    ├── MissingDependencyError      (ImportError)   an optional extra is not installed
+    ├── GitError                    (RuntimeError)  the git hook cannot record or commit
     └── StorageError                (OSError)       anything about files
         ├── FileFormatError                         not a pytraj file, newer layout, corrupted
         │   └── DamagedFileError                    bytes of the file are damaged or cut off
@@ -52,9 +54,11 @@ __all__ = [
     "FileFormatError",
     "FileLockedError",
     "FileWriteError",
+    "GitError",
     "InvalidNameError",
     "InvalidValueError",
     "MergeConflictError",
+    "MissingDependencyError",
     "NodeAttributeError",
     "NodeExistsError",
     "NodeNotFoundError",
@@ -210,6 +214,15 @@ class MergeConflictError(PytrajError, ValueError):
 
 class PickleNotAllowedError(PytrajError, PermissionError):
     """A pickled leaf was accessed while loading with ``allow_pickle=False``."""
+
+
+class MissingDependencyError(PytrajError, ImportError):
+    """An optional dependency is missing; the message names the extra that installs it."""
+
+
+class GitError(PytrajError, RuntimeError):
+    """The git hook cannot record or commit the repository (dirty tree with
+    ``git_fail=True``, no ``git`` program, a failed commit)."""
 
 
 class StorageError(PytrajError, OSError):

@@ -33,6 +33,8 @@ EXPECTED_BUILTINS = {
     "ValueDecodeError": ValueError,
     "PathTypeError": TypeError,
     "UnknownOptionError": TypeError,
+    "MissingDependencyError": ImportError,
+    "GitError": RuntimeError,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import subprocess
@@ -168,3 +169,22 @@ def test_oscillator_and_analyse_results(tmp_path: Path, capsys: pytest.CaptureFi
     assert "damping 0.05: resonance at drive 1.100" in out
     assert (tmp_path / "report.html").read_text().count("data-kind='lines'") == 3
     assert (tmp_path / "osc.h5").read_bytes() == before  # analysis never writes the study
+
+
+@pytest.mark.slow
+def test_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cloudpickle = pytest.importorskip("cloudpickle")  # the test extra installs Dask with it
+    module = example("dask_cluster")
+    # Loaded from a path under a made-up name that Dask workers cannot import: send
+    # its functions by value (a script run as __main__ gets that by itself).
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        traj = module.main(n_points=4, filename=tmp_path / "dask.h5")
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    assert len(traj) == 16
+    assert traj.results.energy[0] == pytest.approx(0.5 * 0.5**2 * math.exp(-2.0 * 0.02 * 10.0))
+    out = capsys.readouterr().out
+    assert "16 runs on a Dask LocalCluster with 2 worker processes" in out
+    assert re.search(r"runs were done by [12] worker processes", out)
+    assert "stored by: dask distributed.Client (tcp://" in out

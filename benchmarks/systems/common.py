@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.workloads import ARRAY_LENGTH, expected_z, w3_values, x_values
+from benchmarks.workloads import ARRAY_LENGTH, WORKERS, expected_z, w3_values, x_values
 
 __all__ = [
     "BatchWriter",
@@ -19,6 +19,7 @@ __all__ = [
     "check_arrays",
     "check_w3",
     "check_z",
+    "dask_client",
     "expected_zs",
     "timed",
     "timed_peak_mb",
@@ -144,3 +145,20 @@ class BatchWriter:
         if self._rows:
             self._append(self._rows)
             self._rows = []
+
+
+@contextmanager
+def dask_client() -> Iterator[Any]:
+    """A Client on a Dask ``LocalCluster`` of :data:`WORKERS` single-threaded worker
+    processes (W4dask, W1dask). Started before the clock: a cluster is infrastructure
+    that outlives one study, as a pool of SLURM jobs does."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(WORKERS)
+        yield client

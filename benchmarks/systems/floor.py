@@ -20,6 +20,7 @@ from benchmarks.systems.common import (
     check_arrays,
     check_w3,
     check_z,
+    dask_client,
     timed,
 )
 from benchmarks.workloads import (
@@ -156,6 +157,38 @@ def w4(cell: Cell) -> Outcome:
     return Outcome(watch.seconds, [path], check, extra, version=tables.__version__)
 
 
+def _work_chunk(tasks: list[tuple[int, float, int]]) -> list[tuple[int, float, float]]:
+    return [_work_run(task) for task in tasks]
+
+
+def on_dask(cell: Cell) -> Outcome:
+    """W4dask / W1dask: chunks of runs through ``client.map``, rows appended as chunks
+    complete (``as_completed``); chunks of ~0.1 s of work (W1: 1,000 runs)."""
+    from distributed import as_completed
+
+    busy = cell.workload == "W4dask"
+    iterations = cell.iterations if busy else 0
+    work = measure_work_time(iterations) if busy else 0.0
+    size = 20 if busy else 1_000
+    path = str(cell.path("floor-dask.h5"))
+    tasks = [(i, x, iterations) for i, x in enumerate(x_values(cell.n))]
+    chunks = [tasks[k : k + size] for k in range(0, len(tasks), size)]
+    with dask_client() as client, timed() as watch, tables.open_file(path, mode="w") as h5:
+        table = h5.create_table("/", "runs", _W1_ROW, expectedrows=cell.n)
+        rows = BatchWriter(table.append, BATCH_ROWS)
+        for future in as_completed(client.map(_work_chunk, chunks, pure=False)):
+            for row in future.result():
+                rows.add(row)
+        rows.flush()
+    with tables.open_file(path) as h5:
+        data = h5.root.runs.read()
+    check = check_z(data["z"][np.argsort(data["idx"])], cell.n)
+    extra = {"work_s": work}
+    if busy:
+        extra["efficiency"] = parallel_efficiency(cell.n, work, watch.seconds)
+    return Outcome(watch.seconds, [path], check, extra, version=tables.__version__)
+
+
 def w5(cell: Cell) -> Outcome:
     """W5: open the W1 file and read the z column / one row / the whole table."""
     import pandas as pd
@@ -201,6 +234,8 @@ RUNNERS = {
     "W3": w3,
     "W4": w4,
     "W4spawn": w4,
+    "W4dask": on_dask,
+    "W1dask": on_dask,
     "W5": w5,
     "W6": w6,
 }

@@ -26,6 +26,7 @@ from benchmarks.systems.common import (
     check_arrays,
     check_w3,
     check_z,
+    dask_client,
     timed,
 )
 from benchmarks.workloads import (
@@ -205,6 +206,24 @@ def w4(cell: Cell) -> Outcome:
     return Outcome(seconds, [path], check, extra, version=_version())
 
 
+def w4dask(cell: Cell) -> Outcome:
+    """W4dask: W4 with ``executor=client`` on a 2-worker Dask LocalCluster."""
+    work = measure_work_time(cell.iterations)
+    with dask_client() as client:
+        path, seconds, extra = _run(cell, simulate_w4, cell.iterations, executor=client)
+    check = check_z(_load(path).results.z.to_numpy(), cell.n)
+    extra.update(work_s=work, efficiency=parallel_efficiency(cell.n, work, seconds))
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
+def w1dask(cell: Cell) -> Outcome:
+    """W1dask: W1 with ``executor=client``: pytraj's cost per run through Dask."""
+    with dask_client() as client:
+        path, seconds, extra = _run(cell, simulate_w1, executor=client)
+    check = check_z(_load(path).results.z.to_numpy(), cell.n)
+    return Outcome(seconds, [path], check, extra, version=_version())
+
+
 def w5(cell: Cell) -> Outcome:
     """W5: ``pt.load`` + all z / + one run's z / + the DataFrame, each with its own load.
 
@@ -278,6 +297,8 @@ RUNNERS = {
     "W3": w3,
     "W4": w4,
     "W4spawn": w4,
+    "W4dask": w4dask,
+    "W1dask": w1dask,
     "W5": w5,
     "W6": w6,
     "IMPORT": import_time,

@@ -16,17 +16,16 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import RunError, RunsFailedError
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
 from pytraj.run.executors import make_runner
+from pytraj.run.githook import GitOptions, GitRecord, apply_git_hook, writer_fields
 from pytraj.run.jobs import RunJob
 from pytraj.run.logs import apply_log_config
 from pytraj.run.options import (
@@ -35,6 +34,7 @@ from pytraj.run.options import (
     OutputOptions,
     ParallelOptions,
     Shard,
+    check_folder,
     check_option_names,
     check_trajectory_name,
     invalid,
@@ -43,13 +43,7 @@ from pytraj.run.options import (
 )
 from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
 from pytraj.run.progress import Progress
-from pytraj.run.provenance import (
-    add_writer,
-    collect,
-    finish_session,
-    record_run_function,
-    start_session,
-)
+from pytraj.run.provenance import collect, finish_session, open_writer_session
 from pytraj.run.resume import (
     RunPlan,
     adopt,
@@ -60,9 +54,8 @@ from pytraj.run.resume import (
     refresh_run_table,
 )
 from pytraj.run.session import InterruptControl, RunSession
-from pytraj.run.shards import shard_path, shard_runs
+from pytraj.run.shards import runs_to_do, shard_path
 from pytraj.storage.memory import MemoryStorage
-from pytraj.storage.records import FAILED, PENDING
 from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.trajectory import Trajectory
 
@@ -103,7 +96,7 @@ class Environment:
         Worker processes (1: serial in this process; 0: one per CPU).
     executor
         Run on this :class:`concurrent.futures.Executor` instead (a thread or process
-        pool, Dask's ``client.get_executor()``).
+        pool), or on a Dask ``distributed.Client``'s cluster (see ``docs/clusters.md``).
     mp_context
         Start method of the worker processes: ``"fork"``, ``"spawn"``,
         ``"forkserver"`` or a :mod:`multiprocessing` context (None: the default).
@@ -144,6 +137,17 @@ class Environment:
         ``2-of-4``); other shards' runs stay pending there. None: the environment
         variable ``PYTRAJ_SHARD=i/n`` when set, else the whole study. See
         :mod:`pytraj.run.shards`; merge the shard files with :func:`pytraj.merge_files`.
+    study_dir
+        Folder of the per-run working directories (``traj.run_dir``); default
+        ``<file stem>_<trajectory>/`` beside the file. On a cluster it must be on a
+        filesystem the workers share (a Dask study checks that before it starts).
+    git_repository, git_message, git_fail, git_add_untracked
+        The git hook (:mod:`pytraj.run.githook`): before the first run, commit the
+        repository's changes (untracked files too with ``git_add_untracked``) with a
+        message naming the trajectory and ``git_message``, or with ``git_fail=True``
+        refuse to start on a dirty tree; shards never commit. The commit, branch,
+        remote and dirty state go into ``traj.provenance["git"]`` and every run's
+        ``provenance``.
 
     Notes
     -----
@@ -184,6 +188,11 @@ class Environment:
         complib: str | None = None,
         complevel: int | None = None,
         shard: tuple[int, int] | None = None,
+        study_dir: str | Path | None = None,
+        git_repository: str | Path | None = None,
+        git_message: str = "",
+        git_fail: bool = False,
+        git_add_untracked: bool = False,
     ) -> None:
         if isinstance(trajectory, Trajectory):
             name = trajectory.name
@@ -211,10 +220,15 @@ class Environment:
             freeze_input=freeze_input,
             run_timeout=run_timeout,
             niceness=niceness,
+            caps=(cpu_cap, memory_cap, swap_cap),
         )
         self._caps = ResourceCaps.from_options(cpu_cap, memory_cap, swap_cap, niceness)
         self._output = OutputOptions.from_options(progress, log_config, log_stdout)
         self._on_error: OnError = validate_on_error(on_error)
+        self._git = GitOptions.from_options(
+            git_repository, git_message, git_fail, git_add_untracked
+        )
+        self._git_record: GitRecord | None = None
         apply_log_config(self._output.log_config)
         collect()  # looks versions up once per process, before any run is timed
 
@@ -231,7 +245,9 @@ class Environment:
         else:
             traj = Trajectory(name, comment=comment)
         self._traj = traj
-        if traj._study_dir is None:
+        if study_dir is not None:
+            traj.study_dir = check_folder("study_dir", study_dir)
+        elif traj._study_dir is None:
             traj.study_dir = self._file.study_dir(name)
         self._bound = not isinstance(traj.storage, MemoryStorage)
         if not self._bound and (self._file.overwrite or not self._holds_study(name)):
@@ -477,27 +493,6 @@ class Environment:
         if not callable(func):
             raise TypeError(f"expected a function to run, got {type(func).__name__} {func!r}")
 
-    def _todo(self, retry_failed: bool) -> list[int]:
-        table = self._traj.run_table
-        indices = table.indices(PENDING)
-        if not self._shard.is_whole:
-            ids = table.point_ids()
-            indices = np.array(shard_runs(indices.tolist(), ids, self._shard), dtype=np.int64)
-            if retry_failed:
-                failed_here = shard_runs(table.indices(FAILED).tolist(), ids, self._shard)
-                return sorted({*indices.tolist(), *failed_here})
-        if retry_failed:
-            return sorted({*indices.tolist(), *table.indices(FAILED).tolist()})
-        failed = len(table.indices(FAILED))
-        if failed:
-            log.info(
-                "%d runs of %r failed earlier and are not run again; "
-                "env.resume(retry_failed=True) retries them",
-                failed,
-                self._traj.name,
-            )
-        return [int(i) for i in indices]
-
     def _run(
         self,
         call: Call,
@@ -514,7 +509,7 @@ class Environment:
         self._last = (call, extra)
         job = RunJob(
             traj,
-            self._todo(retry_failed),
+            runs_to_do(traj.run_table, self._shard, retry_failed=retry_failed, name=traj.name),
             call.func,
             call.args,
             call.kwargs,
@@ -523,20 +518,24 @@ class Environment:
         )
         runner = make_runner(self._parallel, self._caps)
         runner.preflight(job)  # refuse what cannot work before anything starts
-        start_session(traj._provenance, first=self._sessions == 0)
-        record_run_function(
-            traj._provenance,
-            call.func,
-            n_arguments=len(call.args) + len(call.kwargs),
-            mapped=extra is not None,
-        )
-        self._sessions += 1
-        writer = add_writer(
+        if self._git_record is None:  # once per Environment, before its first run
+            self._git_record = apply_git_hook(
+                self._git,
+                trajectory=traj.name,
+                study_paths=[self._file.path, traj.study_dir],
+                commit=self._shard.is_whole,
+            )
+        writer = open_writer_session(
             traj.provenance,
+            first=self._sessions == 0,
+            call=(call.func, len(call.args) + len(call.kwargs), extra is not None),
             file=str(self._file.path),
             trajectory=traj.name,
             executor=self._parallel.executor_kind,
+            git=None if self._git_record is None else asdict(self._git_record),
+            writer_extra=writer_fields(self._git_record),
         )
+        self._sessions += 1
         if traj.storage.writable and not self._stored_longer:
             # The study's definition (with this writer session) is durable, journaled and
             # in the file, before any run is handed out: a kill from here on leaves a
@@ -612,20 +611,11 @@ class Environment:
             progress.close()
 
     def _report_failures(self, session: RunSession) -> None:
-        if not session.failed:
+        message = session.failure_message()
+        if message is None:
             return
-        traj = self._traj
-        failed = sorted(session.failed)
-        first = traj.run_table.failure(failed[0])
-        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
-        cause = f" (run {failed[0]}: {first.exc_type}: {first.message})" if first else ""
-        message = (
-            f"{len(failed)} of {session.count} runs of {traj.name!r} failed: {shown}{cause}. "
-            "The other runs are stored; traj.runs[i].failure holds each traceback, and "
-            "env.resume(retry_failed=True) runs the failed ones again"
-        )
         if self._on_error == "raise":
-            raise RunsFailedError(message, failed)
+            raise RunsFailedError(message, sorted(session.failed))
         log.warning("%s", message)
 
     # -- closing ---------------------------------------------------------------------

@@ -3,6 +3,8 @@
 - :class:`SerialRunner`: in the calling process, on the main trajectory itself;
 - :class:`~pytraj.run.pool.PoolRunner`: pytraj's own worker processes, with time
   limits, resource caps and a graceful Ctrl-C;
+- :class:`~pytraj.run.dask_runner.DaskRunner`: a Dask ``distributed.Client``, in
+  batches, with the study input installed on the workers once;
 - :class:`FuturesRunner`: any :class:`concurrent.futures.Executor` (a thread or
   process pool, Dask's ``client.get_executor()``), fed with chunks of runs through the
   top-level :func:`pytraj.run.worker.run_chunk`.
@@ -36,6 +38,16 @@ log = logging.getLogger("pytraj.run")
 
 def make_runner(parallel: ParallelOptions, caps: ResourceCaps) -> Runner:
     """The runner the options ask for."""
+    if parallel.uses_dask:
+        # Imported only for a Dask Client: distributed is an optional extra and costs
+        # half a second to import.
+        from pytraj.run.dask_runner import DaskRunner
+
+        return DaskRunner(
+            parallel.executor,
+            freeze_input=parallel.freeze_input,
+            run_timeout=parallel.run_timeout,
+        )
     if parallel.executor is not None:
         return FuturesRunner(parallel.executor, freeze_input=parallel.freeze_input)
     if parallel.uses_pool:

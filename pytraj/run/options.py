@@ -44,9 +44,11 @@ __all__ = [
     "SHARD_VARIABLE",
     "Shard",
     "check_bool",
+    "check_folder",
     "check_option_names",
     "check_trajectory_name",
     "invalid",
+    "is_dask_client",
     "resolve_filename",
     "validate_on_error",
 ]
@@ -94,6 +96,13 @@ def check_bool(option: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise invalid(option, value, "expected True or False")
     return value
+
+
+def check_folder(option: str, value: Any) -> Path:
+    """An absolute folder path given as a str or os.PathLike."""
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise invalid(option, value, "expected a folder path (str or os.PathLike)")
+    return Path(os.fspath(value)).expanduser().resolve()
 
 
 def _check_number(option: str, value: Any) -> float:
@@ -294,12 +303,20 @@ class ParallelOptions:
     @property
     def executor_kind(self) -> str:
         """What runs the simulations, in words (recorded with every writer session)."""
+        if self.uses_dask:
+            scheduler = getattr(getattr(self.executor, "scheduler", None), "address", "")
+            return f"dask distributed.Client ({scheduler or 'no scheduler address'})"
         if self.executor is not None:
             kind = type(self.executor)
             return f"{kind.__module__}.{kind.__qualname__}"
         if self.uses_pool:
             return f"process pool ({self.workers} workers, {self.start_method})"
         return "serial"
+
+    @property
+    def uses_dask(self) -> bool:
+        """Whether runs go to a Dask ``distributed.Client`` (pytraj's Dask runner)."""
+        return self.executor is not None and is_dask_client(self.executor)
 
     @property
     def uses_pool(self) -> bool:
@@ -321,8 +338,12 @@ class ParallelOptions:
         freeze_input: Any,
         run_timeout: Any,
         niceness: Any,
+        caps: tuple[Any, Any, Any] = (100.0, 100.0, 100.0),
     ) -> ParallelOptions:
-        """Validate the execution options of an Environment."""
+        """Validate the execution options of an Environment.
+
+        ``caps`` are ``(cpu_cap, memory_cap, swap_cap)``, refused with a Dask Client.
+        """
         if isinstance(ncores, bool) or not isinstance(ncores, int) or ncores < 0:
             raise invalid("ncores", ncores, "expected an integer >= 0 (0 = all cores)")
         cores = os.cpu_count() or 1
@@ -344,6 +365,8 @@ class ParallelOptions:
             )
         if ncores == 0:
             ncores = cores
+        if executor is not None and is_dask_client(executor):
+            _refuse_local_options(mp_context=mp_context, niceness=niceness, caps=caps)
         if executor is not None:
             if not isinstance(executor, Executor) and not callable(
                 getattr(executor, "submit", None)
@@ -376,16 +399,52 @@ class ParallelOptions:
                 raise invalid(
                     "run_timeout", run_timeout, "expected a number of seconds > 0 or None"
                 )
-            if executor is not None:
+            if executor is not None and not is_dask_client(executor):
                 raise invalid(
                     "run_timeout",
                     run_timeout,
-                    "a time limit needs pytraj's own pool (it kills the worker of a hung run); "
-                    "leave executor=None",
+                    "a time limit needs pytraj's own pool or a Dask Client (they restart the "
+                    "worker of a hung run); leave executor=None",
                 )
             if sys.platform == "win32":  # pragma: no cover - POSIX is what CI runs
                 raise invalid("run_timeout", run_timeout, "not supported on Windows")
         return cls(ncores, executor, context, freeze_input, timeout)
+
+
+def is_dask_client(executor: Any) -> bool:
+    """Whether ``executor`` is a Dask ``distributed.Client`` (checked by class, so that
+    ``distributed`` is never imported just to ask)."""
+    return any(
+        cls.__name__ == "Client" and cls.__module__.split(".")[0] == "distributed"
+        for cls in type(executor).__mro__
+    )
+
+
+def _refuse_local_options(*, mp_context: Any, niceness: Any, caps: tuple[Any, Any, Any]) -> None:
+    """Options that only make sense on this machine, refused with what Dask offers instead."""
+    for option, value in zip(("cpu_cap", "memory_cap", "swap_cap"), caps, strict=True):
+        if value != 100.0:
+            raise invalid(
+                option,
+                value,
+                "caps watch this machine, not a Dask cluster's workers; limit what runs at "
+                "once with worker resources (dask-worker --resources) or the workers' "
+                "memory_limit=, and leave the cap at 100",
+            )
+    if niceness is not None:
+        raise invalid(
+            "niceness",
+            niceness,
+            "pytraj cannot renice Dask workers; start them with a lower priority "
+            "(e.g. `nice dask worker ...`, or the job scheduler's priority) and use None",
+        )
+    if mp_context is not None:
+        raise invalid(
+            "mp_context",
+            mp_context,
+            "Dask starts its own worker processes; choose how with the cluster "
+            "(LocalCluster(processes=...)) and leave mp_context=None",
+        )
 
 
 def _resolve_context(mp_context: Any) -> BaseContext | None:

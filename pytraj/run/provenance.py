@@ -1,7 +1,10 @@
 """Provenance of a study: which software ran it, where, by whom, from which script.
 
-Recorded per trajectory in ``traj.provenance`` (stored with the definition); per
-run, host, pid, start, finish and attempt are in the run table already. When a later
+Recorded per trajectory in ``traj.provenance`` (stored with the definition): library
+versions, Python, platform, user, the script's path and sha256, the command line, and
+the git hook's record under ``"git"``; per run, host, pid, start, finish and attempt
+are in the run table, and the writer session that stored the run (executor kind, git
+commit ...) in ``provenance["writers"]``. When a later
 session continues a stored study, the earlier sessions are kept in
 ``provenance["previous_sessions"]`` (their start, finish, user, host and command line).
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import hashlib
 import os
 import platform
 import shlex
@@ -26,7 +30,14 @@ from typing import Any
 
 from pytraj.trajectory.running import this_host
 
-__all__ = ["add_writer", "collect", "finish_session", "record_run_function", "start_session"]
+__all__ = [
+    "add_writer",
+    "collect",
+    "finish_session",
+    "open_writer_session",
+    "record_run_function",
+    "start_session",
+]
 
 _PACKAGES = {
     "pytraj": "pytraj-explore",
@@ -72,6 +83,16 @@ def _script() -> str:
     return sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
 
 
+def _sha256(path: str) -> str:
+    """The script's sha256 ("" for an interactive session or an unreadable file), so
+    that a study names the exact code that ran even outside a git repository."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return ""
+
+
 def collect() -> dict[str, Any]:
     """Versions, platform, user, script and command line of this process."""
     info = dict(_collect_once())
@@ -90,6 +111,7 @@ def _collect_once() -> dict[str, Any]:
     info["host"] = this_host()
     info["user"] = _user()
     info["script"] = _script()
+    info["script_sha256"] = _sha256(info["script"])
     info["command_line"] = shlex.join(getattr(sys, "orig_argv", sys.argv))
     info["cwd"] = os.getcwd()
     return info
@@ -120,8 +142,18 @@ def start_session(provenance: dict[str, Any], *, first: bool) -> None:
         provenance["writers"] = writers
 
 
-def add_writer(provenance: dict[str, Any], *, file: str, trajectory: str, executor: str) -> int:
+def add_writer(
+    provenance: dict[str, Any],
+    *,
+    file: str,
+    trajectory: str,
+    executor: str,
+    extra: dict[str, Any] | None = None,
+) -> int:
     """Record this writer session (one row per session) and return its position.
+
+    ``extra`` adds fields to the row (the git hook's ``git_commit``, ``git_branch``,
+    ``git_remote``, ``git_dirty``).
 
     Each run the session stores refers to it (:data:`~pytraj.storage.records.WRITER_KEY`),
     so ``traj.runs[i].provenance`` tells where run i was computed, also after merges.
@@ -137,6 +169,7 @@ def add_writer(provenance: dict[str, Any], *, file: str, trajectory: str, execut
             "pytraj": info["pytraj"],
             "executor": executor,
             "start": time.time(),
+            **(extra or {}),
         }
     )
     provenance["writers"] = writers
@@ -179,3 +212,42 @@ def record_run_function(
     provenance["run_script"] = _defining_file(module) if module else ""
     provenance["run_arguments"] = n_arguments
     provenance["run_mapped"] = mapped
+
+
+def open_writer_session(
+    provenance: dict[str, Any],
+    *,
+    first: bool,
+    call: tuple[Any, int, bool],
+    file: str,
+    trajectory: str,
+    executor: str,
+    git: dict[str, Any] | None,
+    writer_extra: dict[str, Any],
+) -> int:
+    """Record the start of one ``env.run``: the session, the run function, the git state
+    and this writer; returns the writer's number (each run it stores refers to it).
+
+    Parameters
+    ----------
+    provenance
+        The trajectory's provenance (updated in place).
+    first
+        The first ``env.run`` of this Environment (see :func:`start_session`).
+    call
+        ``(run function, number of arguments forwarded to it, whether they are mapped)``.
+    file, trajectory, executor
+        Where the runs go and what runs them (see :func:`add_writer`).
+    git
+        The git hook's record, or None without a hook.
+    writer_extra
+        More fields of the writer's row (the git hook's).
+    """
+    func, n_arguments, mapped = call
+    start_session(provenance, first=first)
+    record_run_function(provenance, func, n_arguments=n_arguments, mapped=mapped)
+    if git is not None:
+        provenance["git"] = git
+    return add_writer(
+        provenance, file=file, trajectory=trajectory, executor=executor, extra=writer_extra
+    )

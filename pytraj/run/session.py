@@ -136,6 +136,21 @@ class RunSession:
         self.traj._commit_records(batch)
         self.progress.update(len(batch), failed)
 
+    def failure_message(self) -> str | None:
+        """What to tell about the runs that failed in this session (None: none failed)."""
+        if not self.failed:
+            return None
+        traj = self.traj
+        failed = sorted(self.failed)
+        first = traj.run_table.failure(failed[0])
+        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
+        cause = f" (run {failed[0]}: {first.exc_type}: {first.message})" if first else ""
+        return (
+            f"{len(failed)} of {self.count} runs of {traj.name!r} failed: {shown}{cause}. "
+            "The other runs are stored; traj.runs[i].failure holds each traceback, and "
+            "env.resume(retry_failed=True) runs the failed ones again"
+        )
+
     @property
     def count(self) -> int:
         """Runs finished so far (committed or not)."""

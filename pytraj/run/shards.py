@@ -16,12 +16,17 @@ merging the n shard files (:func:`pytraj.merge_files`) gives the unsharded study
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytraj.run.options import Shard
+from pytraj.storage.records import FAILED, PENDING
+from pytraj.trajectory.runtable import RunTable
 
-__all__ = ["PLACEHOLDER", "shard_of", "shard_path", "shard_runs"]
+__all__ = ["PLACEHOLDER", "runs_to_do", "shard_of", "shard_path", "shard_runs"]
+
+log = logging.getLogger("pytraj.run")
 
 #: In a filename, replaced by ``<i>-of-<n>`` (otherwise ``.shard-<i>-of-<n>`` is added
 #: before the suffix).
@@ -48,3 +53,26 @@ def shard_runs(indices: Sequence[int], point_ids: Sequence[bytes], shard: Shard)
     if shard.is_whole:
         return list(indices)
     return [i for i in indices if shard_of(point_ids[i], shard.count) == shard.index]
+
+
+def runs_to_do(table: RunTable, shard: Shard, *, retry_failed: bool, name: str) -> list[int]:
+    """The runs an ``env.run`` of trajectory ``name`` executes: the pending ones of
+    ``shard``, and its failed ones with ``retry_failed``."""
+    indices = table.indices(PENDING)
+    if not shard.is_whole:
+        ids = table.point_ids()
+        pending = shard_runs(indices.tolist(), ids, shard)
+        if retry_failed:
+            return sorted({*pending, *shard_runs(table.indices(FAILED).tolist(), ids, shard)})
+        return pending
+    if retry_failed:
+        return sorted({*indices.tolist(), *table.indices(FAILED).tolist()})
+    failed = len(table.indices(FAILED))
+    if failed:
+        log.info(
+            "%d runs of %r failed earlier and are not run again; "
+            "env.resume(retry_failed=True) retries them",
+            failed,
+            name,
+        )
+    return [int(i) for i in indices]
