@@ -14,7 +14,8 @@ Points (see :data:`POINTS`): ``run.start`` (``env.run`` entered, nothing stored 
 ``definition`` (a definition half written into HDF5), ``flush`` (HDF5 written and not
 yet closed), ``column`` (one per-run column written, the others not yet), ``close``
 (HDF5 fsynced, journal not yet removed), ``replay`` (one trajectory replayed from the
-journal on open), ``rebuild`` (the damaged file moved aside and a new one created).
+journal on open; or, when the journal holds nothing the file lacks, the file open for
+that replay), ``rebuild`` (the damaged file moved aside and a new one created).
 
 This module imports nothing from pytraj, so every layer may call it.
 """

@@ -14,8 +14,9 @@ differently, and finally once more to let it finish. Steps (strings):
     :mod:`pytraj.crashpoints`): ``run.start``, ``definition``, ``flush@n``,
     ``column@n``, ``close``, ``replay``.
 ``rebuild``
-    The file is cut in half first (as a kill during a flush can leave it), then the
-    script is killed while it rebuilds the file from the journal on open.
+    The file's content (what its superblock records) is cut in half first (as a torn
+    write can leave it), then the script is killed while it rebuilds the file from the
+    journal on open.
 
 A step ending in ``:group`` kills the whole process group; otherwise only the main
 process is killed, and no worker may outlive it by more than a few seconds. After each
@@ -48,6 +49,7 @@ import psutil
 from pytraj.errors import RecoveryWarning
 from pytraj.io import load
 from pytraj.storage.hdf5 import journal_path_for
+from pytraj.storage.hdf5.writeguard import stored_eof
 
 N_RUNS = 2500
 BIG_EVERY = 20
@@ -214,11 +216,20 @@ class Scenario:
         assert out.endswith(b"done\n")
 
     def _cut_file(self) -> None:
-        """Cut the HDF5 file in half, as a kill during a flush may leave it."""
+        """Cut the HDF5 file's content in half, as a torn write may leave it.
+
+        Half of what its superblock records, not of the file's size: a writer reserves
+        room at the end of the file before each write, so a writer killed during a flush
+        leaves a file far longer than its content, and half of that size would cut only
+        the reserved room (HDF5 then reads the file as it was before the flush, and
+        there is nothing to rebuild).
+        """
         if self.path.exists() and journal_path_for(self.path).exists():
-            size = self.path.stat().st_size
             with open(self.path, "r+b") as stream:
-                stream.truncate(size // 2)
+                size = os.fstat(stream.fileno()).st_size
+                recorded = stored_eof(stream.fileno())
+                content = size if recorded is None else min(size, recorded)
+                stream.truncate(content // 2)
 
     def _check_copy(self) -> None:
         """Open a copy (the next step must find the file as the kill left it)."""

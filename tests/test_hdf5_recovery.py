@@ -180,6 +180,59 @@ def test_a_truncated_file_is_rebuilt_and_other_trajectories_salvaged(tmp_path: P
     assert salvaged.run_table.counts()["completed"] == 2
 
 
+def test_a_rebuilt_file_cut_in_half_is_rebuilt_again_without_crashing(tmp_path: Path) -> None:
+    # A rebuild killed right after it created the new, empty file; then that file is
+    # cut in half. Salvaging it meant opening a copy padded back to its recorded size,
+    # on which HDF5 segfaulted (the crash suite's "rebuild" steps found it).
+    path = tmp_path / "crash.h5"
+    run_child(path, 0, 12, "kill")
+    data = bytearray(path.read_bytes())
+    data[0:64] = b"\xff" * 64  # damaged: the next open rebuilds it
+    path.write_bytes(bytes(data))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    load_crash = "import sys, pytraj as pt; pt.load(sys.argv[1], 'crash')"
+    killed = subprocess.run(
+        [sys.executable, "-c", load_crash, str(path)],
+        env={**env, "PYTRAJ_CRASH_AT": "rebuild"},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -9
+    os.truncate(path, path.stat().st_size // 2)
+    # In a child: a crash inside HDF5 must fail this test, not end the test run.
+    show = (
+        "import sys, warnings, pytraj as pt\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    traj = pt.load(sys.argv[1], 'crash')\n"
+        "print(len(traj), traj.results.z.runs.tolist(), list(traj.results.z))\n"
+        "print(caught[0].message)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", show, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    counts, message = done.stdout.splitlines()
+    runs = list(range(12))
+    assert counts == f"100 {runs} {[2.0 * i for i in runs]}"
+    assert "truncated file" in message
+    assert "moved to crash.h5.damaged-2" in message
+    assert "nothing was salvaged from it (reading it made HDF5 crash: SIGSEGV)" in message
+    assert "rebuilt 'crash' (12 journaled runs) from the journal" in message
+    assert sorted(p.name for p in tmp_path.glob("crash.h5*")) == [
+        "crash.h5",
+        "crash.h5.damaged-1",
+        "crash.h5.damaged-2",
+        "crash.h5.journal",
+    ]
+
+
 def test_a_missing_file_with_a_journal_is_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "crash.h5"
     run_child(path, 0, 5, "exit")

@@ -20,9 +20,13 @@ clean close of a file that is later damaged beyond salvage.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from pytraj.crashpoints import ENV_VAR as CRASH_ENV_VAR
 from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
 from pytraj.storage.hdf5.codecs import resolve, set_attr
@@ -282,6 +287,10 @@ def _replay(
                 if todo:
                     replayed.append((name, len(todo)))
                 crash_point("replay")
+            if not contents.trajectories:
+                # Nothing written since the last flush: the pass still holds the file
+                # open for writing (its room reserved), a moment the crash tests kill in.
+                crash_point("replay")
     except FileBusyError:
         raise
     except _damage_errors() as exc:
@@ -335,7 +344,13 @@ def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[s
         aside = _free_name(state.path, "damaged")
         os.replace(state.path, aside)
         notes.append(f"the damaged file was moved to {aside.name}")
-    salvaged = _salvage(aside) if aside is not None else {}
+    salvaged: dict[str, tuple[StudyDefinition, list[RunRecord]]] = {}
+    if aside is not None:
+        crashed = _salvage_crashes(aside)
+        if crashed is None:
+            salvaged = _salvage(aside)
+        else:
+            notes.append(f"nothing was salvaged from it (reading it made HDF5 crash: {crashed})")
     create_file(state)
     crash_point("rebuild")
     journal_id = contents.header.journal_id.hex()
@@ -364,6 +379,60 @@ def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[s
         notes.append(f"salvaged {', '.join(map(repr, salvaged))} from the damaged file")
     notes.append(f"rebuilt {', '.join(rebuilt) or 'nothing'} from the journal")
     return notes
+
+
+#: How long the child process that tries a salvage first may take.
+SALVAGE_PROBE_SECONDS = 600.0
+
+
+def _salvage_crashes(path: Path) -> str | None:
+    """Why salvaging ``path`` would crash this process, or None when it is safe.
+
+    Some damage makes HDF5 itself crash rather than report an error: a file cut in half
+    and padded back to its recorded size (see :func:`_padded_copy`) made ``H5Fopen``
+    segfault reading the zeros where its root group had been. So the salvage runs in a
+    child process first, and here only if the child survived it (the same bytes give the
+    same reads).
+    """
+    env = {key: value for key, value in os.environ.items() if key != CRASH_ENV_VAR}
+    # The child must import this very pytraj, wherever this process found it.
+    package_root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from pytraj.storage.hdf5.recovery import probe_salvage; "
+        "probe_salvage(sys.argv[1])",
+        str(path),
+    ]
+    pattern = glob.escape(path.name) + ".padded-*"
+    before = set(path.parent.glob(pattern))
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            timeout=SALVAGE_PROBE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        crashed = f"no answer after {SALVAGE_PROBE_SECONDS:.0f} s"
+    else:
+        if done.returncode >= 0:
+            return None  # what the salvage raises is caught the same way here
+        try:
+            crashed = signal.Signals(-done.returncode).name
+        except ValueError:
+            crashed = f"signal {-done.returncode}"
+    for leftover in set(path.parent.glob(pattern)) - before:
+        leftover.unlink(missing_ok=True)  # the padded copy the crashed child left
+    return crashed
+
+
+def probe_salvage(path: str) -> None:
+    """Salvage ``path`` and discard the result (run in a child by :func:`_salvage_crashes`)."""
+    _salvage(Path(path))
 
 
 def _padded_copy(path: Path, reason: str) -> Path | None:
