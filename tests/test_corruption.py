@@ -408,3 +408,41 @@ def test_a_memory_error_is_damage_only_when_the_sizes_say_so(
         # Without the open file nothing can be decided: kept too.
         with pytest.raises(MemoryError), read_guard(big, "/zeros"):
             raise MemoryError
+
+
+def test_a_run_index_saying_more_than_the_cells_is_a_damaged_file_error(tmp_path: Path) -> None:
+    """``run_rows`` giving every run a value, where run 7 has no cell, is refused."""
+    path = tmp_path / "study.h5"
+    corruption.make_study(path, fletcher32=False)
+    with h5py.File(path, "a") as h5:
+        run_rows = h5["study/results/z/z/run_rows"]
+        assert int((run_rows[...] >= 0).sum()) == int(run_rows.attrs["cells"]) == 39
+        run_rows[...] = np.zeros(run_rows.shape, dtype=np.int64)  # run 7 -> run 0's value
+    traj = load(path)
+    with pytest.raises(DamagedFileError) as caught:
+        traj.results.z.to_series()
+    assert caught.value.node == "/study/results/z/z/run_rows"
+    assert "runs with a value 40" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_a_damaged_run_index_never_sizes_the_writers_arrays(tmp_path: Path) -> None:
+    """A run index of 2**50 in the run table made the writer allocate a petabyte."""
+    path = tmp_path / "study.h5"
+    traj = pt.Trajectory("t", filename=path)
+    traj.add_parameter("x", 1)
+    traj.explore({"x": [1, 2, 3]})
+    for i in range(2):
+        with traj.start_run(i):
+            traj.add_result("z", i)
+    traj.close()
+    with h5py.File(path, "a") as h5:
+        table = h5["t/runs/table"]
+        rows = table[...]
+        rows["idx"][1] = 2**50
+        table[...] = rows
+    env = pt.Environment(trajectory="t", filename=path)
+    with pytest.raises(DamagedFileError) as caught:
+        env.resume(lambda traj: traj.add_result("z", 9))
+    assert caught.value.node == "/t/runs/table"
+    assert f"run index {2**50 + 1}, more than the 3" in str(caught.value)

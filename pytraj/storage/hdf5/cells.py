@@ -34,7 +34,7 @@ from pytraj.storage.hdf5.columns import (
 )
 from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, RUN_ROWS, VALUES
 from pytraj.storage.hdf5.options import FileOptions
-from pytraj.storage.hdf5.sizes import read_leaf
+from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.interface import ColumnData
 from pytraj.storage.valuecodec import dumps, loads
 
@@ -297,6 +297,9 @@ def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]
     if node is not None:
         every = read_leaf(node)
         runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
+        # Each run with a value has a cell: an index that says more is damaged (it would
+        # hand some run another run's value).
+        check_count(node, len(runs), int(getattr(node._v_attrs, _COVERS)), "runs with a value")
         return runs, every[runs]
     idx, row = _cells_mapping(group)
     keep = row != _NO_VALUE
