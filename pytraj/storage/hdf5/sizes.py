@@ -9,9 +9,9 @@ and the size of the file. A compressed chunk is never shorter than
 :data:`MIN_CHUNK_BYTES`, so even the best compression bounds the rows a node can hold.
 
 :func:`memory_error_is_damage` decides, for the read guard, whether a ``MemoryError``
-came from damaged bytes (the node claims more than its storage holds, or less than the
-memory this process may still use) or from a healthy read too big for this machine,
-which must stay a ``MemoryError``.
+came from damaged bytes (the node claims more rows than its storage holds, or a healthy
+read of it would need less than half the memory this process may still use) or from a
+healthy read too big for this machine, which must stay a ``MemoryError``.
 """
 
 from __future__ import annotations
