@@ -255,6 +255,31 @@ def truncate(source: Path, target: Path, size: int) -> None:
         target.write_bytes(handle.read(size))
 
 
+def forge_rows(source: Path, target: Path, node: str, rows: int) -> None:
+    """Copy ``source`` to ``target`` with ``node``'s header claiming ``rows`` rows.
+
+    The dataspace of the node's object header holds its dimensions, little-endian 8-byte
+    integers, then their maximum (unlimited for extendable nodes, the same otherwise);
+    the first dimension (and its fixed maximum) of the first match is overwritten.
+    """
+    with h5py.File(source, "r") as h5:
+        dataset = h5[node]
+        shape = dataset.shape
+        header = h5py.h5o.get_info(dataset.id).addr
+        extendable = dataset.maxshape[0] is None
+    data = bytearray(source.read_bytes())
+    dims = b"".join(int(n).to_bytes(8, "little") for n in shape)
+    # The maximum follows: unlimited, or (fixed size) the dimensions again.
+    pattern = dims + (b"\xff" * 8 if extendable else dims)
+    window = bytes(data[header : header + 4096])
+    found = window.find(pattern)
+    assert found >= 0, (node, shape)  # the first match: later ones belong to other nodes
+    claim = int(rows).to_bytes(8, "little")
+    for at in [header + found] + ([] if extendable else [header + found + len(dims)]):
+        data[at : at + 8] = claim
+    target.write_bytes(bytes(data))
+
+
 def flip_cases(source: Path, folder: Path, per_region: int, seed: int) -> dict[Path, Region]:
     """Damaged copies of ``source``: ``per_region`` flips inside each region."""
     rng = np.random.default_rng(seed)

@@ -273,3 +273,176 @@ def test_a_damaged_pickle_is_a_value_decode_error_naming_the_value(tmp_path: Pat
     loaded = load(path)
     with pytest.raises(ValueDecodeError, match=r"results\.thing.*pytraj check"):
         loaded.results.thing  # reading is the point
+
+
+# -- sizes claimed by a damaged header -------------------------------------------------------
+
+#: Nodes of every kind whose header is forged to claim absurdly many rows.
+FORGED_NODES = [
+    "study/results/mixed/mixed/run_rows",
+    "study/results/mixed/mixed/cells",
+    "study/results/mixed/mixed/values",
+    "study/results/mixed/mixed/values_ends",
+    "study/results/mixed/mixed/overflow",
+    "study/results/mixed/mixed/overflow_ends",
+    "study/results/z/z/values",
+    "study/results/arr/arr/values",
+    "study/results/table/table",
+    "study/parameters/vec/explored/values",
+    "study/runs/table",
+    "study/runs/explored",
+    "study/runs/failures",
+    "study/runs/failure_messages",
+    "study/runs/hosts",
+    "study/catalog",
+]
+
+
+@pytest.fixture(scope="module")
+def plain_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plain") / "study.h5"
+    corruption.make_study(path, fletcher32=False)
+    return path
+
+
+@pytest.mark.parametrize("rows", [0xFF000028, 2**40 + 3], ids=["flipped", "forged"])
+def test_a_header_claiming_absurd_rows_is_a_damaged_file_error_naming_the_node(
+    plain_study: Path, tmp_path: Path, rows: int
+) -> None:
+    """A flipped byte in run_rows' header claimed 4,278,190,120 rows: a 32 GB MemoryError."""
+    cases = {}
+    for k, node in enumerate(FORGED_NODES):
+        target = tmp_path / f"forged-{k:02d}.h5"
+        corruption.forge_rows(plain_study, target, node, rows)
+        cases[target] = node
+    outcomes = corruption.read_files(list(cases), pristine="")
+    for outcome in outcomes:
+        node = cases[outcome.path]
+        assert outcome.kind == "detected", (node, outcome.kind, outcome.detail)
+        assert outcome.detail.startswith("DamagedFileError: "), (node, outcome.detail)
+        assert str(outcome.path) in outcome.detail
+        assert f"/{node}" in outcome.detail, (node, outcome.detail)
+
+
+def test_the_column_list_a_writer_reads_is_checked(plain_study: Path, tmp_path: Path) -> None:
+    """``runs/columns`` is read when a process becomes the writer (not by ``load``)."""
+    import tables
+
+    from pytraj.storage.hdf5.cells import list_columns
+
+    forged = tmp_path / "forged.h5"
+    corruption.forge_rows(plain_study, forged, "study/runs/columns", 2**40)
+    with tables.open_file(str(forged), "r") as h5, pytest.raises(DamagedFileError) as caught:
+        list_columns(h5.get_node("/study/runs"))
+    assert caught.value.node == "/study/runs/columns"
+    assert str(forged) in str(caught.value)
+
+
+def test_a_forged_attribute_node_is_a_damaged_file_error(tmp_path: Path) -> None:
+    """A comment over 64 KB lives in a node under /_pytraj_attributes: its size is checked."""
+    path = tmp_path / "big.h5"
+    traj = pt.Trajectory("t", filename=path, comment="c" * 100_000)
+    traj.add_parameter("x", 1)
+    traj.close()
+    with h5py.File(path, "r") as h5:
+        nodes = [f"_pytraj_attributes/{name}" for name in h5["_pytraj_attributes"]]
+    assert len(nodes) == 1
+    forged = tmp_path / "forged.h5"
+    corruption.forge_rows(path, forged, nodes[0], 2**40)
+    (outcome,) = corruption.read_files([forged], pristine="")
+    assert outcome.kind == "detected", outcome
+    assert outcome.detail.startswith("DamagedFileError: ")
+    assert f"/{nodes[0]}" in outcome.detail
+
+
+def test_the_size_check_bounds_rows_by_the_storage_of_the_node(plain_study: Path) -> None:
+    """Claims within what the chunks can hold pass; beyond it, the node is named."""
+    import tables
+
+    from pytraj.storage.hdf5.sizes import MIN_CHUNK_BYTES, check_rows, max_rows
+
+    with tables.open_file(str(plain_study), "r") as h5:
+        run_rows = h5.get_node("/study/results/mixed/mixed/run_rows")
+        # Compressed chunks of 1,024 rows, each at least MIN_CHUNK_BYTES on disk.
+        assert max_rows(run_rows) == (run_rows.size_on_disk // MIN_CHUNK_BYTES + 1) * 1024
+        assert check_rows(run_rows) == 40
+        table = h5.get_node("/study/results/table/table")  # contiguous, uncompressed
+        assert max_rows(table) == plain_study.stat().st_size // 8 + 1
+        assert check_rows(table) == 20_000
+
+
+def test_a_memory_error_is_damage_only_when_the_sizes_say_so(
+    plain_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read guard turns a MemoryError into DamagedFileError by the node's sizes."""
+    import tables
+
+    from pytraj.storage.hdf5 import sizes
+    from pytraj.storage.hdf5.files import read_guard
+
+    forged = tmp_path / "forged.h5"
+    node = "/study/results/mixed/mixed/run_rows"
+    corruption.forge_rows(plain_study, forged, node[1:], 0xFF000028)
+    with tables.open_file(str(forged), "r") as h5:
+        with pytest.raises(DamagedFileError) as caught, read_guard(forged, node, h5):
+            raise MemoryError("Unable to allocate 31.9 GiB")
+        assert caught.value.node == node
+        assert isinstance(caught.value.__cause__, MemoryError)
+    big = tmp_path / "big.h5"
+    with tables.open_file(str(big), "w") as h5:
+        array = h5.create_earray(
+            "/", "zeros", atom=tables.Int64Atom(), shape=(0,), filters=tables.Filters(5, "zlib")
+        )
+        array.append(np.zeros(4_000_000, dtype=np.int64))  # 32 MB in some 100 KB
+    with tables.open_file(str(big), "r") as h5:
+        # A healthy node of 32 MB (in a file of some 100 KB): damage when this process could
+        # allocate more than twice that.
+        monkeypatch.setattr(sizes, "_memory_limit", lambda: 70_000_000)
+        with pytest.raises(DamagedFileError), read_guard(big, "/zeros", h5):
+            raise MemoryError
+        # With less memory left, the same MemoryError is a genuine one and stays.
+        monkeypatch.setattr(sizes, "_memory_limit", lambda: 50_000_000)
+        with pytest.raises(MemoryError) as genuine, read_guard(big, "/zeros", h5):
+            raise MemoryError
+        assert not isinstance(genuine.value, PytrajError)
+        # Without the open file nothing can be decided: kept too.
+        with pytest.raises(MemoryError), read_guard(big, "/zeros"):
+            raise MemoryError
+
+
+def test_a_run_index_saying_more_than_the_cells_is_a_damaged_file_error(tmp_path: Path) -> None:
+    """``run_rows`` giving every run a value, where run 7 has no cell, is refused."""
+    path = tmp_path / "study.h5"
+    corruption.make_study(path, fletcher32=False)
+    with h5py.File(path, "a") as h5:
+        run_rows = h5["study/results/z/z/run_rows"]
+        assert int((run_rows[...] >= 0).sum()) == int(run_rows.attrs["cells"]) == 39
+        run_rows[...] = np.zeros(run_rows.shape, dtype=np.int64)  # run 7 -> run 0's value
+    traj = load(path)
+    with pytest.raises(DamagedFileError) as caught:
+        traj.results.z.to_series()
+    assert caught.value.node == "/study/results/z/z/run_rows"
+    assert "runs with a value 40" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_a_damaged_run_index_never_sizes_the_writers_arrays(tmp_path: Path) -> None:
+    """A run index of 2**50 in the run table made the writer allocate a petabyte."""
+    path = tmp_path / "study.h5"
+    traj = pt.Trajectory("t", filename=path)
+    traj.add_parameter("x", 1)
+    traj.explore({"x": [1, 2, 3]})
+    for i in range(2):
+        with traj.start_run(i):
+            traj.add_result("z", i)
+    traj.close()
+    with h5py.File(path, "a") as h5:
+        table = h5["t/runs/table"]
+        rows = table[...]
+        rows["idx"][1] = 2**50
+        table[...] = rows
+    env = pt.Environment(trajectory="t", filename=path)
+    with pytest.raises(DamagedFileError) as caught:
+        env.resume(lambda traj: traj.add_result("z", 9))
+    assert caught.value.node == "/t/runs/table"
+    assert f"run index {2**50 + 1}, more than the 3" in str(caught.value)

@@ -38,6 +38,7 @@ from pytraj.storage.hdf5.cells import (
 from pytraj.storage.hdf5.codecs import (
     Pickled,
     PickleLoader,
+    get_attr,
     lazy_value,
     pickled_lazy,
     read_value,
@@ -61,6 +62,7 @@ from pytraj.storage.hdf5.layout import (
     traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import (
     BLOCK_BYTES,
@@ -285,8 +287,12 @@ class HDF5Storage(Storage):
         table = runs._f_get_child(RUN_TABLE)
         self._committed = np.zeros(0, dtype=bool)
         if table.nrows:
-            indices = table.read(field="idx")
-            self._committed = np.zeros(int(indices.max()) + 1, dtype=bool)
+            indices = read_leaf(table, field="idx")
+            # A run index sizes an array: a damaged one must not ask for terabytes. A run
+            # is committed only after the definition that counts it.
+            known = max(int(get_attr(group._v_attrs, "n_runs", 1)), int(table.nrows))
+            top = check_count(table, int(indices.max()) + 1, known, "run index")
+            self._committed = np.zeros(top, dtype=bool)
             self._committed[indices] = True
         self._known_columns = set(list_columns(runs))
         self._column_states = {}

@@ -34,6 +34,7 @@ from pytraj.storage.hdf5.columns import (
 )
 from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, RUN_ROWS, VALUES
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.interface import ColumnData
 from pytraj.storage.valuecodec import dumps, loads
 
@@ -94,7 +95,7 @@ def list_columns(runs_group: Any) -> list[tuple[str, str]]:
     if COLUMNS not in runs_group._v_children:
         return []
     keys = []
-    for raw in runs_group._f_get_child(COLUMNS).read():
+    for raw in read_leaf(runs_group._f_get_child(COLUMNS)):
         path, _, item = decode_text(raw).partition("\t")
         keys.append((path, item))
     return keys
@@ -196,7 +197,7 @@ def _latest(
 
 def _cells_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The latest cell of each run, read from all of ``cells`` (rows -1 included)."""
-    cells = group._f_get_child(CELLS).read()
+    cells = read_leaf(group._f_get_child(CELLS))
     return _latest(np.ascontiguousarray(cells[:, 0]), np.ascontiguousarray(cells[:, 1]))
 
 
@@ -259,7 +260,7 @@ def write_run_rows(
             np.split(old_idxs, breaks), np.split(old_rows, breaks), strict=True
         ):
             start, stop = int(part_idxs[0]), int(part_idxs[-1]) + 1
-            block = node.read(start, stop)
+            block = read_leaf(node, start, stop)
             block[part_idxs - start] = part_rows
             node[start:stop] = block
     if inside < len(idxs):
@@ -294,8 +295,11 @@ def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]
     """``(runs, rows)``: the runs that have a value (ascending) and where each value is."""
     node = _index_of(group)
     if node is not None:
-        every = node.read()
+        every = read_leaf(node)
         runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
+        # Each run with a value has a cell: an index that says more is damaged (it would
+        # hand some run another run's value).
+        check_count(node, len(runs), int(getattr(node._v_attrs, _COVERS)), "runs with a value")
         return runs, every[runs]
     idx, row = _cells_mapping(group)
     keep = row != _NO_VALUE

@@ -20,12 +20,15 @@ import hashlib
 import pickle
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pytraj.errors import FileFormatError, PickleNotAllowedError, ValueDecodeError
+from pytraj.storage.hdf5.files import read_guard
 from pytraj.storage.hdf5.layout import is_plain_name
+from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.records import LazyValue
 from pytraj.storage.valuecodec import dumps, loads
 
@@ -265,15 +268,18 @@ def _load_big(attrs: Any, name: str) -> Any:
     node = attrs._v_node
     key = str(attrs[name + BIG_SUFFIX])
     where = f"/{BIG_ATTRS_GROUP}/{key}"
-    try:
-        array = node._v_file.get_node(where)
+    h5 = node._v_file
+    # Damaged bytes of the node name it, not the node whose attribute it holds.
+    with read_guard(Path(h5.filename), where, h5):
+        try:
+            array = h5.get_node(where)
+        except LookupError:
+            raise FileFormatError(
+                f"the attribute {name!r} of {node._v_pathname} is stored in {where}, which the "
+                "file lacks; the file is damaged (restore it from a backup, or run pytraj check)"
+            ) from None
         kind = str(array._v_attrs[TYPE_ATTR])
-        raw = array.read().tobytes()
-    except LookupError:
-        raise FileFormatError(
-            f"the attribute {name!r} of {node._v_pathname} is stored in {where}, which the "
-            "file lacks; the file is damaged (restore it from a backup, or run pytraj check)"
-        ) from None
+        raw = read_leaf(array).tobytes()
     if kind == _BIG_TEXT:
         return decode_text(raw)
     if kind == _BIG_ENCODED:
@@ -419,7 +425,7 @@ def read_value(node: Any) -> Any:
     """Read a node written by :func:`write_value`; Pickle values come as :class:`Pickled`."""
     attrs = node._v_attrs
     tag = str(attrs[TYPE_ATTR]) if TYPE_ATTR in attrs else ""
-    data = node.read()
+    data = read_leaf(node)
     if tag == "valuecodec":
         return loads(np.asarray(data).tobytes())
     if tag == "pickle":

@@ -39,6 +39,7 @@ from pytraj.storage.hdf5.codecs import (
     storage_dtype,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.valuecodec import dumps, loads
 
 __all__ = [
@@ -340,9 +341,9 @@ def append_heap(group: Any, name: str, blobs: Sequence[bytes]) -> None:
 
 def _heap_rows(group: Any, name: str) -> tuple[bytes, np.ndarray[Any, Any]]:
     """All bytes of a heap and the start offset of each row (plus the end)."""
-    ends = group._f_get_child(f"{name}_ends").read()
+    ends = read_leaf(group._f_get_child(f"{name}_ends"))
     heap = group._f_get_child(name)
-    data = heap.read().tobytes() if heap.nrows else b""
+    data = read_leaf(heap).tobytes() if heap.nrows else b""
     starts = np.empty(len(ends) + 1, dtype=np.int64)
     starts[0] = 0
     starts[1:] = ends
@@ -365,20 +366,20 @@ def read_heap_row(group: Any, name: str, row: int) -> bytes:
         start, end = (int(n) for n in ends[row - 1 : row + 1])
     if end == start:
         return b""
-    return group._f_get_child(name)[start:end].tobytes()
+    return bytes(read_leaf(group._f_get_child(name), start, end).tobytes())
 
 
 def read_all_rows(group: Any, name: str, spec: ColumnSpec) -> np.ndarray[Any, Any] | list[Any]:
     """Every row of a store: an array (scalar/array stores) or a list of values."""
     if spec.is_heap:
         return [spec.from_bytes(raw) for raw in read_heap_all(group, name)]
-    return spec.view(group._f_get_child(name).read())
+    return spec.view(read_leaf(group._f_get_child(name)))
 
 
 def read_one_row(group: Any, name: str, spec: ColumnSpec, row: int) -> Any:
     """One row of a store, as the exact stored value (pickles stay bytes)."""
     if spec.is_heap:
         return spec.from_bytes(read_heap_row(group, name, row))
-    value = spec.view(group._f_get_child(name).read(start=row, stop=row + 1))[0]
+    value = spec.view(read_leaf(group._f_get_child(name), row, row + 1))[0]
     convert = spec.element()
     return convert(value) if convert is not None else value

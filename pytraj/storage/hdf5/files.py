@@ -43,6 +43,7 @@ from pytraj.storage.hdf5.layout import (
     SCHEMA_VERSION,
     TRAJECTORIES,
 )
+from pytraj.storage.hdf5.sizes import memory_error_is_damage
 
 if TYPE_CHECKING:
     from pytraj.storage.hdf5.backend import HDF5Storage
@@ -187,7 +188,7 @@ class FileState:
             if self._handle is not None:
                 self._depth += 1
                 try:
-                    with read_guard(self.path, node):
+                    with read_guard(self.path, node, self._handle):
                         yield self._handle
                 finally:
                     self._depth -= 1
@@ -196,7 +197,7 @@ class FileState:
             self._mode = "r"
             self._depth = 1
             try:
-                with read_guard(self.path, node):
+                with read_guard(self.path, node, self._handle):
                     yield self._handle
             finally:
                 self._depth = 0
@@ -442,17 +443,24 @@ def read_errors() -> tuple[type[BaseException], ...]:
 
 
 @contextlib.contextmanager
-def read_guard(path: Path, node: str = "") -> Iterator[None]:
+def read_guard(path: Path, node: str = "", h5: Any = None) -> Iterator[None]:
     """Turn what damaged bytes raise inside the block into a :class:`DamagedFileError`.
 
     pytraj's own errors pass unchanged, so the innermost guard (the one that knows the
-    node best) names it.
+    node best) names it. A ``MemoryError`` becomes one only when the sizes ``node``
+    claims in the open file ``h5`` show it came from damaged bytes
+    (:func:`~pytraj.storage.hdf5.sizes.memory_error_is_damage`); the ``MemoryError`` of a
+    healthy read too big for this machine stays one.
     """
     try:
         yield
     except PytrajError:
         raise
     except read_errors() as exc:
+        raise damaged_node_error(path, node, exc) from exc
+    except MemoryError as exc:
+        if not memory_error_is_damage(h5, node):
+            raise
         raise damaged_node_error(path, node, exc) from exc
 
 

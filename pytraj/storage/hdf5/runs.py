@@ -26,6 +26,7 @@ from pytraj.storage.hdf5.layout import (
     SCHEMA_VERSION,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.interface import RUN_TABLE_DTYPE
 from pytraj.storage.records import FailureRecord
 
@@ -127,16 +128,16 @@ def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
 
 def read_hosts(runs: Any) -> list[str]:
     """The host names, in id order."""
-    return [decode_text(raw) for raw in runs._f_get_child(HOSTS).read()]
+    return [decode_text(raw) for raw in read_leaf(runs._f_get_child(HOSTS))]
 
 
 def read_failures(runs: Any) -> list[FailureRecord]:
     """Every recorded failure, in id order."""
-    table = runs._f_get_child(FAILURES).read()
+    table = read_leaf(runs._f_get_child(FAILURES))
     if not len(table):
         return []
     texts = [
-        [decode_text(raw) for raw in runs._f_get_child(f"failure_{name}").read()]
+        [decode_text(raw) for raw in read_leaf(runs._f_get_child(f"failure_{name}"))]
         for name in FAILURE_TEXTS
     ]
     return [
@@ -162,7 +163,7 @@ def count_failures(runs: Any) -> int:
 def read_rows(runs: Any) -> np.ndarray[Any, Any]:
     """The run table: the latest row of every committed run, ordered by run index."""
     # Viewed, not cast: a cast from layout 1's S16 would lose the ids' trailing NULs.
-    rows = np.ascontiguousarray(runs._f_get_child(RUN_TABLE).read()).view(RUN_TABLE_DTYPE)
+    rows = np.ascontiguousarray(read_leaf(runs._f_get_child(RUN_TABLE))).view(RUN_TABLE_DTYPE)
     if not len(rows):
         return np.zeros(0, dtype=RUN_TABLE_DTYPE)
     idx = rows["idx"]

@@ -42,6 +42,7 @@ from pytraj.storage.hdf5.layout import (
     RUNS,
     node_path,
 )
+from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.records import (
     NOT_LOADED,
     GroupRecord,
@@ -87,7 +88,7 @@ def read_node(node: Any, where: str, loaders: Loaders) -> Any:
 def _catalog(traj_group: Any) -> list[list[str]]:
     if CATALOG not in traj_group._v_children:
         return []
-    return [decode_text(raw).split("\t") for raw in traj_group._f_get_child(CATALOG).read()]
+    return [decode_text(raw).split("\t") for raw in read_leaf(traj_group._f_get_child(CATALOG))]
 
 
 def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]:
@@ -96,7 +97,7 @@ def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]
     if EXPLORED not in runs._v_children:
         return [], {}
     table = runs._f_get_child(EXPLORED)
-    data = table.read()
+    data = read_leaf(table)
     attrs = table._v_attrs
     point_ids: list[bytes] = []
     if bool(attrs["pytraj_point_ids"]):
@@ -180,7 +181,7 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
     traj = traj_group._v_name
     attrs = traj_group._v_attrs
     file_path = Path(h5.filename)
-    with read_guard(file_path, f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}"):
+    with read_guard(file_path, f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}", h5):
         point_ids, explored = _explored_table(traj_group)
     definition = StudyDefinition(
         name=traj,
@@ -190,7 +191,7 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
         n_runs=int(get_attr(attrs, "n_runs", 1)),
         point_ids=point_ids,
     )
-    with read_guard(file_path, f"{traj_group._v_pathname}/{CATALOG}"):
+    with read_guard(file_path, f"{traj_group._v_pathname}/{CATALOG}", h5):
         catalog = _catalog(traj_group)
     for entry in catalog:
         if len(entry) < 2 or (entry[0] == "link" and len(entry) < 3):
@@ -199,7 +200,7 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
                 f"{chr(9).join(entry)[:80]!r}; the file is damaged (run `pytraj check FILE`; "
                 "restore it from a backup, or let its journal rebuild it)"
             )
-        with read_guard(file_path, node_path(traj, entry[1])):
+        with read_guard(file_path, node_path(traj, entry[1]), h5):
             _read_entry(h5, definition, entry, explored=explored, loaders=loaders)
     return definition
 
@@ -254,6 +255,6 @@ def read_items(h5: Any, traj_group: Any, path: str, loaders: Loaders) -> dict[st
             raise FileFormatError(
                 f"item {item!r} of {path!r} in trajectory {traj!r} is missing from the file"
             )
-        with read_guard(file_path, f"{node._v_pathname}/{item}"):
+        with read_guard(file_path, f"{node._v_pathname}/{item}", h5):
             items[item] = read_node(node._f_get_child(item), f"{path}[{item!r}]", loaders)
     return items
