@@ -258,3 +258,58 @@ for i in range(3):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert list(load(path).results.z) == [1.0, 2.0, 3.0]
+
+
+def _fails_on_odd(traj: pt.Trajectory) -> None:
+    if traj.x % 2:
+        raise ValueError(f"odd x={traj.x}")
+    traj.add_result("z", 2 * traj.x)
+
+
+@pytest.mark.storage
+def test_failure_nodes_left_uneven_by_a_killed_flush_are_read_and_continued(
+    tmp_path: Path,
+) -> None:
+    """A kill between the failure table and its text nodes leaves them uneven."""
+    import tables
+
+    from pytraj.storage.hdf5.codecs import encode_text
+
+    path = tmp_path / "study.h5"
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 1, 2, 3]})
+    env.run(_fails_on_odd)  # on_error="continue": the failures are recorded
+    env.close()
+    # What a flush killed after the table's append and before the texts' leaves behind.
+    with tables.open_file(path, "a") as h5:
+        failures = h5.get_node("/t/runs/failures")
+        failures.append(np.array([(9, 1)], dtype=failures.dtype))
+        h5.get_node("/t/runs/failure_exc_types").append(encode_text("Torn"))
+    loaded = load(path)
+    # The torn row reads as it is (no text), and no run refers to it.
+    assert [(f.idx, f.attempt, f.message) for f in loaded.run_table.failures] == [
+        (1, 1, "odd x=1"),
+        (3, 1, "odd x=3"),
+        (9, 1, ""),
+    ]
+    assert loaded.run_table.failure(3).message == "odd x=3"
+    loaded.close()
+
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 1, 2, 3, 5]})
+    env.run(_fails_on_odd)  # on_error="continue": the failures are recorded
+    env.close()
+    loaded = load(path)
+    # The failure recorded after the torn row keeps its own texts.
+    assert [(f.idx, f.attempt, f.exc_type, f.message) for f in loaded.run_table.failures] == [
+        (1, 1, "ValueError", "odd x=1"),
+        (3, 1, "ValueError", "odd x=3"),
+        (9, 1, "Torn", ""),
+        (4, 1, "ValueError", "odd x=5"),
+    ]
+    assert [f.message for f in loaded.run_table.failures_of(4)] == ["odd x=5"]
+    assert loaded.runs[4].status == "failed"
+    assert loaded.run_table.failure(4).message == "odd x=5"
+    loaded.close()

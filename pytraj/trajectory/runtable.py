@@ -154,8 +154,13 @@ class RunTable:
         return self._failures[error] if error >= 0 else None
 
     def failures_of(self, idx: int) -> list[FailureRecord]:
-        """All recorded failures of run ``idx``, oldest first."""
-        return [failure for failure in self._failures if failure.idx == idx]
+        """All recorded failures of run ``idx``, oldest first, one per attempt.
+
+        An attempt recorded twice (a flush killed after writing its failure, replayed from
+        the journal) is listed once, as recorded last.
+        """
+        by_attempt = {f.attempt: f for f in self._failures if f.idx == idx}
+        return [by_attempt[attempt] for attempt in sorted(by_attempt)]
 
     def record(self, record: RunRecord) -> None:
         """Enter a finished attempt."""

@@ -34,6 +34,7 @@ __all__ = [
     "append_failures",
     "append_hosts",
     "append_rows",
+    "count_failures",
     "create_runs_group",
     "read_failures",
     "read_hosts",
@@ -116,6 +117,7 @@ def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
     """Append failures (their position is the ``error`` id rows refer to)."""
     if not failures:
         return
+    _even_failures(runs)
     table = np.empty(len(failures), dtype=_FAILURE_DTYPE)
     table["idx"] = [failure.idx for failure in failures]
     table["attempt"] = [failure.attempt for failure in failures]
@@ -126,6 +128,35 @@ def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
             node.append(encode_text(getattr(failure, field)))
 
 
+def _failure_nodes(runs: Any) -> list[Any]:
+    nodes = [runs._f_get_child(FAILURES)]
+    return nodes + [runs._f_get_child(f"failure_{name}") for name in FAILURE_TEXTS]
+
+
+def count_failures(runs: Any) -> int:
+    """How many failure positions are taken: the rows of the longest failure node.
+
+    A failure is one row in the table and one in each text node, appended one node after
+    the other, so a writer killed inside a flush can leave some nodes a few rows longer
+    than others. Those rows belong to records the journal still holds and replays; new
+    failures go after the longest node, and :func:`append_failures` first pads the others
+    (HDF5 cannot shrink a variable-length array).
+    """
+    return max(int(node.nrows) for node in _failure_nodes(runs))
+
+
+def _even_failures(runs: Any) -> None:
+    """Pad the failure nodes a killed flush left short: no run refers to those rows."""
+    nodes = _failure_nodes(runs)
+    longest = max(int(node.nrows) for node in nodes)
+    table, texts = nodes[0], nodes[1:]
+    if table.nrows < longest:
+        table.append(np.full(longest - table.nrows, -1, dtype=_FAILURE_DTYPE))
+    for node in texts:
+        for _ in range(longest - node.nrows):
+            node.append(encode_text(""))
+
+
 def read_hosts(runs: Any) -> list[str]:
     """The host names, in id order."""
     return [decode_text(raw) for raw in read_leaf(runs._f_get_child(HOSTS))]
@@ -134,12 +165,17 @@ def read_hosts(runs: Any) -> list[str]:
 def read_failures(runs: Any) -> list[FailureRecord]:
     """Every recorded failure, in id order."""
     table = read_leaf(runs._f_get_child(FAILURES))
-    if not len(table):
-        return []
     texts = [
         [decode_text(raw) for raw in read_leaf(runs._f_get_child(f"failure_{name}"))]
         for name in FAILURE_TEXTS
     ]
+    # Nodes of uneven length are the remains of a flush that was killed (see
+    # :func:`count_failures`): the missing rows read as empty, idx -1 (no run's).
+    longest = max(len(table), *(len(column) for column in texts))
+    for column in texts:
+        column.extend([""] * (longest - len(column)))
+    idxs = table["idx"].tolist() + [-1] * (longest - len(table))
+    attempts = table["attempt"].tolist() + [-1] * (longest - len(table))
     return [
         FailureRecord(
             idx=int(idx),
@@ -149,15 +185,8 @@ def read_failures(runs: Any) -> list[FailureRecord]:
             traceback=texts[2][k],
             log=texts[3][k],
         )
-        for k, (idx, attempt) in enumerate(
-            zip(table["idx"].tolist(), table["attempt"].tolist(), strict=True)
-        )
+        for k, (idx, attempt) in enumerate(zip(idxs, attempts, strict=True))
     ]
-
-
-def count_failures(runs: Any) -> int:
-    """How many failures are recorded."""
-    return int(runs._f_get_child(FAILURES).nrows)
 
 
 def read_rows(runs: Any) -> np.ndarray[Any, Any]:
