@@ -378,17 +378,19 @@ def test_a_running_study_is_read_without_writing(tmp_path: Path) -> None:
         assert data["journal"]["running"] is True
         assert f"process {process.pid} on host" in data["journal"]["writer"]
         (summary,) = data["trajectories"]
-        in_file = summary["runs"]["completed"]
-        assert in_file + data["journal"]["unflushed"].get("live", 0) == 5
+        # Runs 0-2 are in the file, 3-4 only in the journal, laid over it in memory.
+        assert summary["runs"]["completed"] == 5
+        assert data["journal"]["unflushed"] == {"live": 2}
         text = pytraj("info", path).stdout
         assert "in progress: a study is writing this file now" in text
+        assert "2 run records come from the journal" in text
         runs = pytraj("runs", path)
         assert runs.returncode == 0
         assert "note: a study is writing this file now" in runs.stderr
-        # Every looking subcommand works on it and shows the runs flushed so far.
-        flushed = pytraj("runs", path, "--json", "--where", "status == 'completed'")
-        rows = json.loads(flushed.stdout)["runs"]
-        assert [(r["idx"], r["z"]) for r in rows] == [(i, 2 * i) for i in range(in_file)]
+        # Every looking subcommand works on it and shows the file and journal's runs.
+        shown = pytraj("runs", path, "--json", "--where", "status == 'completed'")
+        rows = json.loads(shown.stdout)["runs"]
+        assert [(r["idx"], r["z"]) for r in rows] == [(i, 2 * i) for i in range(5)]
         tree = pytraj("tree", path)
         assert "z  per run: z int" in tree.stdout, tree.stderr
         show = pytraj("show", path, "results.z", "--run", "1")
@@ -408,7 +410,7 @@ def test_a_running_study_is_read_without_writing(tmp_path: Path) -> None:
     assert done["trajectories"][0]["runs"]["completed"] == 8
 
 
-def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -> None:
+def test_a_crashed_study_is_read_with_its_journal_without_replaying_it(tmp_path: Path) -> None:
     process, path, _ = _start_writer(tmp_path)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -420,12 +422,11 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
     data = json.loads(info.stdout)
     assert data["journal"]["running"] is False
     assert "not closed cleanly" in data["journal"]["note"]
-    in_file = data["trajectories"][0]["runs"]["completed"]
-    unflushed = data["journal"]["unflushed"].get("live", 0)
-    assert in_file + unflushed == 5
-    assert in_file >= 3  # the writer flushed after run 2
+    assert data["trajectories"][0]["runs"]["completed"] == 5
+    unflushed = data["journal"]["unflushed"]["live"]
+    assert unflushed == 2  # the writer flushed after run 2; runs 3-4 are in the journal
     runs = json.loads(pytraj("runs", path, "--json", "--where", "z is not null").stdout)
-    assert [(r["idx"], r["z"]) for r in runs["runs"]] == [(i, 2 * i) for i in range(in_file)]
+    assert [(r["idx"], r["z"]) for r in runs["runs"]] == [(i, 2 * i) for i in range(5)]
     for args in (
         ("info", path),
         ("tree", path),
@@ -437,13 +438,13 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
         done = pytraj(*args)
         assert done.returncode == 0, (args, done.stderr)
     assert _fingerprint(path, journal, path.with_name(path.name + ".lock")) == before
-    # The same from Python: a read-only load sees the file as flushed and refuses writes.
+    # The same from Python: a read-only load lays the journal over the file, refuses writes.
     status = journal_status(path)
     assert status is not None
     assert not status.running
     assert status.unflushed.get("live", 0) == unflushed
     seen = pt.load(path, read_only=True)
-    assert seen.find(status="completed") == list(range(in_file))
+    assert seen.find(status="completed") == list(range(5))
     seen.add_parameter("extra", 1)
     with pytest.raises(pt.errors.StorageError, match="opened read-only"):
         seen.store()
