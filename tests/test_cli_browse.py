@@ -17,6 +17,7 @@ import venv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import pytraj as pt
@@ -148,6 +149,37 @@ def test_runs_json_parses_back(study: Path) -> None:
     failed = json.loads(pytraj("runs", study, "--json", "--where", "status == 'failed'").stdout)
     assert failed["runs"][0]["idx"] == 7
     assert failed["runs"][0]["z"] is None  # NaN is written as null: strict JSON
+
+
+def test_runs_never_imports_pandas(study: Path) -> None:
+    # pandas costs a third of a second at every start; the run table is built with numpy.
+    code = (
+        "import sys; from pytraj.cli import main; "
+        f"rc = main(['runs', {str(study)!r}, '--where', 'x >= 2', '--sort', 'z', '--json']); "
+        "print(rc, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("sort", "desc"), [("z", True), ("z", False), ("diag.steps", True), ("status", False)]
+)
+def test_runs_sorted_as_the_dataframe_is(study: Path, sort: str, desc: bool) -> None:
+    args = ["runs", study, "--json", "--limit", "0", "--sort", sort, *(["--desc"] if desc else [])]
+    done = pytraj(*args)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)["runs"]
+    frame = pt.load(study, read_only=True).to_dataframe(include=("status", "runtime"))
+    frame = frame.sort_values(sort, ascending=not desc, na_position="last", kind="stable")
+    assert [r["idx"] for r in shown] == frame.index.tolist()
+    for row, (idx, expected) in zip(shown, frame.iterrows(), strict=True):
+        assert row["idx"] == idx
+        for name in ("x", "y", "z", "diag.peak", "diag.steps", "status"):
+            value = expected[name]
+            assert row[name] == (None if pd.isna(value) else value), (idx, name)
 
 
 def test_show(study: Path) -> None:
