@@ -282,9 +282,13 @@ READER = textwrap.dedent(
         traj = pt.load(path, read_only=True)
         done = traj.find(status="completed")
         z = traj.results.z.to_series()
-        # Each read is consistent: every completed run has its value, and only those.
-        assert z.index.tolist() == done, (len(z), len(done))
-        assert np.array_equal(z.to_numpy(), 2.5 * np.array(done)), "values differ"
+        # The run table is read at load and the values after it, so a live writer may
+        # have added runs in between; none is lost, and every value is right.
+        assert set(done) <= set(z.index.tolist()), (len(z), len(done))
+        assert np.array_equal(z.to_numpy(), 2.5 * z.index.to_numpy()), "values differ"
+        if after_stop:
+            # The writer is dead: nothing changes between the reads any more.
+            assert z.index.tolist() == done, (len(z), len(done))
         counts.append(len(done))
         traj.close()
     print(json.dumps(counts))
