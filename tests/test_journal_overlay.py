@@ -348,3 +348,76 @@ def test_a_reader_retries_while_the_writer_is_killed_in_a_flush(tmp_path: Path) 
     seen = pt.load(path, read_only=True)
     pd.testing.assert_series_equal(seen.results.z.to_series(), replayed.results.z.to_series())
     assert _fingerprint(path) == before
+
+
+RETRY = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import pytraj as pt
+
+    path, marker, phase = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+
+    def simulate(traj):
+        if phase == "first" and traj.idx in (1, 2):
+            raise ValueError(f"first attempt of run {traj.idx} fails")
+        if phase == "retry" and traj.idx == 1:
+            time.sleep(0.3)  # past the commit interval: this retry gets journaled
+        if phase == "retry" and traj.idx == 2:
+            marker.write_text("retried")
+            time.sleep(100)  # killed here, before any flush
+        traj.add_result("z", traj.x * 2.5)
+        if traj.x > 0:
+            traj.add_result("extra", traj.x)
+
+    env = pt.Environment(trajectory="retry", filename=path, progress=False, on_error="continue")
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 1, 2]})
+    if phase == "first":
+        env.run(simulate)
+    else:
+        env.resume(simulate, retry_failed=True)
+    env.close()
+    """
+)
+
+
+def test_a_retried_run_in_the_journal_replaces_its_failed_attempt(tmp_path: Path) -> None:
+    script, path, marker = tmp_path / "retry.py", tmp_path / "retry.h5", tmp_path / "marker"
+    script.write_text(RETRY)
+    first = subprocess.run(
+        [sys.executable, str(script), str(path), str(marker), "first"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    # The retry of run 1 succeeds and is journaled; its writer dies in run 2's retry,
+    # before any flush.
+    process = subprocess.Popen([sys.executable, str(script), str(path), str(marker), "retry"])
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, "the retry exited early"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    before = _fingerprint(path)
+    assert pt.io.journal_status(path).unflushed == {"retry": 1}
+    seen = pt.load(path, read_only=True)
+    replayed = _replayed(path, tmp_path)
+    assert replayed.runs[1].status == "completed"
+    assert seen.runs[1].status == "completed"
+    assert seen.runs[1].attempt == replayed.runs[1].attempt == 2
+    assert seen.runs[2].status == replayed.runs[2].status == "failed"
+    assert seen.results.z.to_series().to_dict() == {0: 0.0, 1: 2.5}
+    assert seen.results.extra.to_series().to_dict() == {1: 1}
+    assert seen.runs[1].failure is None
+    # The failure history is kept: the first attempts' failures are still listed.
+    assert [f.message for f in seen.run_table.failures] == [
+        "first attempt of run 1 fails",
+        "first attempt of run 2 fails",
+    ]
+    assert seen.run_table.failures == replayed.run_table.failures
+    pd.testing.assert_frame_equal(seen.to_dataframe(), replayed.to_dataframe())
+    assert _fingerprint(path) == before
