@@ -102,9 +102,11 @@ def load(
         With False, read every value now (trajectory-level values and all per-run
         columns), e.g. before the file goes away.
     read_only
-        Never write to the file: a journal left by a study that is running or crashed is
-        not replayed (what it holds beyond the file is not seen; :func:`journal_status`
-        says how much), and the trajectory cannot run or change.
+        Never write to the file, and the trajectory cannot run or change. A journal left
+        by a study that is running or crashed is not replayed but laid over the file in
+        memory: runs, values, failures (and a definition the file lacks) read as a
+        replay would give them, while file, journal and lock stay untouched
+        (:func:`journal_status` says how many runs come from the journal).
 
     Raises
     ------

@@ -17,6 +17,7 @@ import venv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import pytraj as pt
@@ -148,6 +149,37 @@ def test_runs_json_parses_back(study: Path) -> None:
     failed = json.loads(pytraj("runs", study, "--json", "--where", "status == 'failed'").stdout)
     assert failed["runs"][0]["idx"] == 7
     assert failed["runs"][0]["z"] is None  # NaN is written as null: strict JSON
+
+
+def test_runs_never_imports_pandas(study: Path) -> None:
+    # pandas costs a third of a second at every start; the run table is built with numpy.
+    code = (
+        "import sys; from pytraj.cli import main; "
+        f"rc = main(['runs', {str(study)!r}, '--where', 'x >= 2', '--sort', 'z', '--json']); "
+        "print(rc, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("sort", "desc"), [("z", True), ("z", False), ("diag.steps", True), ("status", False)]
+)
+def test_runs_sorted_as_the_dataframe_is(study: Path, sort: str, desc: bool) -> None:
+    args = ["runs", study, "--json", "--limit", "0", "--sort", sort, *(["--desc"] if desc else [])]
+    done = pytraj(*args)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)["runs"]
+    frame = pt.load(study, read_only=True).to_dataframe(include=("status", "runtime"))
+    frame = frame.sort_values(sort, ascending=not desc, na_position="last", kind="stable")
+    assert [r["idx"] for r in shown] == frame.index.tolist()
+    for row, (idx, expected) in zip(shown, frame.iterrows(), strict=True):
+        assert row["idx"] == idx
+        for name in ("x", "y", "z", "diag.peak", "diag.steps", "status"):
+            value = expected[name]
+            assert row[name] == (None if pd.isna(value) else value), (idx, name)
 
 
 def test_show(study: Path) -> None:
@@ -378,17 +410,19 @@ def test_a_running_study_is_read_without_writing(tmp_path: Path) -> None:
         assert data["journal"]["running"] is True
         assert f"process {process.pid} on host" in data["journal"]["writer"]
         (summary,) = data["trajectories"]
-        in_file = summary["runs"]["completed"]
-        assert in_file + data["journal"]["unflushed"].get("live", 0) == 5
+        # Runs 0-2 are in the file, 3-4 only in the journal, laid over it in memory.
+        assert summary["runs"]["completed"] == 5
+        assert data["journal"]["unflushed"] == {"live": 2}
         text = pytraj("info", path).stdout
         assert "in progress: a study is writing this file now" in text
+        assert "2 run records come from the journal" in text
         runs = pytraj("runs", path)
         assert runs.returncode == 0
         assert "note: a study is writing this file now" in runs.stderr
-        # Every looking subcommand works on it and shows the runs flushed so far.
-        flushed = pytraj("runs", path, "--json", "--where", "status == 'completed'")
-        rows = json.loads(flushed.stdout)["runs"]
-        assert [(r["idx"], r["z"]) for r in rows] == [(i, 2 * i) for i in range(in_file)]
+        # Every looking subcommand works on it and shows the file and journal's runs.
+        shown = pytraj("runs", path, "--json", "--where", "status == 'completed'")
+        rows = json.loads(shown.stdout)["runs"]
+        assert [(r["idx"], r["z"]) for r in rows] == [(i, 2 * i) for i in range(5)]
         tree = pytraj("tree", path)
         assert "z  per run: z int" in tree.stdout, tree.stderr
         show = pytraj("show", path, "results.z", "--run", "1")
@@ -408,7 +442,7 @@ def test_a_running_study_is_read_without_writing(tmp_path: Path) -> None:
     assert done["trajectories"][0]["runs"]["completed"] == 8
 
 
-def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -> None:
+def test_a_crashed_study_is_read_with_its_journal_without_replaying_it(tmp_path: Path) -> None:
     process, path, _ = _start_writer(tmp_path)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -420,12 +454,11 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
     data = json.loads(info.stdout)
     assert data["journal"]["running"] is False
     assert "not closed cleanly" in data["journal"]["note"]
-    in_file = data["trajectories"][0]["runs"]["completed"]
-    unflushed = data["journal"]["unflushed"].get("live", 0)
-    assert in_file + unflushed == 5
-    assert in_file >= 3  # the writer flushed after run 2
+    assert data["trajectories"][0]["runs"]["completed"] == 5
+    unflushed = data["journal"]["unflushed"]["live"]
+    assert unflushed == 2  # the writer flushed after run 2; runs 3-4 are in the journal
     runs = json.loads(pytraj("runs", path, "--json", "--where", "z is not null").stdout)
-    assert [(r["idx"], r["z"]) for r in runs["runs"]] == [(i, 2 * i) for i in range(in_file)]
+    assert [(r["idx"], r["z"]) for r in runs["runs"]] == [(i, 2 * i) for i in range(5)]
     for args in (
         ("info", path),
         ("tree", path),
@@ -437,13 +470,13 @@ def test_a_crashed_study_is_read_without_replaying_its_journal(tmp_path: Path) -
         done = pytraj(*args)
         assert done.returncode == 0, (args, done.stderr)
     assert _fingerprint(path, journal, path.with_name(path.name + ".lock")) == before
-    # The same from Python: a read-only load sees the file as flushed and refuses writes.
+    # The same from Python: a read-only load lays the journal over the file, refuses writes.
     status = journal_status(path)
     assert status is not None
     assert not status.running
     assert status.unflushed.get("live", 0) == unflushed
     seen = pt.load(path, read_only=True)
-    assert seen.find(status="completed") == list(range(in_file))
+    assert seen.find(status="completed") == list(range(5))
     seen.add_parameter("extra", 1)
     with pytest.raises(pt.errors.StorageError, match="opened read-only"):
         seen.store()

@@ -2,7 +2,8 @@
 study read-only, and printing values and tables for a terminal.
 
 Opening never writes: the file is loaded with ``read_only=True`` (a journal left by a
-running or crashed study is not replayed; a line on stderr says so) and
+running or crashed study is laid over the file in memory, not replayed; a line on stderr
+says so and how many runs come from it) and
 ``allow_pickle=False`` (the command never unpickles anything). pytraj itself is
 imported inside the functions so that ``pytraj --help`` stays fast.
 """

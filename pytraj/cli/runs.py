@@ -61,59 +61,39 @@ def add_parser(subparsers: Any) -> None:
 
 def run_runs(args: argparse.Namespace) -> int:
     """The handler of ``pytraj runs``."""
+    from pytraj.cli.columns import runs_table
     from pytraj.errors import OptionError
+    from pytraj.trajectory.query import RunColumns, find_runs
 
     if args.limit < 0:
         raise OptionError(f"--limit must be 0 (all) or more, got {args.limit}")
     traj = open_study(args)
+    # One set of columns, read once each, serves the query and the table (no pandas).
+    columns = RunColumns(traj)
     conditions = {"status": args.status} if args.status else {}
-    matching = traj.find(*([args.where] if args.where else []), **conditions)
-    frame = traj.to_dataframe(include=("status", "runtime"))
+    matching = find_runs(traj, [args.where] if args.where else [], conditions, columns)
+    table = runs_table(traj, columns)
     if args.columns:
-        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
-        unknown = [c for c in wanted if c not in frame.columns]
-        if unknown:
-            raise OptionError(
-                f"--columns: no column {', '.join(map(repr, unknown))}; columns: "
-                f"{', '.join(map(str, frame.columns))}"
-            )
-        frame = frame[wanted]
-    frame = frame.iloc[matching]
+        table = table.select([c.strip() for c in args.columns.split(",") if c.strip()])
     if args.sort:
-        if args.sort not in frame.columns and args.sort != "idx":
-            raise OptionError(
-                f"--sort: no column {args.sort!r}; columns: idx, "
-                f"{', '.join(map(str, frame.columns))}"
-            )
-        if args.sort == "idx":
-            frame = frame.sort_index(ascending=not args.desc)
-        else:
-            # Runs without a value (failed, pending) go last either way.
-            frame = frame.sort_values(
-                args.sort, ascending=not args.desc, na_position="last", kind="stable"
-            )
-    total = len(frame)
-    if args.limit:
-        frame = frame.iloc[: args.limit]
+        matching = table.sort(matching, args.sort, descending=args.desc)
+    total = len(matching)
+    shown = matching[: args.limit] if args.limit else matching
     if args.json:
-        records = [
-            {"idx": int(idx), **{str(k): row[k] for k in frame.columns}}
-            for idx, row in zip(frame.index, frame.to_dict("records"), strict=True)
-        ]
         print_json(
             {
                 "trajectory": traj.name,
-                "columns": ["idx", *map(str, frame.columns)],
+                "columns": ["idx", *table.names],
                 "matching": total,
-                "shown": len(records),
-                "runs": records,
+                "shown": len(shown),
+                "runs": table.records(shown),
             }
         )
         return 0
     if total == 0:
         print(f"no runs of {traj.name!r} match ({len(traj)} runs in all)")
         return 0
-    print(frame.to_string())
-    if total > len(frame):
-        print(f"... {total - len(frame)} more runs match (--limit 0 shows all)")
+    print(table.text(shown))
+    if total > len(shown):
+        print(f"... {total - len(shown)} more runs match (--limit 0 shows all)")
     return 0

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import pickle
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from pytraj.errors import UnsupportedValueError
@@ -327,11 +327,15 @@ def encode_definition(definition: StudyDefinition) -> bytes:
 class _Reader:
     """A position in encoded bytes, with readers for each part of the format."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ("data", "pos", "unpickle")
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+    def __init__(
+        self, data: bytes, pos: int = 0, unpickle: Callable[[bytes], Any] = pickle.loads
+    ) -> None:
         self.data = data
         self.pos = pos
+        # A reader that must never unpickle (the pytraj command) passes its own.
+        self.unpickle = unpickle
 
     def take(self, size: int) -> bytes:
         end = self.pos + size
@@ -389,7 +393,7 @@ class _Reader:
         if tag == 0x70:  # p
             # Only slots written for Pickle leaves carry this tag (the journal is the
             # writer's own file, protected by checksums, like the HDF5 file it repairs).
-            return pickle.loads(self.sized())
+            return self.unpickle(self.sized())
         raise RecordDecodeError(f"unknown value tag {tag:#04x} at byte {self.pos - 1}")
 
     def map(self) -> dict[str, Any]:
@@ -511,7 +515,12 @@ class _Reader:
         )
 
 
-def _decode(data: bytes | bytearray | memoryview, what: str, read: Any) -> Any:
+def _decode(
+    data: bytes | bytearray | memoryview,
+    what: str,
+    read: Any,
+    unpickle: Callable[[bytes], Any] = pickle.loads,
+) -> Any:
     """Check the version byte, run ``read`` on a reader, and insist on using every byte."""
     buf = data if type(data) is bytes else bytes(data)
     if not buf:
@@ -521,7 +530,7 @@ def _decode(data: bytes | bytearray | memoryview, what: str, read: Any) -> Any:
             f"cannot decode {what}: record format version {buf[0]} is not known to this "
             f"pytraj (it reads version {RECORD_FORMAT_VERSION}); a newer pytraj may read it"
         )
-    reader = _Reader(buf, 1)
+    reader = _Reader(buf, 1, unpickle)
     try:
         result = read(reader)
     except RecordDecodeError as exc:
@@ -556,17 +565,26 @@ def decode_run(data: bytes | bytearray | memoryview) -> RunRecord:
     return result
 
 
-def decode_runs(data: bytes | bytearray | memoryview) -> list[RunRecord]:
-    """Decode run records written by :func:`encode_runs`, in order."""
+def decode_runs(
+    data: bytes | bytearray | memoryview, unpickle: Callable[[bytes], Any] = pickle.loads
+) -> list[RunRecord]:
+    """Decode run records written by :func:`encode_runs`, in order.
+
+    ``unpickle`` turns the bytes of a Pickle leaf's value into what the record holds
+    (a reader that must not unpickle passes a function that defers it).
+    """
 
     def read(reader: _Reader) -> list[RunRecord]:
         return [reader.run() for _ in range(reader.count(_RUN_HEAD.size))]
 
-    result: list[RunRecord] = _decode(data, "run records", read)
+    result: list[RunRecord] = _decode(data, "run records", read, unpickle)
     return result
 
 
-def decode_definition(data: bytes | bytearray | memoryview) -> StudyDefinition:
-    """Decode a study definition written by :func:`encode_definition`."""
-    result: StudyDefinition = _decode(data, "a study definition", _Reader.definition)
+def decode_definition(
+    data: bytes | bytearray | memoryview, unpickle: Callable[[bytes], Any] = pickle.loads
+) -> StudyDefinition:
+    """Decode a study definition written by :func:`encode_definition` (``unpickle``: as
+    for :func:`decode_runs`)."""
+    result: StudyDefinition = _decode(data, "a study definition", _Reader.definition, unpickle)
     return result

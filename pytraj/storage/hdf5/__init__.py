@@ -27,6 +27,7 @@ from pytraj.storage.hdf5.files import (
 from pytraj.storage.hdf5.inspect import JournalStatus, journal_status
 from pytraj.storage.hdf5.layout import SCHEMA_VERSION, journal_path_for
 from pytraj.storage.hdf5.options import FileOptions, available_complibs
+from pytraj.storage.hdf5.overlay import OverlaidStorage
 
 __all__ = [
     "FLUSH_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "FileOptions",
     "HDF5Storage",
     "JournalStatus",
+    "OverlaidStorage",
     "available_complibs",
     "journal_status_of",
     "list_trajectories_in",
@@ -140,7 +142,7 @@ def open_trajectory(
     *,
     allow_pickle: bool = True,
     read_only: bool = False,
-) -> HDF5Storage:
+) -> HDF5Storage | OverlaidStorage:
     """Open a stored trajectory for lazy reading (it becomes a writer on its first write).
 
     Parameters
@@ -154,8 +156,9 @@ def open_trajectory(
     allow_pickle
         Whether values of Pickle leaves may be unpickled (on access).
     read_only
-        Never write: a journal left by a writer is not replayed (what it holds beyond
-        the file is not seen), and a write raises :class:`~pytraj.errors.StorageError`.
+        Never write: a write raises :class:`~pytraj.errors.StorageError`, and a journal
+        left by a writer (running or crashed) is not replayed but laid over the file in
+        memory (an :class:`OverlaidStorage`): reads show what a replay would give.
 
     Raises
     ------
@@ -178,4 +181,6 @@ def open_trajectory(
     elif name not in names:
         present = ", ".join(repr(n) for n in names) or "none"
         raise TrajectoryNotFoundError(f"{path} holds no trajectory {name!r}; it holds {present}")
+    if read_only and not state.is_writer and journal_path_for(path).exists():
+        return OverlaidStorage(state, name, allow_pickle=allow_pickle)
     return HDF5Storage(state, name, allow_pickle=allow_pickle, read_only=read_only)

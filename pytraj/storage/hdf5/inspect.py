@@ -1,8 +1,9 @@
 """Looking at a file from outside, without changing anything: is it being written, and
 what does its journal hold that the file does not yet?
 
-Used by read-only opens (the ``pytraj`` command, the report): they read what the
-writer flushed so far and say what is still only in the journal. Nothing here takes the
+Used by read-only opens (the ``pytraj`` command, the report): they lay the journal over
+the file in memory (:mod:`~pytraj.storage.hdf5.overlay`) and say how much of what they
+show comes from it. Nothing here takes the
 writer lock, replays a journal or writes a byte: the writer is found through the
 kernel's table of locks (``/proc/locks``), the journal is only read.
 """
@@ -53,18 +54,24 @@ class JournalStatus:
         return self.writer is not None
 
     def describe(self) -> str:
-        """One line for a person: what state the study is in and what is not shown."""
+        """One line for a person: what state the study is in and what comes from the journal.
+
+        A read-only open lays the journal over the file in memory
+        (:class:`~pytraj.storage.hdf5.overlay.OverlaidStorage`), so what is shown is the
+        file plus the journal's runs, as a replay would give.
+        """
         pending = sum(self.unflushed.values())
         if self.running:
             state = f"a study is writing this file now ({self.writer})"
         else:
             state = "the study was not closed cleanly (crashed or killed)"
-        shown = "showing what is in the file so far"
-        if pending:
-            plural = "s" if pending != 1 else ""
-            shown += f"; {pending} run record{plural} still only in the journal"
-        elif self.problem:
-            shown += f"; the journal could not be read ({self.problem})"
+        plural = "s" if pending != 1 else ""
+        shown = (
+            f"showing the file with its journal laid over it: {pending} run record{plural} "
+            "come from the journal (not in the file yet)"
+        )
+        if self.problem:
+            shown = f"showing what is in the file; the journal could not be read ({self.problem})"
         if not self.running:
             shown += "; the next pt.load or Environment on the file replays the journal"
         return f"{state}: {shown}"
@@ -116,7 +123,8 @@ def journal_status(state: FileState) -> JournalStatus | None:
         return None
     writer = writer_of(state.path)
     try:
-        contents = read_journal(journal_path)
+        # Pickled values stay bytes: counting runs never unpickles anything.
+        contents = read_journal(journal_path, unpickle=bytes)
     except StorageError as exc:
         return JournalStatus(journal_path, writer, problem=str(exc).split(";")[0])
     if contents.header is None:

@@ -31,9 +31,10 @@ frames after it would be dropped as a torn tail.
 from __future__ import annotations
 
 import os
+import pickle
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -374,8 +375,14 @@ def iter_frames(
             number += 1
 
 
-def decode_entry(path: Path, offset: int, kind: int, payload: bytes) -> JournalEntry:
-    """Decode one frame's payload.
+def decode_entry(
+    path: Path,
+    offset: int,
+    kind: int,
+    payload: bytes,
+    unpickle: Callable[[bytes], Any] = pickle.loads,
+) -> JournalEntry:
+    """Decode one frame's payload (``unpickle``: see :func:`read_journal`).
 
     Raises
     ------
@@ -392,8 +399,8 @@ def decode_entry(path: Path, offset: int, kind: int, payload: bytes) -> JournalE
         name = str(payload[4 : 4 + size], "utf-8", "surrogatepass")
         body = payload[4 + size :]
         if kind == DEFINITION:
-            return JournalEntry(offset, kind, name, definition=decode_definition(body))
-        return JournalEntry(offset, kind, name, records=decode_runs(body))
+            return JournalEntry(offset, kind, name, definition=decode_definition(body, unpickle))
+        return JournalEntry(offset, kind, name, records=decode_runs(body, unpickle))
     except (RecordDecodeError, struct.error, UnicodeDecodeError) as exc:
         raise FileFormatError(
             f"the frame at byte {offset} of the journal {path} has a good checksum but does "
@@ -416,7 +423,11 @@ def iter_journal(
 
 
 def read_journal(
-    journal_path: str | os.PathLike[str], *, salvage: bool = False, start: int = 0
+    journal_path: str | os.PathLike[str],
+    *,
+    salvage: bool = False,
+    start: int = 0,
+    unpickle: Callable[[bytes], Any] = pickle.loads,
 ) -> JournalContents:
     """Read a journal: per trajectory the latest definition and every run record.
 
@@ -430,6 +441,9 @@ def read_journal(
     start
         Read only the frames from this offset on (a frame's start): those the data
         file lacks when it holds everything before it.
+    unpickle
+        Turns the bytes of a Pickle leaf's value into the value records hold (a
+        reader that must never unpickle passes one that defers it).
 
     Returns
     -------
@@ -448,7 +462,7 @@ def read_journal(
     scan = JournalScan()
     trajectories: dict[str, JournalTrajectory] = {}
     for offset, kind, payload in iter_frames(path, scan, salvage=salvage, start=start):
-        entry = decode_entry(path, offset, kind, payload)
+        entry = decode_entry(path, offset, kind, payload, unpickle)
         if kind == CHECKPOINT:
             for seen in trajectories.values():
                 seen.flushed = len(seen.runs)
