@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent(
     import pytraj as pt
 
     def simulate(traj):
-        time.sleep(0.002)  # a simulation takes time; lets kills land mid-study
+        time.sleep(0.004)  # a simulation takes time: twelve kills land before it ends
         if traj.n % 97 == 13:
             raise ValueError(f"point {{traj.n}} fails")
         traj.add_result("z", traj.x * 2.0, comment="twice x")

@@ -410,20 +410,23 @@ def test_a_memory_error_is_damage_only_when_the_sizes_say_so(
             raise MemoryError
 
 
-def test_a_run_index_saying_more_than_the_cells_is_a_damaged_file_error(tmp_path: Path) -> None:
-    """``run_rows`` giving every run a value, where run 7 has no cell, is refused."""
+def test_a_run_index_saying_more_than_the_cells_gives_way_to_the_cells(tmp_path: Path) -> None:
+    """``run_rows`` giving every run a value, where run 7 has no cell, is not trusted.
+
+    A flush killed after rewriting some blocks of the index (or damaged bytes) leaves it
+    saying more than the cells; the cells, which are authoritative, decide.
+    """
     path = tmp_path / "study.h5"
     corruption.make_study(path, fletcher32=False)
+    before = load(path).results.z.to_series()
+    assert 7 not in before.index
     with h5py.File(path, "a") as h5:
         run_rows = h5["study/results/z/z/run_rows"]
         assert int((run_rows[...] >= 0).sum()) == int(run_rows.attrs["cells"]) == 39
         run_rows[...] = np.zeros(run_rows.shape, dtype=np.int64)  # run 7 -> run 0's value
-    traj = load(path)
-    with pytest.raises(DamagedFileError) as caught:
-        traj.results.z.to_series()
-    assert caught.value.node == "/study/results/z/z/run_rows"
-    assert "runs with a value 40" in str(caught.value)
-    assert str(path) in str(caught.value)
+    after = load(path).results.z.to_series()
+    assert after.index.tolist() == before.index.tolist()
+    assert after.tolist() == before.tolist()
 
 
 def test_a_damaged_run_index_never_sizes_the_writers_arrays(tmp_path: Path) -> None:

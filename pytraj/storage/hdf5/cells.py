@@ -34,13 +34,14 @@ from pytraj.storage.hdf5.columns import (
 )
 from pytraj.storage.hdf5.layout import CELLS, COLUMNS, OVERFLOW, RUN_ROWS, VALUES
 from pytraj.storage.hdf5.options import FileOptions
-from pytraj.storage.hdf5.sizes import check_count, read_leaf
+from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.interface import ColumnData
 from pytraj.storage.valuecodec import dumps, loads
 
 __all__ = [
     "TOMBSTONE",
     "ColumnState",
+    "forget_run_rows",
     "list_columns",
     "read_cell_value",
     "read_column_data",
@@ -215,6 +216,23 @@ def _current_index(group: Any, cells: int) -> Any:
     return node if int(covers) == cells else None
 
 
+def forget_run_rows(h5: Any, runs_group: Any, paths: Callable[[tuple[str, str]], str]) -> None:
+    """Mark every column's ``run_rows`` out of date, so the next write rebuilds it.
+
+    Called before a journal is replayed into a file whose writer stopped uncleanly: a
+    kill inside a flush can leave an index whose blocks were rewritten on disk while
+    the cells they describe were not, and only the cells are authoritative. ``paths``
+    maps a column key to its group's path.
+    """
+    for key in list_columns(runs_group):
+        try:
+            group = h5.get_node(paths(key))
+        except LookupError:
+            continue
+        if RUN_ROWS in group._v_children:
+            group._f_get_child(RUN_ROWS)._v_attrs[_COVERS] = -1
+
+
 def write_run_rows(
     h5: Any,
     group: Any,
@@ -297,10 +315,11 @@ def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]
     if node is not None:
         every = read_leaf(node)
         runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
-        # Each run with a value has a cell: an index that says more is damaged (it would
-        # hand some run another run's value).
-        check_count(node, len(runs), int(getattr(node._v_attrs, _COVERS)), "runs with a value")
-        return runs, every[runs]
+        # Each run with a value has a cell. An index that says more (a flush killed after
+        # rewriting some of its blocks, or damaged bytes) would hand some run another
+        # run's value: the cells decide instead.
+        if len(runs) <= int(getattr(node._v_attrs, _COVERS)):
+            return runs, every[runs]
     idx, row = _cells_mapping(group)
     keep = row != _NO_VALUE
     if not keep.all():

@@ -37,6 +37,7 @@ import numpy as np
 from pytraj.crashpoints import ENV_VAR as CRASH_ENV_VAR
 from pytraj.crashpoints import crash_point
 from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
+from pytraj.storage.hdf5.cells import forget_run_rows
 from pytraj.storage.hdf5.codecs import resolve, set_attr
 from pytraj.storage.hdf5.files import (
     RESERVE_BYTES,
@@ -51,7 +52,15 @@ from pytraj.storage.hdf5.files import (
 )
 from pytraj.storage.hdf5.journal import JournalContents, journal_path_for, read_journal
 from pytraj.storage.hdf5.journal_format import JournalScan, iter_frames
-from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_SIZE, LOG_KEY, RUNS, TRAJECTORIES
+from pytraj.storage.hdf5.layout import (
+    JOURNAL_ID,
+    JOURNAL_SIZE,
+    LOG_KEY,
+    RUNS,
+    TRAJECTORIES,
+    column_path,
+    traj_path,
+)
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.records import RunRecord, StudyDefinition
 
@@ -321,6 +330,10 @@ def _apply(
     from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_RUNS
 
     storage = HDF5Storage(state, name)
+    # The cells are authoritative; the run -> row indexes a killed flush may have left
+    # half rewritten are rebuilt from them by the writes below.
+    runs_group = h5.get_node(f"{traj_path(name)}/{RUNS}")
+    forget_run_rows(h5, runs_group, lambda key: column_path(name, key))
     storage.start_writing(h5)
     if definition is not None:
         storage._buffer_definition(definition)
