@@ -598,8 +598,8 @@ class Trajectory(StudyViews, Group):
         for leaf in plan.per_run_leaves:
             lifecycle.learn_per_run_leaf(self, leaf)
         point_ids = self._run_table.point_ids()
-        for records in mergecopy.run_records(plan, other, point_ids):
-            self._commit_records(records)
+        for table, columns in mergecopy.column_batches(plan, other, point_ids):
+            lifecycle.commit_columns(self, table, columns, plan.per_run_leaves)
             self._storage.flush()  # memory stays bounded by one batch, whatever the data
         if plan.writers:
             self._provenance["writers"] = plan.writers
