@@ -159,6 +159,10 @@ class Storage(ABC):
 
     #: Whether the backend accepts writes.
     writable: bool = True
+    #: Whether a crash discards everything stored here anyway (memory; a merge's
+    #: temporary output file): writes then need no journal, and bulk writes
+    #: (:meth:`append_columns`) may take large batches.
+    disposable: bool = False
 
     @abstractmethod
     def write_definition(self, definition: StudyDefinition) -> None:

@@ -53,6 +53,9 @@ class MemoryStorage(Storage):
         The trajectory's name.
     """
 
+    #: Nothing here survives the process.
+    disposable = True
+
     def __init__(self, name: str) -> None:
         self.name = name
         self._definition: StudyDefinition | None = None

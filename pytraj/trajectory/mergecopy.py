@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_BYTES",
+    "BATCH_RUNS",
     "BULK_RUNS",
     "column_batches",
     "differing_runs",
@@ -54,14 +55,16 @@ def _next_step(nbytes: int, runs: int, most: int = 4096) -> int:
 
 
 #: Most runs per batch of :func:`column_batches` (a batch also ends at about
-#: :data:`BATCH_BYTES` of values).
+#: :data:`BATCH_BYTES` of values): for a disposable storage, which stores columns as
+#: they come, and for one that turns them into run records to journal them.
 BULK_RUNS = 100_000
+BATCH_RUNS = 10_000
 
 _Columns = dict[tuple[str, str], ColumnData]
 
 
 def column_batches(
-    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes]
+    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes], most_runs: int = BULK_RUNS
 ) -> Iterator[tuple[RunTableData, _Columns]]:
     """The planned runs of ``there`` as run-table rows and columns, a batch at a time.
 
@@ -70,7 +73,7 @@ def column_batches(
     first, so retries keep their history) and its writer session (renumbered into
     ``plan.writers``) come along. Each column is read once, in blocks
     (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one list per column and
-    batch, never run by run; a batch holds at most :data:`BULK_RUNS` runs or about
+    batch, never run by run; a batch holds at most ``most_runs`` runs or about
     :data:`BATCH_BYTES` of values, so memory does not grow with the size of the data
     (the caller makes each batch durable before the next).
 
@@ -82,6 +85,8 @@ def column_batches(
         The other trajectory.
     point_ids
         Point ids of the trajectory merged into, after the new points were added.
+    most_runs
+        Most runs per batch.
     """
     if not len(plan.sources):
         return
@@ -103,8 +108,8 @@ def column_batches(
         found: dict[tuple[str, str], tuple[list[np.ndarray], list[Any]]] = {}
         writers: tuple[list[np.ndarray], list[Any]] = ([], [])
         size = 0
-        while begin < len(sources) and begin - batch_begin < BULK_RUNS and size < BATCH_BYTES:
-            end = min(begin + step, len(sources), batch_begin + BULK_RUNS)
+        while begin < len(sources) and begin - batch_begin < most_runs and size < BATCH_BYTES:
+            end = min(begin + step, len(sources), batch_begin + most_runs)
             chunk = sources[begin:end]
             chunk_bytes = 0
             for key, cursor in cursors:
@@ -117,7 +122,7 @@ def column_batches(
             writers[0].append(where + (begin - batch_begin))
             writers[1].extend(values)
             size += chunk_bytes
-            step = _next_step(chunk_bytes, end - begin, BULK_RUNS)
+            step = _next_step(chunk_bytes, end - begin, most_runs)
             begin = end
         batch = slice(batch_begin, begin)
         batch_targets = targets[batch]

@@ -104,8 +104,8 @@ class HDF5Storage(RunBuffers, Storage):
     """
 
     writable = True
-    #: Whether a crash discards this trajectory's file anyway (a merge writing a
-    #: temporary file that is renamed into place once complete): its definitions and
+    #: Set for a file that a crash discards anyway (a merge writing a temporary file
+    #: that is renamed into place once complete): its definitions and
     #: :meth:`append_columns` then skip the journal, which would protect nothing.
     disposable = False
 
