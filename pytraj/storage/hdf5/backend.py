@@ -313,9 +313,10 @@ class HDF5Storage(RunBuffers, Storage):
             run_nodes.append_failures(runs, self._failures)
             self._n_failures += len(self._failures)
             self._failures = []
-        rows = self.take_rows()
+        rows = self.pending_rows()
         if len(rows):
             run_nodes.append_rows(runs, rows)
+        self.drop_rows()
         self._bulk_bytes = 0
         journal = self._state.journal
         if journal is not None:

@@ -156,14 +156,20 @@ class RunBuffers:
             self._committed = committed = grown
         committed[idx] = True
 
-    def take_rows(self) -> np.ndarray:
-        """The buffered rows in commit order (the buffers of rows are emptied)."""
+    def pending_rows(self) -> np.ndarray:
+        """The buffered rows in commit order (they stay buffered until :meth:`drop_rows`,
+        so a write that fails half-way loses none)."""
         blocks = self._row_blocks
         if self._rows:
             blocks.append(np.array(self._rows, dtype=RUN_TABLE_DTYPE))
-        rows = np.concatenate(blocks) if blocks else np.zeros(0, dtype=RUN_TABLE_DTYPE)
+            self._rows = []
+        if len(blocks) > 1:
+            blocks[:] = [np.concatenate(blocks)]
+        return blocks[0] if blocks else np.zeros(0, dtype=RUN_TABLE_DTYPE)
+
+    def drop_rows(self) -> None:
+        """Forget the buffered rows (they were written)."""
         self._rows, self._row_blocks = [], []
-        return rows
 
     def buffered_runs(self) -> int:
         """Rows waiting in the buffers."""
