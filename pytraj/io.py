@@ -279,6 +279,7 @@ def merge_files(
             target, first_report = _first_copy(sources[0], name, temporary)
             reports = [first_report]
             sources = sources[1:]
+        _make_disposable(target)
         try:
             for source in sources:
                 other = load(source, name)
@@ -388,9 +389,25 @@ def _copy_of(source: Trajectory, path: Path) -> Trajectory:
         if isinstance(leaf, Result) and not leaf.per_run:
             leaf.items  # noqa: B018  # reads the items: the copy must hold the values
     definition = to_definition(source)
-    traj = from_definition(definition, open_new_trajectory(path, definition.name))
+    storage = open_new_trajectory(path, definition.name)
+    storage.disposable = True  # a temporary file: see _make_disposable
+    traj = from_definition(definition, storage)
     traj.store_definition()
     return traj
+
+
+def _make_disposable(traj: Trajectory) -> None:
+    """Let ``traj``'s writes into the temporary merge file skip the journal.
+
+    A crash leaves the temporary file, which is never renamed into place and is
+    discarded, so a journal beside it would protect nothing; runs then go into the file
+    column by column (:meth:`~pytraj.storage.interface.Storage.append_columns`).
+    """
+    from pytraj.storage.hdf5 import HDF5Storage
+
+    storage = traj.storage
+    if isinstance(storage, HDF5Storage):
+        storage.disposable = True
 
 
 def _dry_run(

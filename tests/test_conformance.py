@@ -35,6 +35,19 @@ class TestHDF5StorageWithoutReopening(StorageConformance):
         return open_new_trajectory(tmp_path / "study.h5", "study")
 
 
+class TestDisposableHDF5Storage(StorageConformance):
+    """A merge's temporary output: definitions and bulk appends skip the journal."""
+
+    def make_storage(self, tmp_path: Path) -> Storage:
+        storage = open_new_trajectory(tmp_path / "study.h5", "study")
+        storage.disposable = True
+        return storage
+
+    def reopen(self, storage: Storage, tmp_path: Path) -> Storage:
+        storage.close()
+        return open_trajectory(tmp_path / "study.h5", "study")
+
+
 def test_reopened_storage_is_a_reader(tmp_path: Path) -> None:
     open_new_trajectory(tmp_path / "a.h5", "study").close()
     storage = open_trajectory(tmp_path / "a.h5")

@@ -14,7 +14,7 @@ import pytest
 import pytraj as pt
 from pytraj.errors import MergeConflictError, OptionError, RunValueMissingError
 from pytraj.storage.records import RunRecord
-from pytraj.trajectory import merging
+from pytraj.trajectory import mergecopy, merging
 
 POINTS = pt.cartesian_product({"x": [0.0, 1.0, 2.0, 3.0, 4.0], "n": [1, 2]})
 Factory = Callable[[str], pt.Trajectory]
@@ -356,6 +356,42 @@ def test_failed_and_pending_runs_keep_status_and_history(backend: Factory) -> No
     a.merge(c)
     assert a.runs[2].status == "completed"
     assert len(a.run_table.failures_of(2)) == 2
+
+
+@pytest.mark.parametrize("disposable", [False, True])
+def test_a_merge_in_batches_of_two_runs_equals_one_in_one_batch(
+    backend: Factory, monkeypatch: pytest.MonkeyPatch, disposable: bool
+) -> None:
+    def merged() -> pt.Trajectory:
+        a, b = _study(backend, "a"), _study(backend, "b")
+        _run(b, range(8), fail=lambda x: x == 1.0)  # runs 2 and 3 fail
+        _run(b, [2], fail=lambda x: x == 1.0)  # and run 2 once more
+        _run(a, [0, 9], offset=0.5)
+        if disposable:  # as merge_files' temporary output: columns past the journal
+            a.storage.disposable = True
+        a.merge(b)
+        return a
+
+    whole = merged()
+    monkeypatch.setattr(mergecopy, "BULK_RUNS", 2)
+    monkeypatch.setattr(mergecopy, "BATCH_RUNS", 2)
+    batched = merged()
+    _assert_same_runs(batched, whole)
+    assert batched.results.z.to_series().to_dict() == {
+        0: 0.5,
+        1: 0.0,
+        4: 2.0,
+        5: 4.0,
+        6: 3.0,
+        7: 6.0,
+        9: 8.5,
+    }
+    assert [(f.idx, f.attempt) for f in batched.run_table.failures] == [(2, 1), (2, 2), (3, 1)]
+    assert [(f.idx, f.attempt) for f in whole.run_table.failures] == [(2, 1), (2, 2), (3, 1)]
+    assert batched.runs[2].attempt == 2
+    assert [batched.runs[i].provenance is None for i in range(10)] == [
+        whole.runs[i].provenance is None for i in range(10)
+    ]
 
 
 def test_per_run_host_survives_a_merge(backend: Factory) -> None:

@@ -8,13 +8,13 @@ result item). Resume and merge are written once, above this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pytraj.storage.records import FailureRecord, RunRecord, StudyDefinition
+from pytraj.storage.records import FAILED, FailureRecord, LeafRecord, RunRecord, StudyDefinition
 
 __all__ = [
     "BLOCK_BYTES",
@@ -22,6 +22,8 @@ __all__ = [
     "ColumnData",
     "RunTableData",
     "Storage",
+    "check_bulk",
+    "records_of",
     "run_table_row",
     "value_nbytes",
 ]
@@ -82,6 +84,10 @@ def value_nbytes(value: Any) -> int:
     return 64
 
 
+#: Conversions that ``ndarray.tolist`` already does, with the dtype kinds they apply to.
+_PLAIN_CONVERSIONS: dict[Any, str] = {bool: "b", int: "iu", float: "f"}
+
+
 @dataclass(slots=True)
 class RunTableData:
     """The run table as stored: rows, the host names they index, the failures."""
@@ -119,6 +125,23 @@ class ColumnData:
         value = self.values[position]
         return self.convert(value) if self.convert is not None else value
 
+    def exact_values(self) -> list[Any]:
+        """Every value with its exact type, in the order of ``runs``.
+
+        A plain numeric column converts in one vectorised step (``ndarray.tolist`` gives
+        Python bool/int/float); other columns convert value by value.
+        """
+        values = self.values
+        if (
+            isinstance(values, np.ndarray)
+            and values.ndim == 1
+            and values.dtype.kind in _PLAIN_CONVERSIONS.get(self.convert, "")
+        ):
+            return values.tolist()
+        if self.convert is None:
+            return list(values)
+        return [self.value_at(position) for position in range(len(self.runs))]
+
     def position_of(self, idx: int) -> int:
         """Position of run ``idx`` in ``runs``, or -1 when it has no value."""
         position = int(np.searchsorted(self.runs, idx))
@@ -136,6 +159,10 @@ class Storage(ABC):
 
     #: Whether the backend accepts writes.
     writable: bool = True
+    #: Whether a crash discards everything stored here anyway (memory; a merge's
+    #: temporary output file): writes then need no journal, and bulk writes
+    #: (:meth:`append_columns`) may take large batches.
+    disposable: bool = False
 
     @abstractmethod
     def write_definition(self, definition: StudyDefinition) -> None:
@@ -205,9 +232,106 @@ class Storage(ABC):
     def flush(self) -> None:  # noqa: B027  # optional hook: memory needs no flush
         """Make everything committed durable."""
 
+    def append_columns(
+        self,
+        table: RunTableData,
+        columns: Mapping[tuple[str, str], ColumnData],
+        leaves: Sequence[LeafRecord] = (),
+    ) -> None:
+        """Store finished runs in bulk, column by column: the columnar form of
+        :meth:`commit_runs`, with the same result.
+
+        Parameters
+        ----------
+        table
+            One row per run (``idx`` unique); a row's ``host`` indexes ``table.hosts``
+            and its ``error`` indexes ``table.failures`` (-1: none). Every failure of
+            ``table.failures`` is added to the failure history, in order, also those no
+            row points to (earlier failed attempts).
+        columns
+            The runs' values, ``(leaf path, item) -> ColumnData``; each column's runs
+            are among the rows'. A run without a value in a column has none there.
+        leaves
+            Per-run leaves the values belong to (as :attr:`RunRecord.leaves`).
+
+        A run stored before is replaced, as by :meth:`commit_runs`. This default turns
+        the columns into run records; backends override it to write whole columns.
+        """
+        self.commit_runs(records_of(table, columns, leaves))
+
     def close(self) -> None:  # noqa: B027  # optional hook
         """Flush and release resources (files, locks).
 
         A backend may be written to again after closing: it reopens what it needs (the
         Environment closes the file after every ``env.run`` and may run again).
         """
+
+
+def check_bulk(table: RunTableData, columns: Mapping[tuple[str, str], ColumnData]) -> None:
+    """Check what :meth:`Storage.append_columns` got before anything is stored.
+
+    Raises
+    ------
+    ValueError
+        For two rows of one run, or a failure or value of a run without a row.
+    """
+    idxs = table.rows["idx"]
+    if len(np.unique(idxs)) != len(idxs):
+        raise ValueError("append_columns got two rows of one run")
+    for failure in table.failures:
+        if failure.idx not in idxs:
+            raise ValueError(f"a failure of run {failure.idx} comes with no row of that run")
+    for key, column in columns.items():
+        if len(column.runs) and not np.isin(column.runs, idxs).all():
+            raise ValueError(f"column {key} holds values of runs without a row")
+
+
+def records_of(
+    table: RunTableData,
+    columns: Mapping[tuple[str, str], ColumnData],
+    leaves: Sequence[LeafRecord] = (),
+) -> list[RunRecord]:
+    """The run records that :meth:`Storage.append_columns` stores, in commit order.
+
+    Earlier failed attempts (failures no row points to) come first, each as a failed
+    record of its run, so the failure history keeps its order; then one record per row.
+    """
+    check_bulk(table, columns)
+    rows = table.rows
+    hosts, failures = table.hosts, table.failures
+    current = {int(error) for error in rows["error"] if error >= 0}
+    positions = {int(idx): k for k, idx in enumerate(rows["idx"].tolist())}
+    records = [
+        RunRecord(
+            idx=failure.idx,
+            point_id=bytes(rows["point_id"][positions[failure.idx]]),
+            status=FAILED,
+            attempt=failure.attempt,
+            failure=failure,
+        )
+        for position, failure in enumerate(failures)
+        if position not in current
+    ]
+    values: list[dict[tuple[str, str], Any]] = [{} for _ in range(len(rows))]
+    for key, column in columns.items():
+        for idx, value in zip(column.runs.tolist(), column.exact_values(), strict=True):
+            values[positions[idx]][key] = value
+    for k, row in enumerate(rows):
+        host, error = int(row["host"]), int(row["error"])
+        records.append(
+            RunRecord(
+                idx=int(row["idx"]),
+                point_id=bytes(row["point_id"]),
+                status=int(row["status"]),
+                attempt=int(row["attempt"]),
+                start=float(row["start"]),
+                finish=float(row["finish"]),
+                host=hosts[host] if host >= 0 else "",
+                pid=int(row["pid"]),
+                values=values[k],
+                failure=failures[error] if error >= 0 else None,
+            )
+        )
+    if records and leaves:
+        records[0].leaves = list(leaves)
+    return records

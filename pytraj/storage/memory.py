@@ -8,7 +8,7 @@ with their exact types and no aliasing with what the simulation still holds.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from pytraj.storage.interface import (
     ColumnData,
     RunTableData,
     Storage,
+    check_bulk,
     run_table_row,
 )
 from pytraj.storage.records import (
@@ -51,6 +52,9 @@ class MemoryStorage(Storage):
     name
         The trajectory's name.
     """
+
+    #: Nothing here survives the process.
+    disposable = True
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -167,6 +171,41 @@ class MemoryStorage(Storage):
                 self._logs[record.idx] = record.log
             else:
                 self._logs.pop(record.idx, None)
+
+    def append_columns(
+        self,
+        table: RunTableData,
+        columns: Mapping[tuple[str, str], ColumnData],
+        leaves: Sequence[LeafRecord] = (),
+    ) -> None:
+        """Store runs column by column (see :meth:`Storage.append_columns`)."""
+        self._learn_leaves(leaves)
+        check_bulk(table, columns)
+        rows = table.rows
+        idxs = rows["idx"].tolist()
+        for idx in idxs:
+            for key in self._run_values.pop(idx, []):
+                self._columns[key].pop(idx, None)
+            self._logs.pop(idx, None)
+        first_failure = len(self._failures)
+        self._failures.extend(replace(failure) for failure in table.failures)
+        hosts = [self._host_id(host) for host in table.hosts]
+        for row in rows.tolist():
+            host, error = row[6], row[7]
+            self._rows[row[0]] = (
+                *row[:6],
+                hosts[host] if host >= 0 else self._host_id(""),
+                first_failure + error if error >= 0 else -1,
+                row[8],
+            )
+        values: dict[int, list[tuple[str, str]]] = {idx: [] for idx in idxs}
+        for key, column in columns.items():
+            pickled = self._pickled.get(key[0], False)
+            cells = self._columns.setdefault(key, {})
+            for idx, value in zip(column.runs.tolist(), column.exact_values(), strict=True):
+                cells[idx] = _encode(value, pickled)
+                values[idx].append(key)
+        self._run_values.update(values)
 
     def read_run_table(self) -> RunTableData:
         rows = np.array([self._rows[idx] for idx in sorted(self._rows)], dtype=RUN_TABLE_DTYPE)

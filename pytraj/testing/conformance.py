@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, Storage
+from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, Storage
 from pytraj.storage.records import (
     COMPLETED,
     FAILED,
@@ -41,7 +41,13 @@ from pytraj.storage.records import (
 )
 from pytraj.testing.compare import assert_same_value
 
-__all__ = ["StorageConformance", "assert_definition_equal", "loaded", "sample_definition"]
+__all__ = [
+    "StorageConformance",
+    "assert_definition_equal",
+    "bulk_table",
+    "loaded",
+    "sample_definition",
+]
 
 _Z = ("results.z", "z")
 _NO_VALUE: Any = object()
@@ -167,6 +173,27 @@ def run_record(idx: int, z: Any = _NO_VALUE, **kwargs: Any) -> RunRecord:
     }
     defaults.update(kwargs)
     return RunRecord(idx=idx, values=values, **defaults)
+
+
+def bulk_table(
+    rows: list[tuple[Any, ...]], hosts: list[str], failures: list[FailureRecord]
+) -> RunTableData:
+    """Run-table rows for :meth:`~pytraj.storage.interface.Storage.append_columns`:
+    ``(idx, status, attempt, host, error)`` each, with times and pid from the run index."""
+    table = np.zeros(len(rows), dtype=RUN_TABLE_DTYPE)
+    for k, (idx, status, attempt, host, error) in enumerate(rows):
+        table[k] = (
+            idx,
+            bytes([idx, 7]) + bytes(14),
+            status,
+            attempt,
+            10.0 + idx,
+            11.25 + idx,
+            host,
+            error,
+            900 + idx,
+        )
+    return RunTableData(rows=table, hosts=hosts, failures=failures)
 
 
 class StorageConformance:
@@ -390,3 +417,90 @@ class StorageConformance:
         assert column.runs.tolist() == list(range(n))
         assert [column.value_at(p) for p in range(n)] == [i / 3 for i in range(n)]
         assert storage.read_run_table().rows["idx"].tolist() == list(range(n))
+
+    # -- bulk appends ----------------------------------------------------------------
+    def test_append_columns_stores_rows_values_and_failures(self, tmp_path: Path) -> None:
+        storage = self._fresh(tmp_path, n_runs=5)
+        storage.commit_runs([run_record(0, 0.5, host="node-1")])
+        early = FailureRecord(3, 1, "ValueError", "first try", "tb1", "")
+        last = FailureRecord(4, 2, "KeyError", "still bad", "tb2", "log")
+        table = bulk_table(
+            [(1, COMPLETED, 1, 0, -1), (3, COMPLETED, 2, 1, -1), (4, FAILED, 2, 0, 1)],
+            ["node-9", "node-1"],
+            [early, last],
+        )
+        other = ("results.w", "w")
+        columns = {
+            _Z: ColumnData(runs=np.array([1, 3]), values=np.array([1.5, 3.5]), convert=float),
+            other: ColumnData(runs=np.array([3]), values=[np.arange(3, dtype=np.int16)]),
+        }
+        leaf = LeafRecord("results.w", "Result", per_run=True, items={"w": None})
+        storage.append_columns(table, columns, [leaf])
+        storage = self.reopen(storage, tmp_path)
+        stored = storage.read_run_table()
+        rows = stored.rows[np.argsort(stored.rows["idx"], kind="stable")]
+        assert rows["idx"].tolist() == [0, 1, 3, 4]
+        assert rows["status"].tolist() == [COMPLETED, COMPLETED, COMPLETED, FAILED]
+        assert rows["attempt"].tolist() == [1, 1, 2, 2]
+        assert [stored.hosts[h] for h in rows["host"].tolist()] == [
+            "node-1",
+            "node-9",
+            "node-1",
+            "node-9",
+        ]
+        assert rows["start"].tolist() == [100.0, 11.0, 13.0, 14.0]
+        assert rows["pid"].tolist() == [4242, 901, 903, 904]
+        assert bytes(rows["point_id"][2]) == bytes([3, 7]) + bytes(14)
+        assert rows["error"][:3].tolist() == [-1, -1, -1]
+        assert stored.failures == [early, last]
+        assert stored.failures[int(rows["error"][3])] == last
+        column = storage.read_column(*_Z)
+        assert column.runs.tolist() == [0, 1, 3]
+        assert_same_value([column.value_at(p) for p in range(3)], [0.5, 1.5, 3.5])
+        assert_same_value(storage.read_cell(*_Z, 3), 3.5)
+        assert_same_value(storage.read_cell(*other, 3), np.arange(3, dtype=np.int16))
+        with pytest.raises(KeyError):
+            storage.read_cell(*_Z, 4)
+        assert storage.read_column_runs(*other).tolist() == [3]
+
+    def test_append_columns_replaces_a_committed_run(self, tmp_path: Path) -> None:
+        storage = self._fresh(tmp_path, n_runs=3)
+        other = ("results.w", "w")
+        storage.commit_runs([run_record(1, 1.0, values={other: 10}, log="old log")])
+        storage.commit_runs([run_record(2, 2.0, values={other: 20})])
+        table = bulk_table([(1, COMPLETED, 2, 0, -1)], ["node-2"], [])
+        storage.append_columns(table, {_Z: ColumnData(runs=np.array([1]), values=["one"])})
+        storage = self.reopen(storage, tmp_path)
+        assert_same_value(storage.read_cell(*_Z, 1), "one")
+        with pytest.raises(KeyError):
+            storage.read_cell(*other, 1)
+        assert storage.read_run_log(1) == ""
+        assert storage.read_column_runs(*other).tolist() == [2]
+        assert_same_value(storage.read_cell(*other, 2), 20)
+        rows = storage.read_run_table().rows
+        latest = {int(row["idx"]): row for row in rows}
+        assert sorted(latest) == [1, 2]
+        assert int(latest[1]["attempt"]) == 2
+
+    def test_append_columns_refuses_what_has_no_row(self, tmp_path: Path) -> None:
+        storage = self._fresh(tmp_path, n_runs=3)
+        twice = bulk_table([(1, COMPLETED, 1, 0, -1), (1, COMPLETED, 2, 0, -1)], ["h"], [])
+        with pytest.raises(ValueError, match="two rows of one run"):
+            storage.append_columns(twice, {})
+        lost = FailureRecord(2, 1, "ValueError", "x", "", "")
+        orphan = bulk_table([(1, COMPLETED, 1, 0, -1)], ["h"], [lost])
+        with pytest.raises(ValueError, match="failure of run 2"):
+            storage.append_columns(orphan, {})
+        storage = self.reopen(storage, tmp_path)
+        assert len(storage.read_run_table().rows) == 0
+
+    def test_append_columns_keeps_values_that_do_not_fit_exactly(self, tmp_path: Path) -> None:
+        storage = self._fresh(tmp_path, n_runs=4)
+        values = [1, 2.5, -(2**63), 2**63 - 1]
+        table = bulk_table([(i, COMPLETED, 1, 0, -1) for i in range(4)], ["h"], [])
+        storage.append_columns(table, {_Z: ColumnData(runs=np.arange(4), values=values)})
+        storage = self.reopen(storage, tmp_path)
+        column = storage.read_column(*_Z)
+        assert_same_value([column.value_at(p) for p in range(4)], values)
+        assert_same_value(storage.read_cell(*_Z, 1), 2.5)
+        assert_same_value(storage.read_cell(*_Z, 3), 2**63 - 1)

@@ -8,14 +8,14 @@ records through the single writer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytraj.errors import NodeExistsError, NodeTypeError, RunError, RunValueMissingError
 from pytraj.leaves.base import Leaf, leaf_class
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.interface import ColumnData
+from pytraj.storage.interface import ColumnData, RunTableData
 from pytraj.storage.records import COMPLETED, STATUS_NAMES, LeafRecord, RunRecord
 from pytraj.trajectory import exploration
 from pytraj.trajectory.running import RunState, failure_record
@@ -140,6 +140,21 @@ def commit_records(traj: Trajectory, records: list[RunRecord]) -> None:
     traj._storage.commit_runs(records)
     for record in records:
         traj._run_table.record(record)
+    traj._data_version += 1
+
+
+def commit_columns(
+    traj: Trajectory,
+    table: RunTableData,
+    columns: Mapping[tuple[str, str], ColumnData],
+    leaves: Sequence[LeafRecord] = (),
+) -> None:
+    """Enter finished runs in bulk, column by column (a merge): the columnar form of
+    :func:`commit_records`, whose leaves the caller has created already."""
+    if traj._definition_dirty and traj._storage.writable:
+        traj.store_definition()
+    traj._storage.append_columns(table, columns, leaves)
+    traj._run_table.enter(table)
     traj._data_version += 1
 
 

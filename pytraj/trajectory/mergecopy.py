@@ -2,8 +2,9 @@
 
 The second half of a merge (:mod:`pytraj.trajectory.merging` decides what to copy):
 each per-run column of the other trajectory is read once, in blocks
-(:meth:`~pytraj.storage.interface.Storage.iter_column`), and turned into run records a
-batch at a time, so memory holds one block and one batch whatever the size of the data.
+(:meth:`~pytraj.storage.interface.Storage.iter_column`), and handed to the writer as
+run-table rows and whole columns a batch at a time (:func:`column_batches`), so memory
+holds one block and one batch whatever the size of the data.
 Runs completed on both sides are compared the same way (:func:`differing_runs`).
 """
 
@@ -15,15 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytraj.storage.interface import ColumnData, value_nbytes
-from pytraj.storage.records import FAILED, WRITER_KEY, FailureRecord, RunRecord
+from pytraj.storage.interface import ColumnData, RunTableData, value_nbytes
+from pytraj.storage.records import WRITER_KEY, FailureRecord
 from pytraj.trajectory.mergecheck import values_equal
 
 if TYPE_CHECKING:
     from pytraj.trajectory.merging import MergePlan
     from pytraj.trajectory.trajectory import Trajectory
 
-__all__ = ["BATCH_BYTES", "BATCH_RUNS", "differing_runs", "positions_of", "run_records"]
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_RUNS",
+    "BULK_RUNS",
+    "column_batches",
+    "differing_runs",
+    "positions_of",
+]
 
 
 def positions_of(column: ColumnData, runs: np.ndarray) -> np.ndarray:
@@ -35,114 +43,149 @@ def positions_of(column: ColumnData, runs: np.ndarray) -> np.ndarray:
     return np.where(column.runs[clipped] == runs, clipped, -1)
 
 
-# -- the records to copy ------------------------------------------------------------------
-#: Runs and bytes of values per batch of records handed to the writer.
-BATCH_RUNS = 10_000
+# -- the columns to copy ----------------------------------------------------------------------
+#: Bytes of values per batch handed to the writer.
 BATCH_BYTES = 8 * 1024 * 1024
 
 
-def run_records(
-    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes]
-) -> Iterator[list[RunRecord]]:
-    """Run records that copy the planned runs of ``there``, a batch at a time.
+def _next_step(nbytes: int, runs: int, most: int = 4096) -> int:
+    """Runs per read from the cursors: a quarter of a batch's bytes (1 to ``most`` runs)."""
+    per_run = nbytes / max(runs, 1)
+    return int(min(most, max(1, BATCH_BYTES // 4 / max(per_run, 1.0))))
 
-    A run's earlier failed attempts come first (so retries keep their history), then its
-    latest state with its values. Each column is read once, in blocks
-    (:meth:`~pytraj.storage.interface.Storage.iter_column`), and a batch holds at most
-    :data:`BATCH_RUNS` runs or about :data:`BATCH_BYTES` of values, so memory does not
-    grow with the size of the data (the caller makes each batch durable before the next).
+
+#: Most runs per batch of :func:`column_batches` (a batch also ends at about
+#: :data:`BATCH_BYTES` of values): for a disposable storage, which stores columns as
+#: they come, and for one that turns them into run records to journal them.
+BULK_RUNS = 100_000
+BATCH_RUNS = 10_000
+
+_Columns = dict[tuple[str, str], ColumnData]
+
+
+def column_batches(
+    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes], most_runs: int = BULK_RUNS
+) -> Iterator[tuple[RunTableData, _Columns]]:
+    """The planned runs of ``there`` as run-table rows and columns, a batch at a time.
+
+    For :meth:`~pytraj.storage.interface.Storage.append_columns`. A copied run's rows
+    keep its status, attempt, times, host and pid; its failures (earlier attempts
+    first, so retries keep their history) and its writer session (renumbered into
+    ``plan.writers``) come along. Each column is read once, in blocks
+    (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one list per column and
+    batch, never run by run; a batch holds at most ``most_runs`` runs or about
+    :data:`BATCH_BYTES` of values, so memory does not grow with the size of the data
+    (the caller makes each batch durable before the next).
 
     Parameters
     ----------
     plan
-        From :func:`plan_merge`.
+        From :func:`pytraj.trajectory.merging.plan_merge`.
     there
         The other trajectory.
     point_ids
         Point ids of the trajectory merged into, after the new points were added.
+    most_runs
+        Most runs per batch.
     """
-    sources = plan.sources
-    if not len(sources):
+    if not len(plan.sources):
         return
     table = there.run_table
-    rows = table.rows
-    hosts = table.hosts
-    failures = table.failures
     history: dict[int, list[int]] = {}
-    for position, failure in enumerate(failures):
+    for position, failure in enumerate(table.failures):
         history.setdefault(failure.idx, []).append(position)
-    # Sources ascend (matched runs, then appended ones): each column is read in one pass.
-    order = np.argsort(sources, kind="stable")
-    sources, targets_all = sources[order], plan.targets[order]
+    order = np.argsort(plan.sources, kind="stable")
+    sources, targets = plan.sources[order], plan.targets[order]
+    ids = np.array(list(point_ids), dtype="V16")
     cursors = [
         (key, _Cursor(there.storage.iter_column(*key, block_bytes=BATCH_BYTES)))
         for key in plan.columns
     ]
     writer_cursor = _Cursor(there.storage.iter_column(*WRITER_KEY))
-    writer_map, unknown_writer = plan.writer_map, plan.unknown_writer
-    fields = {name: rows[name][sources].tolist() for name in _ROW_FIELDS}
-    targets = targets_all.tolist()
-    leaves = list(plan.per_run_leaves)
-    records: list[RunRecord] = []
-    size = 0
-    step = 16  # runs per read from the cursors; grows while values are small
-    begin = 0
+    begin, step = 0, 16
     while begin < len(sources):
-        end = min(begin + step, len(sources))
-        chunk = sources[begin:end]
-        found = [(key, cursor.take(chunk)) for key, cursor in cursors]
-        writers = writer_cursor.take(chunk)[0]
-        chunk_bytes = sum(nbytes for _, (_, nbytes) in found)
-        for k in range(begin, end):
-            target = targets[k]
-            error = fields["error"][k]
-            for position in history.get(int(sources[k]), ()):
-                if position != error:
-                    records.append(_failed_attempt(failures[position], target, point_ids[target]))
-            values = {}
-            for key, (picked, _) in found:
-                value = picked[k - begin]
-                if value is not _MISSING:
-                    values[key] = value
-            writer = writers[k - begin]
-            writer = (
-                unknown_writer if writer is _MISSING else writer_map.get(writer, unknown_writer)
-            )
-            if writer >= 0:
-                values[WRITER_KEY] = writer
-            host = fields["host"][k]
-            records.append(
-                RunRecord(
-                    idx=target,
-                    point_id=point_ids[target],
-                    status=fields["status"][k],
-                    attempt=fields["attempt"][k],
-                    start=fields["start"][k],
-                    finish=fields["finish"][k],
-                    host=hosts[host] if host >= 0 else "",
-                    pid=fields["pid"][k],
-                    values=values,
-                    failure=replace(failures[error], idx=target) if error >= 0 else None,
-                )
-            )
-        size += chunk_bytes
-        step = _next_step(chunk_bytes, end - begin)
-        begin = end
-        if len(records) >= BATCH_RUNS or size >= BATCH_BYTES or begin >= len(sources):
-            if leaves:
-                records[0].leaves = leaves  # the writer creates the new per-run leaves once
-                leaves = []
-            yield records
-            records, size = [], 0
+        batch_begin = begin
+        found: dict[tuple[str, str], tuple[list[np.ndarray], list[Any]]] = {}
+        writers: tuple[list[np.ndarray], list[Any]] = ([], [])
+        size = 0
+        while begin < len(sources) and begin - batch_begin < most_runs and size < BATCH_BYTES:
+            end = min(begin + step, len(sources), batch_begin + most_runs)
+            chunk = sources[begin:end]
+            chunk_bytes = 0
+            for key, cursor in cursors:
+                where, values, nbytes = cursor.pick(chunk)
+                parts = found.setdefault(key, ([], []))
+                parts[0].append(where + (begin - batch_begin))
+                parts[1].extend(values)
+                chunk_bytes += nbytes
+            where, values, _ = writer_cursor.pick(chunk)
+            writers[0].append(where + (begin - batch_begin))
+            writers[1].extend(values)
+            size += chunk_bytes
+            step = _next_step(chunk_bytes, end - begin, most_runs)
+            begin = end
+        batch = slice(batch_begin, begin)
+        batch_targets = targets[batch]
+        columns: _Columns = {}
+        for key, (wheres, values) in found.items():
+            where = np.concatenate(wheres)
+            if len(where):
+                columns[key] = ColumnData(runs=batch_targets[where], values=values)
+        writer_column = _writer_column(plan, batch_targets, writers)
+        if writer_column is not None:
+            columns[WRITER_KEY] = writer_column
+        rows = _rows_of(table.rows, sources[batch], batch_targets, ids)
+        failures = _failures_of(table.failures, history, rows, sources[batch])
+        yield RunTableData(rows=rows, hosts=table.hosts, failures=failures), columns
 
 
-_ROW_FIELDS = ("status", "attempt", "start", "finish", "host", "pid", "error")
+def _writer_column(
+    plan: MergePlan, targets: np.ndarray, found: tuple[list[np.ndarray], list[Any]]
+) -> ColumnData | None:
+    """The writer sessions of the copied runs, renumbered into the merged list."""
+    unknown = plan.unknown_writer
+    mapped = np.full(len(targets), unknown, dtype=np.int64)
+    where = np.concatenate(found[0]) if found[0] else np.zeros(0, dtype=np.int64)
+    mapped[where] = [plan.writer_map.get(writer, unknown) for writer in found[1]]
+    keep = mapped >= 0
+    if not keep.any():
+        return None
+    return ColumnData(runs=targets[keep], values=mapped[keep].tolist())
 
 
-def _next_step(nbytes: int, runs: int) -> int:
-    """Runs per read from the cursors: a quarter of a batch's bytes (1 to 4096 runs)."""
-    per_run = nbytes / max(runs, 1)
-    return int(min(4096, max(1, BATCH_BYTES // 4 / max(per_run, 1.0))))
+def _rows_of(
+    rows: np.ndarray, sources: np.ndarray, targets: np.ndarray, ids: np.ndarray
+) -> np.ndarray:
+    """Rows of the copied runs, renumbered (their ``error`` is set by :func:`_failures_of`)."""
+    copied = np.array(rows[sources], copy=True)
+    copied["idx"] = targets
+    copied["point_id"] = ids[targets]
+    return copied
+
+
+def _failures_of(
+    failures: list[FailureRecord],
+    history: dict[int, list[int]],
+    rows: np.ndarray,
+    sources: np.ndarray,
+) -> list[FailureRecord]:
+    """The failures of the copied runs (earlier attempts first), renumbered; points each
+    row's ``error`` into the returned list."""
+    errors = rows["error"].copy()
+    rows["error"] = -1
+    found: list[FailureRecord] = []
+    if not history:
+        return found
+    for k in np.flatnonzero(np.isin(sources, list(history))).tolist():
+        target = int(rows["idx"][k])
+        error = int(errors[k])
+        for position in history[int(sources[k])]:
+            if position != error:
+                found.append(replace(failures[position], idx=target))
+        if error >= 0:
+            rows["error"][k] = len(found)
+            found.append(replace(failures[error], idx=target))
+    return found
 
 
 def differing_runs(
@@ -181,6 +224,46 @@ class _Cursor:
         self._blocks = blocks
         self._block: ColumnData | None = None
         self._done = False
+
+    def _block_for(self, run: int) -> ColumnData | None:
+        """The block that may hold ``run`` (blocks before it are dropped); None at the end."""
+        while True:
+            block = self._block
+            if block is not None and len(block.runs) and run <= block.runs[-1]:
+                return block
+            if self._done:
+                return None
+            self._block = next(self._blocks, None)
+            if self._block is None:
+                self._done = True
+
+    def pick(self, runs: np.ndarray) -> tuple[np.ndarray, list[Any], int]:
+        """Of ``runs``, the positions that have a value, those values (exact types) and
+        about how many bytes they hold."""
+        wheres: list[np.ndarray] = []
+        values: list[Any] = []
+        nbytes = 0
+        k = 0
+        while k < len(runs):
+            block = self._block_for(int(runs[k]))
+            if block is None:
+                break
+            stop = int(np.searchsorted(runs, block.runs[-1], side="right"))
+            positions = positions_of(block, runs[k:stop])
+            present = positions >= 0
+            wheres.append(np.flatnonzero(present) + k)
+            picked = positions[present]
+            if _is_plain(block):
+                assert isinstance(block.values, np.ndarray)
+                values += block.values[picked].tolist()
+                nbytes += 8 * len(picked)
+            else:
+                part = [block.value_at(p) for p in picked.tolist()]
+                nbytes += sum(value_nbytes(v) for v in part)
+                values += part
+            k = stop
+        where = np.concatenate(wheres) if wheres else np.zeros(0, dtype=np.int64)
+        return where, values, nbytes
 
     def take(self, runs: np.ndarray) -> tuple[list[Any], int]:
         """Values of ``runs`` (``_MISSING`` where none) and about how many bytes they hold."""
@@ -238,13 +321,3 @@ def _values_at(column: ColumnData, positions: np.ndarray) -> list[Any]:
     for k, value in zip(where, picked, strict=True):
         found[k] = value
     return found
-
-
-def _failed_attempt(failure: FailureRecord, target: int, pid: bytes) -> RunRecord:
-    return RunRecord(
-        idx=target,
-        point_id=pid,
-        status=FAILED,
-        attempt=failure.attempt,
-        failure=replace(failure, idx=target),
-    )

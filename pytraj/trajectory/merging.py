@@ -4,9 +4,9 @@ Written once above the storage interface (:mod:`pytraj.storage.interface`), so a
 behaves the same on every backend. :func:`plan_merge` reads both trajectories through
 their public surface (parameters, per-run leaves, run tables, stored columns), checks
 that they can be joined (:mod:`pytraj.trajectory.mergecheck`) and decides, for every
-run of the other trajectory, where it goes; :func:`pytraj.trajectory.mergecopy.run_records`
-then turns the runs to copy into run records, reading each per-run column once (column
-by column, never run by run), in blocks. The trajectory applies the plan
+run of the other trajectory, where it goes; :func:`~pytraj.trajectory.mergecopy.column_batches`
+then hands the runs to copy to the storage as rows and whole columns, reading each
+per-run column once (column by column, never run by run), in blocks. The trajectory applies the plan
 (:meth:`pytraj.Trajectory.merge`); nothing is written before the plan exists, so a
 conflict leaves both trajectories untouched.
 

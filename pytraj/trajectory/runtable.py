@@ -174,6 +174,27 @@ class RunTable:
             self._failures.append(record.failure)
         self._rows[record.idx] = run_table_row(record, host, error)
 
+    def enter(self, data: RunTableData) -> None:
+        """Enter finished runs in bulk (rows as :meth:`Storage.append_columns` takes them).
+
+        The same as :meth:`record` for each failure no row points to (an earlier failed
+        attempt), then for each row.
+        """
+        rows = np.array(data.rows, dtype=RUN_TABLE_DTYPE, copy=True)
+        host_map = np.empty(len(data.hosts) + 1, dtype=np.int32)
+        for position, host in enumerate([*data.hosts, ""]):
+            found = self._host_ids.get(host)
+            if found is None:
+                found = self._host_ids[host] = len(self._hosts)
+                self._hosts.append(host)
+            host_map[position] = found
+        rows["host"] = host_map[np.where(rows["host"] >= 0, rows["host"], len(data.hosts))]
+        # A row of a run that is not failed points to no failure, as in ``record``.
+        failed = (rows["status"] == FAILED) & (rows["error"] >= 0)
+        rows["error"] = np.where(failed, rows["error"] + len(self._failures), -1)
+        self._failures.extend(data.failures)
+        self._rows[rows["idx"]] = rows
+
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""
         if self.status(idx) == PENDING and int(self._rows["attempt"][idx]) == 0:

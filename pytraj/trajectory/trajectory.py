@@ -598,8 +598,12 @@ class Trajectory(StudyViews, Group):
         for leaf in plan.per_run_leaves:
             lifecycle.learn_per_run_leaf(self, leaf)
         point_ids = self._run_table.point_ids()
-        for records in mergecopy.run_records(plan, other, point_ids):
-            self._commit_records(records)
+        # A storage that journals the runs (a file you opened) gets them in batches as
+        # small as env.run's; a disposable one (memory, merge_files' temporary output)
+        # stores whole columns as they come.
+        most = mergecopy.BULK_RUNS if self._storage.disposable else mergecopy.BATCH_RUNS
+        for table, columns in mergecopy.column_batches(plan, other, point_ids, most):
+            lifecycle.commit_columns(self, table, columns, plan.per_run_leaves)
             self._storage.flush()  # memory stays bounded by one batch, whatever the data
         if plan.writers:
             self._provenance["writers"] = plan.writers

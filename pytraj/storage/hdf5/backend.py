@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ import numpy as np
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError, TrajectoryNotFoundError
 from pytraj.storage.hdf5 import runs as run_nodes
+from pytraj.storage.hdf5.buffering import RunBuffers
 from pytraj.storage.hdf5.cells import (
-    TOMBSTONE,
     ColumnState,
     list_columns,
     read_cell_value,
@@ -66,14 +66,12 @@ from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import (
     BLOCK_BYTES,
-    RUN_TABLE_DTYPE,
     ColumnData,
     RunTableData,
     Storage,
-    run_table_row,
     value_nbytes,
 )
-from pytraj.storage.records import LazyValue, RunRecord, StudyDefinition
+from pytraj.storage.records import LazyValue, LeafRecord, RunRecord, StudyDefinition
 
 __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
 
@@ -88,7 +86,7 @@ CELL_READS_PER_COLUMN = 16
 _Key = tuple[str, str]
 
 
-class HDF5Storage(Storage):
+class HDF5Storage(RunBuffers, Storage):
     """One trajectory in a pytraj HDF5 file.
 
     Get one from :func:`pytraj.storage.hdf5.open_new_trajectory` (a new trajectory) or
@@ -108,6 +106,10 @@ class HDF5Storage(Storage):
     """
 
     writable = True
+    #: Set for a file that a crash discards anyway (a merge writing a temporary file
+    #: that is renamed into place once complete): its definitions and
+    #: :meth:`append_columns` then skip the journal, which would protect nothing.
+    disposable = False
 
     def __init__(
         self,
@@ -130,9 +132,11 @@ class HDF5Storage(Storage):
         self._is_writer = False
         # Buffers of the writer, emptied by every flush.
         self._rows: list[tuple[Any, ...]] = []
+        self._row_blocks: list[np.ndarray] = []
         self._failures: list[Any] = []
         self._new_hosts: list[str] = []
         self._buffers: dict[_Key, tuple[list[int], list[Any]]] = {}
+        self._bulk_bytes = 0
         self._dirty = False
         # What the writer knows of the file.
         self._pickled: dict[str, bool] = {}
@@ -187,8 +191,9 @@ class HDF5Storage(Storage):
         self._ensure_writer()
         journal = self._state.journal
         assert journal is not None  # the writer holds the journal
-        journal.append_definition(self.name, self.materialized(definition, journal=True))
-        self._state.journal_names.add(self.name)
+        if not self.disposable:
+            journal.append_definition(self.name, self.materialized(definition, journal=True))
+            self._state.journal_names.add(self.name)
         self._buffer_definition(definition)
 
     def _buffer_definition(self, definition: StudyDefinition) -> None:
@@ -207,9 +212,38 @@ class HDF5Storage(Storage):
         journal.append_runs(self.name, records)
         state.journal_counts[self.name] = state.journal_counts.get(self.name, 0) + len(records)
         state.journal_names.add(self.name)
-        self._buffer_runs(records)
+        self.buffer_runs(records)
+        self._flush_on_budget()
+
+    def append_columns(
+        self,
+        table: RunTableData,
+        columns: Mapping[tuple[str, str], ColumnData],
+        leaves: Sequence[LeafRecord] = (),
+    ) -> None:
+        """Store runs column by column (see :meth:`Storage.append_columns`).
+
+        A :attr:`disposable` storage buffers the columns as they are and writes them on
+        the next flush, past the journal; any other journals them run by run first, as
+        :meth:`commit_runs` does, so a crash keeps them.
+        """
+        if not self.disposable:
+            super().append_columns(table, columns, leaves)
+            return
+        if not len(table.rows):
+            return
+        self._ensure_writer()
+        self.buffer_columns(table, columns, leaves)
+        self._bulk_bytes += sum(_column_nbytes(column) for column in columns.values())
+        self._flush_on_budget()
+
+    def _flush_on_budget(self) -> None:
+        state = self._state
+        journal = state.journal
+        assert journal is not None
         if (
-            len(self._rows) >= FLUSH_RUNS
+            self.buffered_runs() >= FLUSH_RUNS
+            or self._bulk_bytes >= FLUSH_BYTES
             or journal.size - state.journal_size_at_flush >= FLUSH_BYTES
             or time.monotonic() - state.last_flush >= FLUSH_SECONDS
         ):
@@ -222,60 +256,6 @@ class HDF5Storage(Storage):
         except FileBusyError:
             # Another program reads the file right now; the runs are safe in the journal.
             state.last_flush = time.monotonic()
-
-    def _buffer_runs(self, records: Sequence[RunRecord]) -> None:
-        """Enter records into the buffers (the per-run hot path: no HDF5 call)."""
-        rows = self._rows
-        buffers = self._buffers
-        host_ids = self._host_ids
-        for record in records:
-            idx = record.idx
-            for leaf in record.leaves:
-                self._pickled.setdefault(leaf.path, leaf.pickled)
-            host = host_ids.get(record.host)
-            if host is None:
-                host = host_ids[record.host] = len(host_ids)
-                self._new_hosts.append(record.host)
-            error = -1
-            if record.failure is not None:
-                error = self._n_failures + len(self._failures)
-                self._failures.append(record.failure)
-            rows.append(run_table_row(record, host, error))
-            values = record.values
-            for key, value in values.items():
-                buffer = buffers.get(key)
-                if buffer is None:
-                    buffer = buffers[key] = ([], [])
-                    self._known_columns.add(key)
-                buffer[0].append(idx)
-                buffer[1].append(value)
-            if record.log:
-                self._buffer_cell(LOG_KEY, idx, record.log)
-            committed = self._committed
-            if idx < len(committed) and committed[idx]:
-                # Committed again: it replaces everything the run stored before.
-                for key in list(self._known_columns):
-                    if key not in values and not (key == LOG_KEY and record.log):
-                        self._buffer_cell(key, idx, TOMBSTONE)
-            else:
-                self._mark_committed(idx)
-        self._dirty = True
-
-    def _buffer_cell(self, key: _Key, idx: int, value: Any) -> None:
-        buffer = self._buffers.get(key)
-        if buffer is None:
-            buffer = self._buffers[key] = ([], [])
-            self._known_columns.add(key)
-        buffer[0].append(idx)
-        buffer[1].append(value)
-
-    def _mark_committed(self, idx: int) -> None:
-        committed = self._committed
-        if idx >= len(committed):
-            grown = np.zeros(max(idx + 1, 2 * len(committed), 1024), dtype=bool)
-            grown[: len(committed)] = committed
-            self._committed = committed = grown
-        committed[idx] = True
 
     def start_writing(self, h5: Any) -> None:
         """Learn what the writer needs from the file (called when it becomes the writer)."""
@@ -339,9 +319,11 @@ class HDF5Storage(Storage):
             run_nodes.append_failures(runs, self._failures)
             self._n_failures += len(self._failures)
             self._failures = []
-        if self._rows:
-            run_nodes.append_rows(runs, np.array(self._rows, dtype=RUN_TABLE_DTYPE))
-            self._rows = []
+        rows = self.pending_rows()
+        if len(rows):
+            run_nodes.append_rows(runs, rows)
+        self.drop_rows()
+        self._bulk_bytes = 0
         journal = self._state.journal
         if journal is not None:
             group._v_attrs[JOURNAL_ID] = journal.header.journal_id.hex()
@@ -604,3 +586,16 @@ class HDF5Storage(Storage):
         except KeyError:
             return ""
         return str(log)
+
+
+def _column_nbytes(column: ColumnData) -> int:
+    """About how many bytes a column's values hold (for the flush budget)."""
+    values = column.values
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return int(values.nbytes)
+    if len(values) and type(values[0]) in _SCALARS:
+        return 8 * len(values)  # a column of scalars (sizing the budget needs no more)
+    return sum(value_nbytes(value) for value in values)
+
+
+_SCALARS = (bool, int, float)

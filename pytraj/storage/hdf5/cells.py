@@ -132,18 +132,24 @@ def write_column(
         spec = spec_for(first, pickled)
     main: list[Any] = []
     overflow: list[bytes] = []
-    rows = np.empty(len(values), dtype=np.int64)
     nrows, noverflow = state.nrows, state.noverflow
-    fits = spec.fits
-    for position, value in enumerate(values):
-        if value is TOMBSTONE:
-            rows[position] = _NO_VALUE
-        elif fits(value):
-            rows[position] = nrows + len(main)
-            main.append(value)
-        else:
-            rows[position] = -2 - (noverflow + len(overflow))
-            overflow.append(dumps(value))
+    if spec.all_fit(values):
+        # A column of Python scalars (a merge hands over whole columns): no value needs
+        # the overflow heap, and each goes into the next row.
+        main = list(values)
+        rows = np.arange(nrows, nrows + len(main), dtype=np.int64)
+    else:
+        rows = np.empty(len(values), dtype=np.int64)
+        fits = spec.fits
+        for position, value in enumerate(values):
+            if value is TOMBSTONE:
+                rows[position] = _NO_VALUE
+            elif fits(value):
+                rows[position] = nrows + len(main)
+                main.append(value)
+            else:
+                rows[position] = -2 - (noverflow + len(overflow))
+                overflow.append(dumps(value))
     if created:
         # The first rows decide whether a heap is compressed: only the first few are
         # encoded twice, once per column.

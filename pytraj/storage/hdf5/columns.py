@@ -111,6 +111,16 @@ class ColumnSpec:
         """Whether rows are variable-length bytes."""
         return self.kind in _HEAP_KINDS
 
+    def all_fit(self, values: Sequence[Any]) -> bool:
+        """Whether every one of ``values`` fits (see :meth:`fits`), checked quickly for a
+        column of Python scalars; False (check them one by one) for other columns."""
+        python_type = _TAG_TYPES.get(self.tag) if self.kind == "scalar" else None
+        if python_type is None or not values:
+            return False
+        if not all(type(value) is python_type for value in values):
+            return False
+        return python_type is not int or -(2**63) <= min(values) <= max(values) < 2**63
+
     def fits(self, value: Any) -> bool:
         """Whether ``value`` can be stored in this store and come back exactly."""
         kind = self.kind

@@ -201,6 +201,8 @@ def _same_group(old: GroupRecord | None, new: GroupRecord) -> bool:
 
 def _padded(point_ids: list[bytes]) -> list[bytes]:
     # Ids are 16 bytes; one that a reader of an S16 column cut short gets its NULs back.
+    if set(map(type, point_ids)) <= {bytes} and min(map(len, point_ids), default=16) >= 16:
+        return point_ids  # the usual case, checked without a Python-level loop
     return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
 
 
@@ -437,7 +439,7 @@ def _write_explored(
 
     # Ids shorter than 16 bytes come from a reader that dropped trailing NULs: padded back.
     point_ids = _padded(new.point_ids)
-    with_ids = bool(point_ids) and all(len(point_id) == 16 for point_id in point_ids)
+    with_ids = bool(point_ids) and min(map(len, point_ids)) == max(map(len, point_ids)) == 16
     lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
     n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
     # A trajectory of layout 1 keeps its own id column type (the bytes are the same).

@@ -338,7 +338,7 @@ def _apply(
     if definition is not None:
         storage._buffer_definition(definition)
     if records:
-        storage._buffer_runs(records)
+        storage.buffer_runs(records)
     storage._write_pending(h5)
     storage.stop_writing()
     attrs = h5.get_node(f"/{name}")._v_attrs
