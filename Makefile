@@ -51,7 +51,7 @@ $(MIN_VENV)/.installed: pyproject.toml setup.py
 
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/python -c "import numpy, pandas, tables; print('minimum versions:', numpy.__version__, pandas.__version__, tables.__version__)"
-	$(MIN_VENV)/bin/python -m pytest -m storage -p no:cacheprovider -q
+	$(MIN_VENV)/bin/python -m pytest -m storage -p no:cacheprovider -q --ignore=tests/test_dask.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# The test extra installs Dask: a missing one fails here rather than skipping the tests.
+# (`make test-min` leaves this module out: it holds no storage tests.)
+import dask
+import distributed
 import pytest
 
 import pytraj as pt
 from pytraj.errors import MissingDependencyError, OptionError, RunsFailedError
-
-distributed = pytest.importorskip("distributed")  # the test extra installs it
-dask = pytest.importorskip("dask")
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +309,9 @@ def test_ctrl_c_keeps_what_was_stored_and_a_second_run_completes(tmp_path: Path)
 
 @pytest.mark.slow
 def test_dask_jobqueue_local_jobs_run_a_small_study(tmp_path: Path) -> None:
-    jobqueue = pytest.importorskip("dask_jobqueue.local")
-    cloudpickle = pytest.importorskip("cloudpickle")
+    import cloudpickle
+    import dask_jobqueue.local as jobqueue
+
     # Job workers start as fresh interpreters without the tests folder on their path:
     # ship this module's functions by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])

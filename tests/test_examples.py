@@ -173,7 +173,8 @@ def test_oscillator_and_analyse_results(tmp_path: Path, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cloudpickle = pytest.importorskip("cloudpickle")  # the test extra installs Dask with it
+    import cloudpickle  # the test extra installs Dask with it
+
     module = example("dask_cluster")
     # Loaded from a path under a made-up name that Dask workers cannot import: send
     # its functions by value (a script run as __main__ gets that by itself).
