@@ -26,8 +26,9 @@ from pytraj.leaves.result import Result
 from pytraj.storage.interface import ColumnData, Storage
 from pytraj.storage.memory import MemoryStorage
 from pytraj.storage.records import RunRecord
-from pytraj.trajectory import exploration, lifecycle, mergecopy, merging
+from pytraj.trajectory import exploration, lifecycle
 from pytraj.trajectory.analysis import StudyViews
+from pytraj.trajectory.mergeentry import MergeEntry
 from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.views import RunsView
@@ -44,7 +45,7 @@ BRANCHES = ("parameters", "derived_parameters", "results", "config")
 _PREFERENCE = {name: rank for rank, name in enumerate(BRANCHES)}
 
 
-class Trajectory(StudyViews, Group):
+class Trajectory(StudyViews, MergeEntry, Group):
     """The root of a study: parameters, derived parameters, results, config and runs.
 
     Parameters
@@ -528,121 +529,6 @@ class Trajectory(StudyViews, Group):
     def _ensure_no_active_run(self, action: str) -> None:
         if self._active_run is not None:
             raise RunError(f"cannot {action} while run {self._active_run.idx} is in progress")
-
-    # -- merging ---------------------------------------------------------------------
-    def merge(
-        self,
-        other: Trajectory,
-        *,
-        remove_duplicates: bool = False,
-        ignore_data: tuple[str, ...] | list[str] = (),
-        trial_parameter: str | None = None,
-        strict: bool = False,
-        dry_run: bool = False,
-    ) -> merging.MergeReport:
-        """Join ``other``'s runs and data into this trajectory (``other`` is not changed).
-
-        Shards of one study (equal point ids) are matched run by run: a run completed in
-        either is completed here. Different studies (the same parameters, other points)
-        are appended and renumbered. The rules for values on both sides are in
-        :mod:`pytraj.trajectory.merging`; :func:`pytraj.merge_files` adds backups and
-        deleting the inputs.
-
-        Parameters
-        ----------
-        other
-            The trajectory to merge in.
-        remove_duplicates
-            Drop runs of ``other`` whose point is present here already.
-        ignore_data
-            Full names of results / derived parameters / config (or groups) not to copy.
-        trial_parameter
-            An explored int parameter numbering repeated trials: ``other``'s trials are
-            renumbered after this trajectory's first, so its runs become new points.
-        strict
-            Refuse runs completed on both sides with different values (otherwise the
-            values here are kept and the runs reported).
-        dry_run
-            Only report what would happen.
-
-        Returns
-        -------
-        MergeReport
-            What was merged; also stored in :attr:`merges` (unless ``dry_run``).
-
-        Raises
-        ------
-        MergeConflictError
-            When the two cannot be merged; it names every difference with both values,
-            and nothing is written.
-        """
-        self._ensure_no_active_run("merge")
-        if not isinstance(other, Trajectory) or other is self:
-            raise OptionError("merge takes another pytraj.Trajectory")
-        options = merging.MergeOptions(
-            remove_duplicates=bool(remove_duplicates),
-            ignore_data=tuple(ignore_data),
-            trial_parameter=trial_parameter,
-            strict=bool(strict),
-        )
-        exploration.ensure_point_ids(self)
-        exploration.ensure_point_ids(other)
-        plan = merging.plan_merge(self, other, options)
-        plan.report.dry_run = bool(dry_run)
-        if dry_run:
-            return plan.report
-        if plan.report.appended:
-            self._append_points(plan.new_points, plan.new_ids)
-        for copy in plan.copies:
-            self._copy_leaf(copy.leaf, copy.destination)
-        for leaf in plan.per_run_leaves:
-            lifecycle.learn_per_run_leaf(self, leaf)
-        point_ids = self._run_table.point_ids()
-        # A storage that journals the runs (a file you opened) gets them in batches as
-        # small as env.run's; a disposable one (memory, merge_files' temporary output)
-        # stores whole columns as they come.
-        most = mergecopy.BULK_RUNS if self._storage.disposable else mergecopy.BATCH_RUNS
-        for table, columns in mergecopy.column_batches(plan, other, point_ids, most):
-            lifecycle.commit_columns(self, table, columns, plan.per_run_leaves)
-            self._storage.flush()  # memory stays bounded by one batch, whatever the data
-        if plan.writers:
-            self._provenance["writers"] = plan.writers
-        self._provenance["merges"] = [*self.merges, plan.report.to_record()]
-        self._definition_dirty = True
-        if self._storage.writable:
-            self.store()
-        return plan.report
-
-    def _append_points(self, points: dict[str, list[Any]], ids: list[bytes]) -> None:
-        """Add runs whose (already coerced) values and point ids are known."""
-        n_old = len(self)
-        for path, values in points.items():
-            parameter = self.node(path)
-            assert isinstance(parameter, Parameter)  # the plan names explored parameters
-            parameter._extend_range(values)
-        self._run_table.resize(n_old + len(ids))
-        self._run_table.set_point_ids([*self._run_table.point_ids()[:n_old], *ids])
-        self._point_ids_valid = True
-        self._definition_dirty = True
-
-    def _copy_leaf(self, leaf: Leaf, destination: str) -> None:
-        branch, rest = destination.split(".", 1)
-        copy: Leaf
-        if isinstance(leaf, Parameter):
-            copy = type(leaf)(_last(rest), leaf.default, comment=leaf.comment)
-        else:
-            assert isinstance(leaf, Result)  # every leaf is a Parameter or a Result
-            copy = type(leaf)(_last(rest), comment=leaf.comment)
-            for item, value in leaf.items.items():
-                copy.set(item, value)
-        self._add_leaf(branch, rest, copy)
-        if len(leaf.annotations):
-            copy.annotations.update(leaf.annotations.to_dict())
-
-    @property
-    def merges(self) -> list[dict[str, Any]]:
-        """The merges into this trajectory, oldest first (when, what, run counts)."""
-        return [dict(record) for record in self._provenance.get("merges", [])]
 
     # -- storage ---------------------------------------------------------------------
     def store_definition(self) -> None:
