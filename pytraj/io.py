@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,7 +284,9 @@ def merge_files(
             for source in sources:
                 other = load(source, name)
                 try:
-                    reports.append(target.merge(other, **options))
+                    # Each file opened once for the whole merge, not once per read/write.
+                    with _held_open(target, other):
+                        reports.append(target.merge(other, **options))
                 finally:
                     other.close()
         finally:
@@ -389,8 +391,8 @@ def _copy_of(source: Trajectory, path: Path) -> Trajectory:
         if isinstance(leaf, Result) and not leaf.per_run:
             leaf.items  # noqa: B018  # reads the items: the copy must hold the values
     definition = to_definition(source)
-    storage = open_new_trajectory(path, definition.name)
-    storage.disposable = True  # a temporary file: see _make_disposable
+    # A temporary file: see _make_disposable.
+    storage = open_new_trajectory(path, definition.name, disposable=True)
     traj = from_definition(definition, storage)
     traj.store_definition()
     return traj
@@ -408,6 +410,19 @@ def _make_disposable(traj: Trajectory) -> None:
     storage = traj.storage
     if isinstance(storage, HDF5Storage):
         storage.disposable = True
+
+
+@contextlib.contextmanager
+def _held_open(target: Trajectory, source: Trajectory) -> Iterator[None]:
+    """Keep ``target``'s file open for writing and ``source``'s for reading meanwhile."""
+    from pytraj.storage.hdf5 import HDF5Storage
+
+    with contextlib.ExitStack() as stack:
+        if isinstance(target.storage, HDF5Storage):
+            stack.enter_context(target.storage.kept_open())
+        if isinstance(source.storage, HDF5Storage):
+            stack.enter_context(source.storage.reading())
+        yield
 
 
 def _dry_run(

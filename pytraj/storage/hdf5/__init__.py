@@ -52,6 +52,7 @@ def open_new_trajectory(
     *,
     overwrite: bool = False,
     options: FileOptions | None = None,
+    disposable: bool = False,
 ) -> HDF5Storage:
     """Create trajectory ``name`` in ``filename`` (created if needed) and return its storage.
 
@@ -69,6 +70,10 @@ def open_new_trajectory(
         Replace a trajectory of that name (only that one); otherwise it is an error.
     options
         Compression settings (:class:`FileOptions`).
+    disposable
+        The file is temporary and discarded after a crash (a merge's output before it
+        is renamed into place): writes skip the journal (see
+        :attr:`HDF5Storage.disposable`).
 
     Raises
     ------
@@ -94,6 +99,7 @@ def open_new_trajectory(
             "choose a folder you can write to"
         ) from exc
     storage = HDF5Storage(state, name, options=options)
+    storage.disposable = disposable
     writer.create_trajectory(state, storage, overwrite=overwrite, options=options)
     return storage
 

@@ -107,8 +107,9 @@ class HDF5Storage(RunBuffers, Storage):
 
     writable = True
     #: Set for a file that a crash discards anyway (a merge writing a temporary file
-    #: that is renamed into place once complete): its definitions and
-    #: :meth:`append_columns` then skip the journal, which would protect nothing.
+    #: that is renamed into place once complete): its writer keeps no journal, which
+    #: would protect nothing, and does not fsync on close (the owner of the temporary
+    #: file fsyncs it once, before renaming it into place).
     disposable = False
 
     def __init__(
@@ -190,10 +191,11 @@ class HDF5Storage(RunBuffers, Storage):
             return
         self._ensure_writer()
         journal = self._state.journal
-        assert journal is not None  # the writer holds the journal
-        if not self.disposable:
+        if journal is not None:
             journal.append_definition(self.name, self.materialized(definition, journal=True))
             self._state.journal_names.add(self.name)
+        else:
+            assert self.disposable  # every other writer holds the journal
         self._buffer_definition(definition)
 
     def _buffer_definition(self, definition: StudyDefinition) -> None:
@@ -208,10 +210,12 @@ class HDF5Storage(RunBuffers, Storage):
         self._ensure_writer()
         state = self._state
         journal = state.journal
-        assert journal is not None
-        journal.append_runs(self.name, records)
-        state.journal_counts[self.name] = state.journal_counts.get(self.name, 0) + len(records)
-        state.journal_names.add(self.name)
+        if journal is not None:
+            journal.append_runs(self.name, records)
+            state.journal_counts[self.name] = state.journal_counts.get(self.name, 0) + len(records)
+            state.journal_names.add(self.name)
+        else:
+            assert self.disposable  # every other writer holds the journal
         self.buffer_runs(records)
         self._flush_on_budget()
 
@@ -239,12 +243,10 @@ class HDF5Storage(RunBuffers, Storage):
 
     def _flush_on_budget(self) -> None:
         state = self._state
-        journal = state.journal
-        assert journal is not None
         if (
             self.buffered_runs() >= FLUSH_RUNS
             or self._bulk_bytes >= FLUSH_BYTES
-            or journal.size - state.journal_size_at_flush >= FLUSH_BYTES
+            or state.journal_size_pending() >= FLUSH_BYTES
             or time.monotonic() - state.last_flush >= FLUSH_SECONDS
         ):
             self._budget_flush()
@@ -377,6 +379,14 @@ class HDF5Storage(RunBuffers, Storage):
     def pickled(self, raw: bytes, where: str) -> LazyValue:
         """A pickled value, unpickled when first accessed (if allowed)."""
         return pickled_lazy(raw, self.allow_pickle, where)
+
+    @contextlib.contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """Keep the file open for writing across several operations (a merge makes
+        dozens of reads and writes): one open, and one check of what was written at the
+        end, instead of one per operation."""
+        with self._state.writing():
+            yield
 
     # -- reading ---------------------------------------------------------------------
     @contextlib.contextmanager

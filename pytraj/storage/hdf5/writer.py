@@ -49,11 +49,13 @@ def create_file(state: FileState) -> None:
         attrs["pytraj_version"] = __version__
 
 
-def _start(state: FileState) -> None:
-    """Take the writer role of the file: lock, recovery, journal."""
+def _start(state: FileState, *, journaled: bool = True) -> None:
+    """Take the writer role of the file: lock, recovery, journal (none when not
+    ``journaled``: a disposable file, see :attr:`HDF5Storage.disposable`)."""
     from pytraj.storage.hdf5 import recovery
 
     lock = WriterLock.acquire(state.path)
+    journal: Journal | None
     try:
         journal_path = journal_path_for(state.path)
         if journal_path.exists():
@@ -71,7 +73,7 @@ def _start(state: FileState) -> None:
                 check_hdf5(state.path)
                 with state.reading() as h5:
                     check_file(h5, state.path)
-            journal = Journal.create(journal_path, state.path)
+            journal = Journal.create(journal_path, state.path) if journaled else None
             state.journal_counts, state.journal_names = {}, set()
     except BaseException:
         lock.release()
@@ -79,7 +81,7 @@ def _start(state: FileState) -> None:
     state.lock = lock
     state.journal = journal
     state.last_flush = time.monotonic()
-    state.journal_size_at_flush = journal.size
+    state.journal_size_at_flush = journal.size if journal is not None else 0
 
 
 def acquire(state: FileState, storage: HDF5Storage) -> None:
@@ -93,7 +95,7 @@ def acquire(state: FileState, storage: HDF5Storage) -> None:
             )
         started = False
         if not state.is_writer:
-            _start(state)
+            _start(state, journaled=not storage.disposable)
             started = True
         try:
             with state.reading() as h5:
@@ -205,7 +207,7 @@ def create_trajectory(
             )
         started = False
         if not state.is_writer:
-            _start(state)
+            _start(state, journaled=not storage.disposable)
             started = True
         try:
             state.flush()
@@ -228,13 +230,13 @@ def create_trajectory(
             if name in state.journal_names:
                 # The journal must not replay the old trajectory's runs into the new one.
                 _swap_journal(state)
+            journal = state.journal
             with state.writing() as h5:
-                assert state.journal is not None
                 new_trajectory_group(
                     h5,
                     name,
                     options,
-                    state.journal.header.journal_id.hex(),
+                    journal.header.journal_id.hex() if journal is not None else "",
                     state.journal_counts.get(name, 0),
                 )
                 set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
