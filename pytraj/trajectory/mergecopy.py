@@ -146,7 +146,13 @@ def _writer_column(
     unknown = plan.unknown_writer
     mapped = np.full(len(targets), unknown, dtype=np.int64)
     where = np.concatenate(found[0]) if found[0] else np.zeros(0, dtype=np.int64)
-    mapped[where] = [plan.writer_map.get(writer, unknown) for writer in found[1]]
+    written = np.asarray(found[1], dtype=np.int64)
+    if len(written):
+        # Writer sessions are small integers: renumbered through one lookup array.
+        lookup = np.full(max(int(written.max()), max(plan.writer_map, default=0)) + 2, unknown)
+        for writer, position in plan.writer_map.items():
+            lookup[writer] = position
+        mapped[where] = lookup[np.where(written >= 0, written, len(lookup) - 1)]
     keep = mapped >= 0
     if not keep.any():
         return None

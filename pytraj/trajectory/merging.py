@@ -279,22 +279,21 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
     ours_status = ours_table.rows["status"]
     theirs_status = theirs_table.rows["status"]
 
-    sources: list[int] = []
-    targets: list[int] = []
-    both: list[int] = []
+    # Runs of a shared point: completed there and not here (or failed there, pending
+    # here) are copied over; completed on both sides are compared below.
+    updated = np.zeros(0, dtype=np.int64)
+    both = np.zeros(0, dtype=np.int64)
+    first = 0
     if same:
-        for idx in range(common):
-            mine, theirs = int(ours_status[idx]), int(theirs_status[idx])
-            if theirs == COMPLETED and mine == COMPLETED:
-                both.append(idx)
-            elif (theirs == COMPLETED) or (theirs == FAILED and mine == PENDING):
-                sources.append(idx)
-                targets.append(idx)
-        report.updated = len(sources)
+        mine, theirs = ours_status[:common], theirs_status[:common]
+        done_here = mine == COMPLETED
+        both = np.flatnonzero(done_here & (theirs == COMPLETED))
+        updated = np.flatnonzero(
+            ~done_here & ((theirs == COMPLETED) | ((theirs == FAILED) & (mine == PENDING)))
+        )
+        report.updated = len(updated)
         report.completed_in_both = len(both)
-        candidates = range(common, n_theirs)
-    else:
-        candidates = range(n_theirs)
+        first = common
 
     # Points of the appended runs (trial numbers moved after ours, ids recomputed).
     ranges = {path: list(parameters(there)[path].range) for path in explored}
@@ -306,27 +305,29 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
         ranges[full] = [value + shift for value in values]
         new_ids = _point_ids(there, ranges)
 
-    seen: dict[Hashable, int] | None = None
     if options.remove_duplicates:
+        # One hash lookup per point (never a comparison of every pair).
         seen = {point_key(pid): idx for idx, pid in enumerate(ours_ids)}
-    appended: list[int] = []
-    next_idx = n_ours
-    for idx in candidates:
-        pid = new_ids[idx]
-        if seen is not None:
-            key = point_key(pid)
+        kept: list[int] = []
+        for idx in range(first, n_theirs):
+            key = point_key(new_ids[idx])
             if key in seen:
                 report.duplicates_removed += 1
                 continue
-            seen[key] = next_idx
-        appended.append(idx)
-        if int(theirs_status[idx]) != PENDING:
-            sources.append(idx)
-            targets.append(next_idx)
-        next_idx += 1
+            seen[key] = n_ours + len(kept)
+            kept.append(idx)
+        appended = np.array(kept, dtype=np.int64)
+        new_points = {path: [values[i] for i in kept] for path, values in ranges.items()}
+        appended_ids = [new_ids[i] for i in kept]
+    else:
+        appended = np.arange(first, n_theirs, dtype=np.int64)
+        new_points = {path: values[first:] for path, values in ranges.items()}
+        appended_ids = new_ids[first:]
     report.appended = len(appended)
-    report.runs_after = next_idx
-    new_points = {path: [values[i] for i in appended] for path, values in ranges.items()}
+    report.runs_after = n_ours + len(appended)
+    copied = theirs_status[appended] != PENDING
+    sources_array = np.concatenate([updated, appended[copied]])
+    targets_array = np.concatenate([updated, n_ours + np.flatnonzero(copied)])
 
     # Leaves and columns.
     ours_per_run = _per_run_leaves(here)
@@ -352,8 +353,8 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
             if known is None:
                 report.added.append(path)
     copies = _trajectory_level_copies(here, there, options, report)
-    if both:
-        report.differing = differing_runs(here, there, np.array(both, dtype=np.int64), columns)
+    if len(both):
+        report.differing = differing_runs(here, there, both, columns)
         if options.strict and report.differing:
             raise MergeConflictError(
                 f"cannot merge {source_name(there)} into {here.name!r} with strict=True: "
@@ -361,7 +362,6 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
                 "\n  " + "\n  ".join(report.differing[:50]),
                 report.differing,
             )
-    sources_array = np.array(sources, dtype=np.int64)
     writers, writer_map, unknown = _writers(here, there, sources_array)
     return MergePlan(
         writers=writers,
@@ -369,9 +369,9 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
         unknown_writer=unknown,
         report=report,
         new_points=new_points,
-        new_ids=[new_ids[i] for i in appended],
+        new_ids=appended_ids,
         sources=sources_array,
-        targets=np.array(targets, dtype=np.int64),
+        targets=targets_array,
         per_run_leaves=per_run_leaves,
         copies=copies,
         columns=columns,

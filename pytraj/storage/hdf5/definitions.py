@@ -10,6 +10,7 @@ writes nothing, and writing a changed one rewrites only the parts that differ.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -168,6 +169,8 @@ def _same_list(old: list[Any] | None, new: list[Any] | None, pickled: bool) -> b
         return True
     if len(old) != len(new):
         return False
+    if all(map(operator.is_, old, new)):
+        return True  # the usual case (a range copied, not changed), checked in C
     return all(a is b or same_value(a, b, pickled) for a, b in zip(old, new, strict=True))
 
 
@@ -510,7 +513,7 @@ def _append_explored(traj_group: Any, old: StudyDefinition, new: StudyDefinition
     if paths != [leaf.path for leaf in explored] or set(paths) != old_explored:
         return False  # a parameter explored anew, or one stored outside the table
     added_ids = _padded(new.point_ids[n_old:])
-    if any(len(pid) != 16 for pid in added_ids):
+    if set(map(len, added_ids)) != {16}:
         return False
     # A point id hashes the values of every parameter of its run, so equal ids of the
     # first runs mean equal stored rows (``old``'s explored lists may be the very lists
