@@ -311,9 +311,10 @@ def write_definition(
         (k.path, k.target, k.comment) for k in new.links
     ]:
         _write_links(h5, name, old, new)
-    if old is None or not _same_explored(old, new):
-        if old is None or not _append_explored(traj_group, old, new):
-            _write_explored(h5, traj_group, old, new, options)
+    if old is None or (
+        not _same_explored(old, new) and not _append_explored(traj_group, old, new)
+    ):
+        _write_explored(h5, traj_group, old, new, options)
 
 
 def _write_leaf(h5: Any, traj: str, old: LeafRecord | None, new: LeafRecord) -> None:
