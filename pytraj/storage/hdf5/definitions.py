@@ -311,9 +311,7 @@ def write_definition(
         (k.path, k.target, k.comment) for k in new.links
     ]:
         _write_links(h5, name, old, new)
-    if old is None or (
-        not _same_explored(old, new) and not _append_explored(traj_group, old, new)
-    ):
+    if old is None or (not _same_explored(old, new) and not _append_explored(traj_group, old, new)):
         _write_explored(h5, traj_group, old, new, options)
 
 
