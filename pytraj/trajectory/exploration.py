@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
 from pytraj.storage.records import PENDING
@@ -124,17 +126,16 @@ def ensure_point_ids(traj: Trajectory) -> None:
 
 
 def _compute_point_ids(traj: Trajectory, indices: Any) -> None:
-    from pytraj.trajectory.pointid import point_id
+    from pytraj.trajectory.pointid import point_ids
 
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
-    explored = [(name, p._range) for name, p in parameters if p.is_explored]
-    rows = traj.run_table.rows
-    for idx in indices:
-        point = dict(fixed)
-        for name, values in explored:
-            point[name] = values[idx]  # type: ignore[index]  # explored: range is a list
-        rows["point_id"][idx] = point_id(point)
+    explored = {name: p._range for name, p in parameters if p.is_explored}
+    ids = point_ids(fixed, explored, indices)  # type: ignore[arg-type]  # explored: lists
+    if ids:
+        rows = traj.run_table.rows
+        raw = np.frombuffer(b"".join(ids), dtype=rows.dtype["point_id"])
+        rows["point_id"][np.asarray(indices, dtype=np.int64)] = raw
 
 
 def _warn_duplicates(traj: Trajectory, start: int) -> None:
