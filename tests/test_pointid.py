@@ -19,7 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytraj.errors import InvalidValueError, UnsupportedValueError
-from pytraj.trajectory.pointid import encode_point, encode_value, point_id, point_id_hex
+from pytraj.trajectory.pointid import (
+    encode_point,
+    encode_value,
+    point_id,
+    point_id_hex,
+    point_ids,
+)
 
 # -- the reference encoder ---------------------------------------------------------------
 
@@ -495,3 +501,55 @@ def test_float_lists_and_float64_arrays_agree_per_element(numbers: list[float]) 
         assert encode_value(numpy) == encode_value(python) == b"f" + f64(python)
     data = b"".join(f64(x) for x in numbers)
     assert encode_value(array) == ref_array("<f8", (len(numbers),), data)
+
+
+# -- many points at once -------------------------------------------------------------------
+column_values = st.one_of(
+    st.lists(st.floats(allow_nan=True, width=64), min_size=1, max_size=8),
+    st.lists(st.floats(width=64).map(np.float64) | st.floats(width=64), min_size=1, max_size=8),
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=8),
+    st.lists(st.integers(-(2**63), 2**63 - 1).map(np.int64), min_size=1, max_size=8),
+    st.lists(st.booleans(), min_size=1, max_size=8),
+    st.lists(scalars, min_size=1, max_size=8),  # mixed types: encoded one by one
+)
+
+
+@given(
+    st.lists(column_values, min_size=1, max_size=3),
+    st.dictionaries(st.text(min_size=1, max_size=6), values, max_size=3),
+    st.data(),
+)
+def test_point_ids_of_many_points_are_the_ids_of_each(
+    columns: list[list[Any]], fixed: dict[str, Any], data: st.DataObject
+) -> None:
+    n = min(map(len, columns))
+    explored = {f"parameters.c{k}": column[:n] for k, column in enumerate(columns)}
+    fixed = {name: value for name, value in fixed.items() if name not in explored}
+    indices = data.draw(st.lists(st.integers(0, n - 1), max_size=10) | st.just(range(n)))
+    # numpy float64 / int64 encode as Python's float / int (DESIGN §2).
+    plain = {np.float64: float, np.int64: int}
+    expected = [
+        ref_id_of(
+            {
+                **fixed,
+                **{
+                    name: plain.get(type(column[i]), lambda v: v)(column[i])
+                    for name, column in explored.items()
+                },
+            }
+        )
+        for i in indices
+    ]
+    assert point_ids(fixed, explored, indices) == expected
+
+
+def test_point_ids_keep_trailing_zero_bytes_and_name_the_value_out_of_range() -> None:
+    # Encodings ending in NUL bytes (0.0, 0) must reach the hash whole.
+    assert point_ids({}, {"p": [0.0, 0, False]}, range(3)) == [
+        point_id({"p": 0.0}),
+        point_id({"p": 0}),
+        point_id({"p": False}),
+    ]
+    with pytest.raises(InvalidValueError, match="parameter 'p'.*64-bit range"):
+        point_ids({}, {"p": [1, 2**64]}, range(2))
+    assert point_ids({"q": 1.0}, {}, range(2)) == [point_id({"q": 1.0})] * 2
