@@ -307,10 +307,10 @@ def encode_definition(definition: StudyDefinition) -> bytes:
         _put_str(out, link.path)
         _put_str(out, link.target)
         _put_str(out, link.comment)
-    point_ids = [bytes(point_id) for point_id in definition.point_ids]
+    point_ids = list(map(bytes, definition.point_ids))
     width = len(point_ids[0]) if point_ids else 16
     # Ids of one non-zero width (the normal case) are stored back to back.
-    if width and all(len(point_id) == width for point_id in point_ids):
+    if width and set(map(len, point_ids)) <= {width}:
         out.append(_TWO_U32.pack(len(point_ids), width))
         out.append(b"".join(point_ids))
     else:

@@ -171,7 +171,33 @@ def _same_list(old: list[Any] | None, new: list[Any] | None, pickled: bool) -> b
         return False
     if all(map(operator.is_, old, new)):
         return True  # the usual case (a range copied, not changed), checked in C
+    same = _same_plain_list(old, new)
+    if same is not None:
+        return same
     return all(a is b or same_value(a, b, pickled) for a, b in zip(old, new, strict=True))
+
+
+#: Types whose ``==`` is exactly "stores the same" when both sides have that one type.
+_EXACT_EQUALITY = frozenset({int, bool, str, bytes})
+
+
+def _same_plain_list(old: list[Any], new: list[Any]) -> bool | None:
+    """Whether two equally long lists of one plain type store the same (None: other lists).
+
+    A re-run compares a million stored explored values with the script's own: one type
+    check and one C-level comparison instead of a million value encodings. Floats are
+    compared by their bits (``-0.0`` is not ``0.0``; a NaN is the NaN with its bits).
+    """
+    kinds = set(map(type, old))
+    if len(kinds) != 1 or set(map(type, new)) != kinds:
+        return None
+    kind = kinds.pop()
+    if kind in _EXACT_EQUALITY:
+        return old == new
+    if kind is float:
+        bits_old = np.array(old, dtype=np.float64).view(np.int64)
+        return bool(np.array_equal(bits_old, np.array(new, dtype=np.float64).view(np.int64)))
+    return None
 
 
 def _same_leaf_meta(old: LeafRecord, new: LeafRecord) -> bool:
