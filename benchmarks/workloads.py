@@ -121,7 +121,12 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W4dask", "W4 on a 2-worker Dask LocalCluster", (1_000, 10_000), (8,)),
         Workload("W1dask", "W1 through a 2-worker Dask LocalCluster", (1_000, 10_000), (20,)),
         Workload(
-            "W5", "open a W1 file + read all z", _FULL, (20,), per_run=False, large_sizes=(_MILLION,)
+            "W5",
+            "open a W1 file + read all z",
+            _FULL,
+            (20,),
+            per_run=False,
+            large_sizes=(_MILLION,),
         ),
         Workload("W6", "merge two W1 files of N/2 runs", _FULL, (20,), per_run=False),
         Workload("IMPORT", "import pytraj in a fresh process", (0,), (0,), per_run=False),

@@ -85,7 +85,7 @@ def check_some_arrays(
     for run in sorted({0, n // 2 - 1, n // 2, n - 1}):
         got = np.asarray(row(where[run]))
         if not np.array_equal(got, np.arange(float(length)) + xs[run]):
-            raise DataMismatchError(f"merged arrays: run {run}'s array differs from the computed one")
+            raise DataMismatchError(f"merged arrays: run {run}'s array is not arange + its x")
     return f"merged arrays: {n} runs once each, 4 arrays of {length} equal the computed ones"
 
 

@@ -206,9 +206,7 @@ def _resume(system: str) -> Any:
 
             version = str(pytraj.__version__)
         seconds = first if first is not None else ran["end_s"]
-        return Outcome(
-            seconds, [str(path)], check, extra, version=version, peak_mb=ran["peak_mb"]
-        )
+        return Outcome(seconds, [str(path)], check, extra, version=version, peak_mb=ran["peak_mb"])
 
     return resume
 
