@@ -94,6 +94,11 @@ class Outcome:
         Further figures: ``close_s``, ``one_s``, ``df_s``, ``work_s``, ``efficiency``...
     status
         ``"ok"``, or ``"not yet measurable"`` when the system lacks the feature.
+    version
+        The system's version.
+    peak_mb
+        The peak memory of the process that did the timed work when that is not this
+        one (the continuation's script); None: this process's.
     """
 
     seconds: float
@@ -102,6 +107,7 @@ class Outcome:
     extra: dict[str, float] = field(default_factory=dict)
     status: str = "ok"
     version: str = ""
+    peak_mb: float | None = None
 
 
 def count_nodes(path: str) -> int | None:
@@ -132,7 +138,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     try:
         module = importlib.import_module(SYSTEM_MODULES[cell.system])
         runners: dict[str, Callable[[Cell], Outcome]] = module.RUNNERS
-        key = "prepare" if cell.phase == "prepare" else cell.workload
+        key = cell.workload
+        if cell.phase == "prepare":  # W1's input is plain "prepare"; others name theirs
+            key = "prepare" if cell.workload == "W1" else f"prepare {cell.workload}"
         unavailable = getattr(module, "unavailable", lambda workload: None)(cell.workload)
         if cell.phase == "probe" or unavailable:
             report.update(ok=True, status=unavailable or "ok", seconds=None)
@@ -143,7 +151,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         outcome = runners[key](cell)
         from benchmarks.systems.common import timed_peak_mb
 
-        report["peak_mb"] = timed_peak_mb() or _peak_mb(resource.RUSAGE_SELF)
+        report["peak_mb"] = outcome.peak_mb or timed_peak_mb() or _peak_mb(resource.RUSAGE_SELF)
         report["children_peak_mb"] = _peak_mb(resource.RUSAGE_CHILDREN)
         sizes = [os.path.getsize(f) for f in outcome.files if os.path.exists(f)]
         nodes = [count_nodes(f) for f in outcome.files if os.path.exists(f)]

@@ -40,9 +40,13 @@ __all__ = ["CellResult", "Harness", "Plan", "median_report"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: Workloads whose input is a W1 file the harness prepares (W5: one of N runs; W6: two
-#: of N/2 runs each).
-_NEEDS_INPUT = {"W5", "W6"}
+#: Workloads whose inputs the harness prepares in children of their own (phase
+#: "prepare"), once per system x N: W5 reads one W1 file of N runs; W6 merges two of N/2
+#: runs; W6A two studies of N/2 runs of 1 MB arrays; RESUME / RESUMEK re-run the W1
+#: script on its finished file / on its file killed at run N/2.
+_NEEDS_INPUT = {"W5", "W6", "W6A", "RESUME", "RESUMEK"}
+#: The workload whose prepared file is another's input (default: its own).
+_INPUT_KIND = {"W5": "W1", "W6": "W1"}
 #: Workloads only one system has.
 _ONLY = {"IMPORT": "pytraj"}
 #: The multiprocessing start method of each W4 variant.
@@ -151,6 +155,10 @@ def median_report(result: CellResult) -> dict[str, Any]:
         "one_s": result.median("extra.one_s"),
         "df_s": result.median("extra.df_s"),
         "imports_s": result.median("extra.imports_s"),
+        "base_mb": result.median("extra.base_mb"),
+        "first_run_s": result.median("extra.first_run_s"),
+        "end_s": result.median("extra.end_s"),
+        "new_runs": result.median("extra.new_runs"),
         "reps": len(result.reps),
     }
 
@@ -171,7 +179,8 @@ class Harness:
         self.results: list[CellResult] = []
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._history: dict[tuple[str, str], list[tuple[int, float]]] = {}
-        self._inputs: dict[tuple[str, int, int], list[str] | str] = {}
+        # (system, input kind, N, offset) -> the prepared files, or why there are none
+        self._inputs: dict[tuple[str, str, int, int], list[str] | str] = {}
         self._iterations = 0
 
     # -- the plan --------------------------------------------------------------------
@@ -232,7 +241,7 @@ class Harness:
                 cell.status = str(probe["status"])
 
     def _predict(self, system: str, workload: str, n: int) -> float | None:
-        base = "W1" if workload in _NEEDS_INPUT else workload
+        base = _INPUT_KIND.get(workload, workload)
         points = sorted(p for p in self._history.get((system, base), []) if p[0] < n)
         if not points:
             return None
@@ -243,7 +252,7 @@ class Harness:
             if wall0 > 0 and n1 > n0:
                 exponent = min(2.5, max(1.0, math.log(wall1 / wall0) / math.log(n1 / n0)))
         predicted = wall1 * (n / n1) ** exponent
-        if workload == "W5" and (system, n, 0) in self._inputs:
+        if workload == "W5" and (system, "W1", n, 0) in self._inputs:
             return None  # reads W1's file, written already: reading is cheaper than writing
         return predicted
 
@@ -281,8 +290,8 @@ class Harness:
             self._remember(cell, float(report["wall"]))
         keep = cell.workload == "W1" and "W5" in self.plan.workloads and report.get("ok")
         if keep and report.get("files"):
-            old = self._inputs.get((cell.system, cell.n, 0))
-            self._inputs[(cell.system, cell.n, 0)] = report["files"][:1]
+            old = self._inputs.get((cell.system, "W1", cell.n, 0))
+            self._inputs[(cell.system, "W1", cell.n, 0)] = report["files"][:1]
             if isinstance(old, list):
                 shutil.rmtree(Path(old[0]).parent, ignore_errors=True)
         else:
@@ -292,29 +301,32 @@ class Harness:
         self._history.setdefault((cell.system, cell.workload), []).append((cell.n, wall))
 
     def _inputs_for(self, cell: CellResult) -> list[str] | None:
-        """The input files of a W5/W6 cell (prepared once per system x N); None if cut."""
+        """The input files of a cell (prepared once per system x N); None if cut."""
         if cell.workload not in _NEEDS_INPUT:
             return []
-        halves = cell.workload == "W6"
+        kind = _INPUT_KIND.get(cell.workload, cell.workload)
+        halves = cell.workload in {"W6", "W6A"}
         offsets = (0, cell.n // 2) if halves else (0,)
         size = cell.n // 2 if halves else cell.n
         files: list[str] = []
         for offset in offsets:
-            key = (cell.system, size, offset) if halves else (cell.system, cell.n, 0)
+            key = (cell.system, kind, size, offset)
             if key not in self._inputs:
-                folder = self.plan.workdir / f"input-{cell.system}-{size}-{offset}"
+                folder = self.plan.workdir / f"input-{cell.system}-{kind}-{size}-{offset}"
                 folder.mkdir(parents=True, exist_ok=True)
-                spec = Cell(cell.system, "W1", size, str(folder), phase="prepare", offset=offset)
+                spec = Cell(cell.system, kind, size, str(folder), phase="prepare", offset=offset)
                 report = self._child(spec)
                 if not report.get("ok") or report.get("status") != "ok":
                     cell.status = (
                         "cut: budget" if report.get("status") == "cut: budget" else "failed"
                     )
                     cell.note = f"preparing its input: {report.get('error', report.get('status'))}"
+                    self._log(f"FAILED preparing {kind} N={size} for {cell.system}: {cell.note}")
+                    self._log(str(report.get("traceback", report.get("output", ""))))
                     self._inputs[key] = cell.status
                     return None
                 self._inputs[key] = report["files"][:1]
-                self._history.setdefault((cell.system, "W1"), []).append(
+                self._history.setdefault((cell.system, kind), []).append(
                     (size, float(report["wall"]))
                 )
             found = self._inputs[key]

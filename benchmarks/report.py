@@ -33,6 +33,13 @@ W5_LIMITS_S = {10_000: 0.030, 100_000: 0.100}
 W6_LIMIT_S = 0.5
 W6_FLOOR_FACTOR = 10.0
 IMPORT_LIMIT_S = 0.5
+#: Issue 11's targets at 1,000,000 runs (``make bench-large``), as ratios to the floor.
+MILLION = 1_000_000
+W1_MILLION_FLOOR_FACTOR = 20.0
+W1_PEAK_FLOOR_FACTOR = 2.0
+W5_FLOOR_FACTOR = 3.0
+#: Issue 11: continuing a 1,000,000-run study starts its first new run within 3 s.
+RESUME_LIMIT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +80,28 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
     def judge(text: str, value: float | None, ok: Any) -> Criterion:
         return Criterion(text, None if value is None else bool(ok(value)))
 
+    def versus_floor(text: str, key: str, factor: float) -> Criterion:
+        pytraj, floor = fig(key), fig(key, system="floor")
+        ratio = None if pytraj is None or not floor else pytraj / floor
+        return judge(f"{text} ≤ {factor:g}x the floor", ratio, lambda v: v <= factor)
+
     criteria: list[Criterion] = []
-    if workload == "W1":
+    if n >= MILLION and workload == "W1":
+        criteria.append(versus_floor("issue 11: time", "seconds", W1_MILLION_FLOOR_FACTOR))
+        criteria.append(versus_floor("issue 11: peak RSS", "peak_mb", W1_PEAK_FLOOR_FACTOR))
+    elif n >= MILLION and workload == "W5":
+        criteria.append(versus_floor("issue 11: open + all z", "seconds", W5_FLOOR_FACTOR))
+        criteria.append(versus_floor("one z from a fresh open", "one_s", W5_FLOOR_FACTOR))
+        criteria.append(versus_floor("DataFrame", "df_s", W5_FLOOR_FACTOR))
+    elif workload in {"RESUME", "RESUMEK"}:
+        criteria.append(
+            judge(
+                f"issue 11: first new run (or done) ≤ {RESUME_LIMIT_S:g} s",
+                fig("seconds"),
+                lambda v: v <= RESUME_LIMIT_S,
+            )
+        )
+    elif workload == "W1":
         criteria.append(
             judge(
                 f"≤ {W1_REQUIRED_US:.0f} µs/run", fig("per_run_us"), lambda v: v <= W1_REQUIRED_US
@@ -236,9 +263,13 @@ def details_table(results: Sequence[CellResult]) -> str:
             ("df_s", "DataFrame", 1e3, "ms"),
             ("work_s", "work/run", 1e3, "ms"),
             ("imports_s", "lazy imports before the clock", 1e3, "ms"),
+            ("base_mb", "peak before the merge", 1, "MB"),
+            ("first_run_s", "first new run", 1, "s"),
+            ("end_s", "to the end", 1, "s"),
+            ("new_runs", "new runs", 1, ""),
         ):
             if f.get(key) is not None:
-                more.append(f"{label} {_number(f[key] * scale)} {unit}")
+                more.append(f"{label} {_number(f[key] * scale)} {unit}".rstrip())
         if f.get("efficiency") is not None:
             more.append(f"efficiency {f['efficiency']:.1%}")
         status = r.status + (f" ({r.note})" if r.note else "")
@@ -306,7 +337,9 @@ def render_markdown(
             "",
             summary_table(results, plan.systems),
             "",
-            "Figures: µs per run (W5: open + read all z, W6: merge, IMPORT: in ms); W4 (and "
+            "Figures: µs per run (W5: open + read all z, W6 and W6A: merge, IMPORT, RESUME "
+            "and RESUMEK: from starting the script to its first new run, or to its end when "
+            "nothing is left to run: in ms); W4 (and "
             "W4dask, on a 2-worker Dask LocalCluster started before the clock) shows "
             "the parallel efficiency = N x (one run's work, measured serially) / (2 workers x "
             "wall). B/run = file size / N; nodes = HDF5 nodes including the root group; peak "

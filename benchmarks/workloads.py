@@ -26,6 +26,17 @@ W6
     Merge two W1 files of N/2 runs each into one.
 IMPORT
     ``import pytraj`` in a fresh process.
+
+The cells of ``make bench-large`` only (``python -m benchmarks --large``; not part of
+``make bench``):
+
+W6A
+    Merge two studies of N/2 runs, each run one float64 array of 125,000 values (1 MB):
+    at N = 2,000 two files of 1 GB each (issue 12's "2 x 1 GB array merge").
+RESUME
+    Re-run the W1 script of N runs on its finished file (nothing is left to run).
+RESUMEK
+    Re-run the W1 script of N runs on its file killed (SIGKILL) at run N/2.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ from typing import Any
 __all__ = [
     "ARRAY_LENGTH",
     "LARGE_ARRAY_LENGTH",
+    "LARGE_ONLY",
+    "MERGE_ARRAY_LENGTH",
     "WORKERS",
     "WORKLOADS",
     "Workload",
@@ -52,6 +65,8 @@ __all__ = [
 #: Length of W2's array and of W2L's (100,000 float64 = 800 KB).
 ARRAY_LENGTH = 1_000
 LARGE_ARRAY_LENGTH = 100_000
+#: Length of W6A's per-run array (125,000 float64 = 1 MB).
+MERGE_ARRAY_LENGTH = 125_000
 #: Worker processes in W4.
 WORKERS = 2
 #: W4's busy-work per run, in seconds.
@@ -74,6 +89,10 @@ class Workload:
         The run counts of the smoke mode.
     per_run
         Whether the timed figure is reported per run (µs); else in ms in total.
+    large_sizes
+        The run counts of ``make bench-large`` (empty: not part of it).
+    large_only
+        Whether only ``make bench-large`` runs it (``make bench`` leaves it out).
     """
 
     key: str
@@ -82,14 +101,17 @@ class Workload:
     smoke_sizes: tuple[int, ...]
     per_run: bool = True
     notes: tuple[str, ...] = field(default=())
+    large_sizes: tuple[int, ...] = ()
+    large_only: bool = False
 
 
 _FULL = (1_000, 10_000, 100_000)
+_MILLION = 1_000_000
 
 WORKLOADS: dict[str, Workload] = {
     w.key: w
     for w in (
-        Workload("W1", "one float per run (env.run)", _FULL, (20,)),
+        Workload("W1", "one float per run (env.run)", _FULL, (20,), large_sizes=(_MILLION,)),
         Workload("W1S", "one float per run, manual runs (storage path only)", _FULL, (20,)),
         Workload("W2", "1,000-float64 array per run", _FULL, (10,)),
         Workload("W2L", "100,000-float64 array (800 KB) per run", (200,), (4,)),
@@ -98,11 +120,48 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W4spawn", "W1 + 5 ms CPU per run, 2 workers, spawn", (1_000, 10_000), (8,)),
         Workload("W4dask", "W4 on a 2-worker Dask LocalCluster", (1_000, 10_000), (8,)),
         Workload("W1dask", "W1 through a 2-worker Dask LocalCluster", (1_000, 10_000), (20,)),
-        Workload("W5", "open a W1 file + read all z", _FULL, (20,), per_run=False),
+        Workload(
+            "W5",
+            "open a W1 file + read all z",
+            _FULL,
+            (20,),
+            per_run=False,
+            large_sizes=(_MILLION,),
+        ),
         Workload("W6", "merge two W1 files of N/2 runs", _FULL, (20,), per_run=False),
         Workload("IMPORT", "import pytraj in a fresh process", (0,), (0,), per_run=False),
+        Workload(
+            "W6A",
+            "merge two studies of N/2 runs x a 1 MB array",
+            (2_000,),
+            (4,),
+            per_run=False,
+            large_sizes=(2_000,),
+            large_only=True,
+        ),
+        Workload(
+            "RESUME",
+            "re-run the W1 script on its finished file",
+            (_MILLION,),
+            (20,),
+            per_run=False,
+            large_sizes=(_MILLION,),
+            large_only=True,
+        ),
+        Workload(
+            "RESUMEK",
+            "re-run the W1 script on its file killed at run N/2",
+            (_MILLION,),
+            (20,),
+            per_run=False,
+            large_sizes=(_MILLION,),
+            large_only=True,
+        ),
     )
 }
+
+#: The workloads only ``make bench-large`` runs.
+LARGE_ONLY = tuple(key for key, workload in WORKLOADS.items() if workload.large_only)
 
 
 def x_values(n: int, offset: int = 0) -> list[float]:

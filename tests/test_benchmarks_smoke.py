@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from benchmarks import cli
-from benchmarks.__main__ import build_parser, plan_from, run_plan
+from benchmarks.__main__ import build_parser, plan_from, run_plan, tag_from
 from benchmarks.child import RESULT_PREFIX
 from benchmarks.harness import REPO_ROOT, Harness, Plan
 from benchmarks.report import evaluate
 from benchmarks.systems.common import DataMismatchError, check_arrays, check_z
-from benchmarks.workloads import WORKLOADS, parallel_efficiency
+from benchmarks.workloads import LARGE_ONLY, MERGE_ARRAY_LENGTH, WORKLOADS, parallel_efficiency
 
 # What a system may answer instead of a measurement without the harness being broken.
 ACCEPTED = {"ok", "not yet measurable"}
@@ -34,7 +34,8 @@ def test_smoke_mode_runs_every_workload_and_checks_the_data(
     results = run_plan(plan, None)
 
     cells = {(r.system, r.workload): r for r in results}
-    expected = {(s, w) for w in WORKLOADS for s in ("floor", "pytraj") if w != "IMPORT"}
+    every = [w for w in WORKLOADS if w not in LARGE_ONLY]  # those are make bench-large's
+    expected = {(s, w) for w in every for s in ("floor", "pytraj") if w != "IMPORT"}
     assert set(cells) == expected | {("pytraj", "IMPORT")}
     for (system, workload), cell in cells.items():
         assert cell.status in ACCEPTED, f"{system} {workload}: {cell.status} {cell.note}"
@@ -56,6 +57,66 @@ def test_smoke_mode_runs_every_workload_and_checks_the_data(
     out = capsys.readouterr().out
     assert "| W1 | 20 |" in out
     assert "| floor | W6 | 20 | 1 |" in out
+
+
+@pytest.mark.slow
+def test_large_smoke_mode_runs_the_cells_at_scale_in_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(["--large", "--smoke", "--workdir", str(tmp_path / "work")])
+    plan = plan_from(args, ["floor", "pytraj"])
+    assert plan.workloads == ["W1", "W5", "W6A", "RESUME", "RESUMEK"]
+    assert plan.repetitions == 1
+
+    results = run_plan(plan, None)
+
+    cells = {(r.system, r.workload): r for r in results}
+    assert set(cells) == {(s, w) for w in plan.workloads for s in ("floor", "pytraj")}
+    for (system, workload), cell in cells.items():
+        assert cell.status in ACCEPTED, f"{system} {workload}: {cell.status} {cell.note}"
+    merged = f"merged arrays: 4 runs once each, 4 arrays of {MERGE_ARRAY_LENGTH} equal"
+    for system in ("floor", "pytraj"):
+        if not cells[system, "W6A"].measured:
+            continue
+        assert cells[system, "W6A"].last("check").startswith(merged)
+        assert cells[system, "W6A"].last("file_bytes") > 4 * 8 * MERGE_ARRAY_LENGTH
+        # The merge's own memory is told apart from what the process held before it.
+        merge = cells[system, "W6A"]
+        assert 0 < merge.median("extra.base_mb") <= merge.median("peak_mb")
+        # The finished study: the re-run runs nothing; the killed one: what was lost, only.
+        finished, killed = cells[system, "RESUME"], cells[system, "RESUMEK"]
+        assert finished.last("check") == "z: all 20 values equal the computed ones"
+        assert finished.median("extra.new_runs") == 0
+        assert finished.median("extra.first_run_s") is None
+        assert killed.last("check") == "z: all 20 values equal the computed ones"
+        assert 10 <= killed.median("extra.new_runs") <= 20
+        assert 0 < killed.median("extra.first_run_s") <= killed.median("extra.end_s")
+        assert killed.median("seconds") == killed.median("extra.first_run_s")
+    # The floor continues exactly the 10 rows its killed input lacks.
+    assert cells["floor", "RESUMEK"].median("extra.new_runs") == 10
+    assert not (tmp_path / "work").exists()
+    out = capsys.readouterr().out
+    assert "| RESUMEK | 20 |" in out
+    assert "| pytraj | W6A | 4 | 1 |" in out
+
+
+def test_large_mode_runs_w1_and_w5_at_a_million_without_a_single_run_cut() -> None:
+    args = build_parser().parse_args(["--large"])
+    plan = plan_from(args, ["floor", "pytraj"])
+    assert tag_from(args) == "large"  # benchmarks/results/<date>-<host>-large.md
+    assert plan.sizes == {
+        "W1": (1_000_000,),
+        "W5": (1_000_000,),
+        "W6A": (2_000,),
+        "RESUME": (1_000_000,),
+        "RESUMEK": (1_000_000,),
+    }
+    assert plan.repetitions == 3
+    assert plan.long_cell == float("inf")
+    assert plan.budget == 3_600.0
+    default = plan_from(build_parser().parse_args([]), ["floor", "pytraj"])
+    assert not set(LARGE_ONLY) & set(default.workloads)
+    assert (default.budget, default.long_cell) == (600.0, 60.0)
 
 
 def test_a_child_reports_one_json_line_with_the_checked_data(tmp_path: Path) -> None:

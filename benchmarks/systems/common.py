@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,10 +17,12 @@ __all__ = [
     "DataMismatchError",
     "Stopwatch",
     "check_arrays",
+    "check_some_arrays",
     "check_w3",
     "check_z",
     "dask_client",
     "expected_zs",
+    "peak_mb_now",
     "timed",
     "timed_peak_mb",
 ]
@@ -66,6 +68,27 @@ def check_arrays(values: Any, n: int, length: int = ARRAY_LENGTH, what: str = "z
     return f"{what}: {n} arrays of {length} equal the computed ones (ends of all, 3 in full)"
 
 
+def check_some_arrays(
+    row: Callable[[int], Any], idx: Sequence[int] | np.ndarray, n: int, length: int
+) -> str:
+    """Raise unless a merge of ``n`` runs of arrays holds each run once and the first, the
+    last and the two middle runs' arrays equal ``arange(length) + x``.
+
+    ``row(k)`` reads the k-th stored array; ``idx[k]`` is the run it belongs to (a merged
+    file keeps its inputs' order). Four arrays are read, not the gigabytes of all.
+    """
+    runs = np.asarray(idx)
+    if not np.array_equal(np.sort(runs), np.arange(n)):
+        raise DataMismatchError(f"merged arrays: runs {runs[:5]}... are not 0 … {n - 1} once each")
+    xs = x_values(n)
+    where = {int(run): k for k, run in enumerate(runs)}
+    for run in sorted({0, n // 2 - 1, n // 2, n - 1}):
+        got = np.asarray(row(where[run]))
+        if not np.array_equal(got, np.arange(float(length)) + xs[run]):
+            raise DataMismatchError(f"merged arrays: run {run}'s array is not arange + its x")
+    return f"merged arrays: {n} runs once each, 4 arrays of {length} equal the computed ones"
+
+
 def check_w3(scalars: dict[str, np.ndarray], infos: Sequence[dict[str, Any]], n: int) -> str:
     """Raise unless W3's ten scalar columns and the dicts match the computed ones."""
     xs = x_values(n)
@@ -101,6 +124,12 @@ class Stopwatch:
 
 
 _PEAK_KIB = [0]
+
+
+def peak_mb_now() -> float:
+    """This process's peak memory (MB) so far: taken before a timed section, it says how
+    much of the peak after it was there already (imports, open files)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def timed_peak_mb() -> float | None:

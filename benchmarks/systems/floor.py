@@ -18,14 +18,18 @@ from benchmarks.systems.common import (
     BatchWriter,
     DataMismatchError,
     check_arrays,
+    check_some_arrays,
     check_w3,
     check_z,
     dask_client,
+    peak_mb_now,
     timed,
 )
+from benchmarks.systems.continuation import RUNNERS_FOR
 from benchmarks.workloads import (
     ARRAY_LENGTH,
     LARGE_ARRAY_LENGTH,
+    MERGE_ARRAY_LENGTH,
     WORKERS,
     busy_work,
     expected_z,
@@ -81,7 +85,7 @@ def prepare(cell: Cell) -> Outcome:
     return Outcome(watch.seconds, [path], version=tables.__version__)
 
 
-def _write_arrays(path: str, n: int, length: int) -> None:
+def _write_arrays(path: str, n: int, length: int, offset: int = 0) -> None:
     with tables.open_file(path, mode="w") as h5:
         table = h5.create_table("/", "runs", _W2_ROW, expectedrows=n)
         array = h5.create_earray("/", "z", tables.Float64Atom(), shape=(0, length), expectedrows=n)
@@ -89,8 +93,8 @@ def _write_arrays(path: str, n: int, length: int) -> None:
         rows = BatchWriter(table.append, batch)
         arrays = BatchWriter(lambda values: array.append(np.stack(values)), batch)
         base = np.arange(float(length))
-        for i, x in enumerate(x_values(n)):
-            rows.add((i, x))
+        for i, x in enumerate(x_values(n, offset)):
+            rows.add((offset + i, x))
             arrays.add(base + x)
         rows.flush()
         arrays.flush()
@@ -225,6 +229,37 @@ def w6(cell: Cell) -> Outcome:
     return Outcome(watch.seconds, [path], check, version=tables.__version__)
 
 
+def prepare_w6a(cell: Cell) -> Outcome:
+    """W6A's input: ``n`` runs from ``offset``, each a 1 MB array (a row of one EArray)."""
+    path = str(cell.path(f"floor-w6a-{cell.offset}.h5"))
+    with timed() as watch:
+        _write_arrays(path, cell.n, MERGE_ARRAY_LENGTH, cell.offset)
+    return Outcome(watch.seconds, [path], version=tables.__version__)
+
+
+def w6a(cell: Cell) -> Outcome:
+    """W6A: a new file with both inputs' rows and arrays, copied block by block (64 MB)."""
+    path = str(cell.path("floor-merged-arrays.h5"))
+    block = max(1, BATCH_BYTES // (8 * MERGE_ARRAY_LENGTH))
+    before = peak_mb_now()
+    with timed() as watch, tables.open_file(path, mode="w") as out:
+        runs = out.create_table("/", "runs", _W2_ROW, expectedrows=cell.n)
+        atom = tables.Float64Atom()
+        shape = (0, MERGE_ARRAY_LENGTH)
+        merged = out.create_earray("/", "z", atom, shape=shape, expectedrows=cell.n)
+        for source in cell.sources:
+            with tables.open_file(source) as h5:
+                runs.append(h5.root.runs.read())
+                arrays = h5.root.z
+                for start in range(0, arrays.nrows, block):
+                    merged.append(arrays[start : start + block])
+    with tables.open_file(path) as h5:
+        idx = h5.root.runs.col("idx")
+        check = check_some_arrays(lambda i: h5.root.z[i], idx, cell.n, MERGE_ARRAY_LENGTH)
+    extra = {"base_mb": before}
+    return Outcome(watch.seconds, [path], check, extra, version=tables.__version__)
+
+
 RUNNERS = {
     "prepare": prepare,
     "W1": w1,
@@ -238,4 +273,7 @@ RUNNERS = {
     "W1dask": on_dask,
     "W5": w5,
     "W6": w6,
+    "prepare W6A": prepare_w6a,
+    "W6A": w6a,
+    **RUNNERS_FOR["floor"],
 }

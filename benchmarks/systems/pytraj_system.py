@@ -24,14 +24,18 @@ from benchmarks.child import Cell, Outcome
 from benchmarks.systems.common import (
     DataMismatchError,
     check_arrays,
+    check_some_arrays,
     check_w3,
     check_z,
     dask_client,
+    peak_mb_now,
     timed,
 )
+from benchmarks.systems.continuation import RUNNERS_FOR
 from benchmarks.workloads import (
     ARRAY_LENGTH,
     LARGE_ARRAY_LENGTH,
+    MERGE_ARRAY_LENGTH,
     WORKERS,
     busy_work,
     expected_z,
@@ -45,6 +49,7 @@ __all__ = ["RUNNERS"]
 
 _BASE = np.arange(float(ARRAY_LENGTH))
 _LARGE_BASE = np.arange(float(LARGE_ARRAY_LENGTH))
+_MERGE_BASE = np.arange(float(MERGE_ARRAY_LENGTH))
 
 
 # -- the simulations (module level: pool workers import them) ------------------------
@@ -61,6 +66,11 @@ def simulate_w2(traj: Any) -> None:
 def simulate_w2l(traj: Any) -> None:
     """W2L: one array of 100,000 float64."""
     traj.add_result("z", _LARGE_BASE + traj.x)
+
+
+def simulate_w6a(traj: Any) -> None:
+    """W6A's input: one array of 125,000 float64 (1 MB)."""
+    traj.add_result("z", _MERGE_BASE + traj.x)
 
 
 def simulate_w3(traj: Any) -> None:
@@ -262,7 +272,7 @@ def _merge_files() -> Callable[..., Any] | None:
 
 def unavailable(workload: str) -> str | None:
     """Why pytraj cannot run ``workload`` yet (None: it can)."""
-    if workload == "W6" and _merge_files() is None:
+    if workload in {"W6", "W6A"} and _merge_files() is None:
         return "not yet measurable"
     return None
 
@@ -284,6 +294,37 @@ def w6(cell: Cell) -> Outcome:
         merge(cell.sources, path)
     z = _load(path).results.z.to_series().sort_index().to_numpy()
     return Outcome(watch.seconds, [path], check_z(z, cell.n), version=_version())
+
+
+def prepare_w6a(cell: Cell) -> Outcome:
+    """W6A's input: a study of ``n`` runs from ``offset``, each run a 1 MB array."""
+    name = f"w6a-{cell.offset}.h5"
+    path, seconds, _ = _run(cell, simulate_w6a, offset=cell.offset, name=name)
+    return Outcome(seconds, [path], version=_version())
+
+
+def w6a(cell: Cell) -> Outcome:
+    """W6A: ``pytraj.merge_files([a, b], out)`` of two studies of 1 MB arrays per run.
+
+    ``base_mb`` is this process's peak before the merge (pytraj, PyTables and numpy
+    imported): the merge's own memory is the peak after it minus that.
+    """
+    merge = _merge_files()
+    if merge is None:
+        return Outcome(0.0, status="not yet measurable", version=_version())
+    # What the merge needs is imported before the clock and before ``base_mb``.
+    import tables  # noqa: F401
+
+    import pytraj  # noqa: F401
+
+    path = str(cell.path("pytraj-merged-arrays.h5"))
+    before = peak_mb_now()
+    with timed() as watch:
+        merge(cell.sources, path)
+    view = _load(path).results.z
+    runs = list(range(len(view)))  # the view reads run k at position k
+    check = check_some_arrays(lambda k: view[k], runs, cell.n, MERGE_ARRAY_LENGTH)
+    return Outcome(watch.seconds, [path], check, {"base_mb": before}, version=_version())
 
 
 def import_time(cell: Cell) -> Outcome:
@@ -309,4 +350,7 @@ RUNNERS = {
     "W5": w5,
     "W6": w6,
     "IMPORT": import_time,
+    "prepare W6A": prepare_w6a,
+    "W6A": w6a,
+    **RUNNERS_FOR["pytraj"],
 }
