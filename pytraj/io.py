@@ -159,7 +159,7 @@ def load_everything(traj: Trajectory) -> None:
             elif isinstance(leaf, Result):
                 if leaf.per_run:
                     for item in leaf.item_names():
-                        traj._column(leaf.full_name, item)
+                        traj.columns.column(leaf.full_name, item)
                 else:
                     leaf.items  # noqa: B018  # loads the items
         except PickleNotAllowedError:

@@ -247,7 +247,7 @@ class Environment:
         self._traj = traj
         if study_dir is not None:
             traj.study_dir = check_folder("study_dir", study_dir)
-        elif traj._study_dir is None:
+        elif not traj.has_study_dir:
             traj.study_dir = self._file.study_dir(name)
         self._bound = not isinstance(traj.storage, MemoryStorage)
         if not self._bound and (self._file.overwrite or not self._holds_study(name)):
@@ -331,13 +331,13 @@ class Environment:
         from pytraj.storage.hdf5 import open_new_trajectory
 
         # open_new_trajectory creates the folder, and says clearly when it cannot.
-        self._traj._storage = open_new_trajectory(
+        storage = open_new_trajectory(
             self._file.path,
             self._traj.name,
             overwrite=self._file.overwrite,
             options=self._file.file_options(),
         )
-        self._traj._definition_dirty = True
+        self._traj.rebind(storage, definition_dirty=True)
         self._bound = True
 
     def _load_stored(self) -> Trajectory:
@@ -592,9 +592,9 @@ class Environment:
         try:
             try:
                 session.commit()
-                finish_session(traj._provenance)
+                finish_session(traj.provenance)
                 if traj.storage.writable and not self._stored_longer:
-                    traj._definition_dirty = True  # the provenance changed
+                    traj.mark_definition_changed()  # the provenance changed
                     traj.store_definition()
             finally:
                 # A clean close after every run call: the journal goes, the file is

@@ -95,8 +95,7 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
     # The names warned (shadowing) and were checked (length) when the study was defined.
     with quiet_shadowing(), stored_names():
         traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
-        traj._created = definition.created
-        traj._provenance = dict(definition.provenance)
+        traj.provenance.update(definition.provenance)
         for record in definition.groups:
             group = traj.require_group(record.path)
             group.comment = record.comment
@@ -115,9 +114,12 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
             table.set_point_ids(point_ids[:n_runs])
         return table
 
-    traj._run_table = RunTable.deferred(n_runs, read_run_table)
-    traj._point_ids_valid = bool(point_ids) and len(point_ids) >= n_runs
-    traj._definition_dirty = False
+    traj.rebind(
+        run_table=RunTable.deferred(n_runs, read_run_table),
+        created=definition.created,
+        point_ids_valid=bool(point_ids) and len(point_ids) >= n_runs,
+        definition_dirty=False,
+    )
     return traj
 
 
