@@ -25,6 +25,7 @@ from pytraj.errors import OptionError, StudyMismatchError
 from pytraj.leaves.result import Result
 from pytraj.storage.records import COMPLETED, FAILED, LazyValue, StudyDefinition
 from pytraj.trajectory.exploration import parameters_of
+from pytraj.trajectory.pointid import encode_value
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.trajectory import Trajectory
 from pytraj.tree.node import Link, quiet_shadowing
@@ -63,8 +64,6 @@ def _short(value: Any, width: int = 40) -> str:
 
 def _same_value(a: Any, b: Any) -> bool:
     """Compare two defaults by their canonical encoding (arrays, NaN, types included)."""
-    from pytraj.trajectory.pointid import encode_value
-
     try:
         return encode_value(a) == encode_value(b)
     except Exception:  # values without a canonical encoding (pickled objects)

@@ -213,9 +213,8 @@ class WorkerSession:
 
 def from_skeleton(skeleton: StudyDefinition) -> Trajectory:
     """Rebuild a trajectory from a study skeleton, on private in-memory storage."""
-    from pytraj.trajectory.definition import from_definition
 
-    return from_definition(skeleton, MemoryStorage(skeleton.name))
+    return Trajectory.from_definition(skeleton, MemoryStorage(skeleton.name))
 
 
 # -- pytraj's pool: the worker loop -------------------------------------------------------

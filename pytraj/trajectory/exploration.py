@@ -5,16 +5,15 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
 from pytraj.storage.records import PENDING
+from pytraj.trajectory.pointid import point_id
 from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.spaces import ParameterSpace, as_columns
 from pytraj.tree.node import Group, Node
-
-if TYPE_CHECKING:
-    from pytraj.trajectory.spaces import ParameterSpace
 
 __all__ = ["Exploration", "ExplorationHost", "parameters_of", "resolve_parameter"]
 
@@ -171,8 +170,6 @@ def resolve_parameter(traj: ExplorationHost, name: str) -> Parameter:
 def _coerced_columns(
     traj: ExplorationHost, space: Mapping[str, Any] | ParameterSpace
 ) -> tuple[dict[Parameter, list[Any]], int]:
-    from pytraj.trajectory.spaces import as_columns
-
     columns = as_columns(space)
     coerced: dict[Parameter, list[Any]] = {}
     for name, values in columns.items():
@@ -185,8 +182,6 @@ def _coerced_columns(
 
 
 def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
-    from pytraj.trajectory.pointid import point_id
-
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
     explored = [(name, p._range) for name, p in parameters if p.is_explored]

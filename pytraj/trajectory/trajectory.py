@@ -25,8 +25,15 @@ from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.interface import Storage
 from pytraj.storage.memory import MemoryStorage
+from pytraj.storage.records import StudyDefinition
 from pytraj.trajectory.analysis import StudyViews
 from pytraj.trajectory.columncache import ColumnCache
+from pytraj.trajectory.definition import (
+    deferred_run_table,
+    has_point_ids,
+    restore_tree,
+    to_definition,
+)
 from pytraj.trajectory.exploration import Exploration
 from pytraj.trajectory.lifecycle import RunLifecycle
 from pytraj.trajectory.mergeentry import MergeEntry
@@ -107,6 +114,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
         if filename is not None:
             if storage is not None:
                 raise OptionError("give either filename= or storage=, not both")
+            # Imported here: ``import pytraj`` stays fast without PyTables.
             from pytraj.storage.hdf5 import open_new_trajectory
 
             storage = open_new_trajectory(filename, name, overwrite=overwrite, options=file_options)
@@ -124,6 +132,23 @@ class Trajectory(StudyViews, MergeEntry, Group):
         self._short_names: dict[str, Node] = {}
         for branch in BRANCHES:
             self.add_group(branch)
+
+    @classmethod
+    def from_definition(cls, definition: StudyDefinition, storage: Storage) -> Trajectory:
+        """Rebuild a stored trajectory from its definition, bound to ``storage``.
+
+        The run table is read on first use; trajectory-level values not yet read are
+        fetched on first access.
+        """
+        traj = cls(definition.name, comment=definition.comment, storage=storage)
+        restore_tree(traj, definition, storage)
+        traj.rebind(
+            run_table=deferred_run_table(definition, storage),
+            created=definition.created,
+            point_ids_valid=has_point_ids(definition),
+            definition_dirty=False,
+        )
+        return traj
 
     # -- shortcuts -------------------------------------------------------------------
     @property
@@ -557,8 +582,6 @@ class Trajectory(StudyViews, MergeEntry, Group):
     # -- storage ---------------------------------------------------------------------
     def store_definition(self) -> None:
         """Write the tree, explored ranges and trajectory-level values to storage."""
-        from pytraj.trajectory.definition import to_definition
-
         self._exploration.ensure_point_ids()
         self._storage.write_definition(to_definition(self, keep_lazy=True))
         self._definition_dirty = False

@@ -16,6 +16,7 @@ from pytraj.errors import (
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, WRITER_KEY, FailureRecord
+from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.notebook import per_run_html, run_html, runs_html
 from pytraj.tree.node import Group, Node
 
@@ -357,8 +358,6 @@ class RunView(RunNodeView):
 
     def parameters_dict(self) -> dict[str, Any]:
         """Every parameter's value in this run, by full name."""
-        from pytraj.trajectory.exploration import parameters_of
-
         return {p.full_name: p.value_at(self._idx) for p in parameters_of(self._traj)}
 
     def __repr__(self) -> str:
