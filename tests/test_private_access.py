@@ -158,6 +158,4 @@ def test_the_scan_finds_a_planted_offence(tmp_path: Path) -> None:
         "    return traj._active_run\n"
     )
     found = foreign_private_accesses(tmp_path)
-    assert [(a.module, a.line, a.text) for a in found] == [
-        ("planted.py", 8, "traj._active_run")
-    ]
+    assert [(a.module, a.line, a.text) for a in found] == [("planted.py", 8, "traj._active_run")]

@@ -28,8 +28,8 @@ class ColumnHost(Protocol):
 class ColumnCache:
     """Per-run columns read from storage, valid for one version of the stored runs.
 
-    Every commit of runs (or a new storage) makes a new :attr:`version`; a column read
-    under an older version is read again.
+    Every commit of runs (or a new storage) makes a new version (:meth:`changed`); a
+    column read under an older version is read again.
     """
 
     __slots__ = ("_columns", "_host", "_version")
@@ -38,11 +38,6 @@ class ColumnCache:
         self._host = host
         self._version = 0
         self._columns: dict[tuple[str, str], tuple[int, ColumnData]] = {}
-
-    @property
-    def version(self) -> int:
-        """How many times the stored runs changed since the trajectory was made."""
-        return self._version
 
     def changed(self) -> None:
         """Runs were stored (or the storage replaced): cached columns are stale."""

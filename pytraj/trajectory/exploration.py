@@ -49,11 +49,6 @@ class Exploration:
         self._host = host
         self._ids_valid = False
 
-    @property
-    def ids_valid(self) -> bool:
-        """Whether the run table's point ids match the parameters."""
-        return self._ids_valid
-
     def invalidate(self) -> None:
         """Parameters changed: pending runs' point ids are computed again when needed."""
         self._ids_valid = False
