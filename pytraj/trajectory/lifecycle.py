@@ -10,7 +10,7 @@ through the single writer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pytraj.errors import NodeExistsError, NodeTypeError, RunError, RunValueMissingError
 from pytraj.leaves.base import Leaf, leaf_class
@@ -26,7 +26,9 @@ from pytraj.trajectory.views import PerRunView
 from pytraj.tree.names import split_path, validate_name
 from pytraj.tree.node import Group, Node
 
-__all__ = ["RunHost", "RunLifecycle"]
+__all__ = ["RestoreRun", "RunHost", "RunLifecycle"]
+
+_Traj = TypeVar("_Traj")
 
 
 class RunHost(Protocol):
@@ -93,8 +95,17 @@ class RunLifecycle:
         """Index of the run the trajectory is set to, -1 when none."""
         return self._current_idx
 
-    def set_current(self, idx: int) -> None:
-        """Set the trajectory to run ``idx`` (-1: the defaults); callers check no run is active."""
+    def set_run(self, idx: int | None) -> int:
+        """Set the trajectory to run ``idx`` (None: the defaults) outside runs; returns the
+        index it was set to before."""
+        if self._active is not None:
+            raise RunError(f"run {self._active.idx} is in progress; finish it first")
+        previous = self._current_idx
+        self._current_idx = -1 if idx is None else self._host.check_index(idx)
+        return previous
+
+    def restore_run(self, idx: int) -> None:
+        """Set the current index back to ``idx`` (leaving a ``with traj.set_run(...)`` block)."""
         self._current_idx = idx
 
     def ensure_idle(self, action: str) -> None:
@@ -293,3 +304,20 @@ class RunLifecycle:
         if self._current_idx >= 0:
             return self._host.columns.cell(leaf.full_name, item, self._current_idx)
         return PerRunView(self._host, leaf, item)  # type: ignore[arg-type]  # a Trajectory
+
+
+class RestoreRun(Generic[_Traj]):
+    """Returned by ``traj.set_run``; restores the previous run on exit."""
+
+    __slots__ = ("_lifecycle", "_previous", "_traj")
+
+    def __init__(self, traj: _Traj, lifecycle: RunLifecycle, previous: int) -> None:
+        self._traj = traj
+        self._lifecycle = lifecycle
+        self._previous = previous
+
+    def __enter__(self) -> _Traj:
+        return self._traj
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lifecycle.restore_run(self._previous)

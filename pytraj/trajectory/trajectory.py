@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytraj.errors import (
-    AmbiguousNameError,
     NodeAttributeError,
     NodeExistsError,
     NodeNotFoundError,
@@ -35,9 +34,10 @@ from pytraj.trajectory.definition import (
     to_definition,
 )
 from pytraj.trajectory.exploration import Exploration
-from pytraj.trajectory.lifecycle import RunLifecycle
+from pytraj.trajectory.lifecycle import RestoreRun, RunLifecycle
 from pytraj.trajectory.mergeentry import MergeEntry
 from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.shortnames import BRANCHES, choose
 from pytraj.trajectory.views import RunsView
 from pytraj.tree.names import split_path
 from pytraj.tree.node import Group, Node
@@ -46,10 +46,6 @@ if TYPE_CHECKING:
     from pytraj.trajectory.spaces import ParameterSpace
 
 __all__ = ["BRANCHES", "Trajectory"]
-
-#: The four standard branches, in the order ``traj.x`` searches them.
-BRANCHES = ("parameters", "derived_parameters", "results", "config")
-_PREFERENCE = {name: rank for rank, name in enumerate(BRANCHES)}
 
 
 class Trajectory(StudyViews, MergeEntry, Group):
@@ -396,26 +392,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
         """``traj.x``: the unique leaf named x, searching the branches in order."""
         found = self._short_names.get(name)
         if found is None:
-            found = self._short_names[name] = self._search(name)
+            found = self._short_names[name] = choose(self._candidates(name), name, self.name)
         return found
-
-    def _search(self, name: str) -> Node:
-        candidates = self._candidates(name)
-        leaves = [node for node in candidates if node.is_leaf]
-        if leaves:
-            best = min(_PREFERENCE.get(node.full_name.split(".")[0], 99) for node in leaves)
-            chosen = [n for n in leaves if _PREFERENCE.get(n.full_name.split(".")[0], 99) == best]
-            if len(chosen) == 1:
-                return chosen[0]
-            names = ", ".join(repr(node.full_name) for node in chosen)
-            raise AmbiguousNameError(f"{name!r} matches several leaves: {names}; use a full path")
-        groups = [node for node in candidates if node.is_group]
-        if len(groups) == 1:
-            return groups[0]
-        if groups:
-            names = ", ".join(repr(node.full_name) for node in groups)
-            raise AmbiguousNameError(f"{name!r} matches several groups: {names}; use a full path")
-        raise NodeAttributeError(f"trajectory {self.name!r} has no node named {name!r}")
 
     def node(self, path: str) -> Node:
         """Return the node at ``path``; a single name is searched as ``traj.x`` does."""
@@ -513,18 +491,13 @@ class Trajectory(StudyViews, MergeEntry, Group):
         self._exploration.ensure_point_ids()
         return self._run_table.point_id(self.check_index(idx))
 
-    def set_run(self, idx: int | None) -> _RestoreRun:
+    def set_run(self, idx: int | None) -> RestoreRun[Trajectory]:
         """Set the trajectory to run ``idx`` (None: back to the defaults).
 
         Returns an object that also works as a context manager restoring the previous
         state: ``with traj.set_run(3): ...``.
         """
-        active = self._lifecycle.active
-        if active is not None:
-            raise RunError(f"run {active.idx} is in progress; finish it first")
-        previous = self._lifecycle.current_idx
-        self._lifecycle.set_current(-1 if idx is None else self.check_index(idx))
-        return _RestoreRun(self, self._lifecycle, previous)
+        return RestoreRun(self, self._lifecycle, self._lifecycle.set_run(idx))
 
     def check_index(self, idx: int) -> int:
         """Run index ``idx`` as a position (negative counts from the end), or RunError."""
@@ -619,23 +592,6 @@ class Trajectory(StudyViews, MergeEntry, Group):
 
     def _summary(self) -> str:
         return repr(self)
-
-
-class _RestoreRun:
-    """Returned by :meth:`Trajectory.set_run`; restores the previous run on exit."""
-
-    __slots__ = ("_lifecycle", "_previous", "_traj")
-
-    def __init__(self, traj: Trajectory, lifecycle: RunLifecycle, previous: int) -> None:
-        self._traj = traj
-        self._lifecycle = lifecycle
-        self._previous = previous
-
-    def __enter__(self) -> Trajectory:
-        return self._traj
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._lifecycle.set_current(self._previous)
 
 
 def _last(path: str) -> str:
