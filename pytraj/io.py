@@ -166,7 +166,7 @@ def load_everything(traj: Trajectory) -> None:
             elif isinstance(leaf, Result):
                 if leaf.per_run:
                     for item in leaf.item_names():
-                        traj.columns.column(leaf.full_name, item)
+                        traj.column_cache.column(leaf.full_name, item)
                 else:
                     leaf.items  # noqa: B018  # loads the items
         except PickleNotAllowedError:

@@ -76,28 +76,28 @@ def test_a_changed_parameter_recomputes_pending_point_ids_only(traj: pt.Trajecto
 def test_the_column_cache_reads_again_after_a_commit(traj: pt.Trajectory) -> None:
     with traj.start_run(0):
         traj.add_result("z", 1.5)
-    first = traj.columns.column("results.z", "z")
-    assert traj.columns.column("results.z", "z") is first  # cached
+    first = traj.column_cache.column("results.z", "z")
+    assert traj.column_cache.column("results.z", "z") is first  # cached
     with traj.start_run(2):
         traj.add_result("z", 3.5)
-    second = traj.columns.column("results.z", "z")
+    second = traj.column_cache.column("results.z", "z")
     assert second is not first
     assert list(second.runs) == [0, 2]
-    assert traj.columns.cell("results.z", "z", 2) == 3.5
+    assert traj.column_cache.cell("results.z", "z", 2) == 3.5
     with pytest.raises(RunValueMissingError, match=r"run 1 has no value .* \(status: pending\)"):
-        traj.columns.cell("results.z", "z", 1)
+        traj.column_cache.cell("results.z", "z", 1)
 
 
 def test_rebind_takes_over_a_run_table_and_drops_cached_columns(traj: pt.Trajectory) -> None:
     with traj.start_run(0):
         traj.add_result("z", 1.5)
-    cached = traj.columns.column("results.z", "z")
+    cached = traj.column_cache.column("results.z", "z")
     table = RunTable(3)
     table.set_point_ids(traj.run_table.point_ids())
     traj.rebind(run_table=table, definition_dirty=False)
     assert traj.run_table is table
     assert not traj.definition_dirty
-    assert traj.columns.column("results.z", "z") is not cached
+    assert traj.column_cache.column("results.z", "z") is not cached
     traj.mark_definition_changed()
     assert traj.definition_dirty
 

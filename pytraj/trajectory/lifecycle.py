@@ -50,7 +50,7 @@ class RunHost(Protocol):
     def exploration(self) -> Exploration: ...
 
     @property
-    def columns(self) -> ColumnCache: ...
+    def column_cache(self) -> ColumnCache: ...
 
     @property
     def definition_dirty(self) -> bool: ...
@@ -172,7 +172,7 @@ class RunLifecycle:
         table = host.run_table
         for record in records:
             table.record(record)
-        host.columns.changed()
+        host.column_cache.changed()
 
     def commit_columns(
         self,
@@ -187,7 +187,7 @@ class RunLifecycle:
             host.store_definition()
         host.storage.append_columns(table, columns, leaves)
         host.run_table.enter(table)
-        host.columns.changed()
+        host.column_cache.changed()
 
     def learn_leaf(self, record: LeafRecord) -> None:
         """Create or extend the per-run leaf a run record declares."""
@@ -302,7 +302,7 @@ class RunLifecycle:
                 f"values are in traj.runs[i].{leaf.full_name}"
             )
         if self._current_idx >= 0:
-            return self._host.columns.cell(leaf.full_name, item, self._current_idx)
+            return self._host.column_cache.cell(leaf.full_name, item, self._current_idx)
         return PerRunView(self._host, leaf, item)  # type: ignore[arg-type]  # a Trajectory
 
 

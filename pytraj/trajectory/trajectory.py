@@ -84,7 +84,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
     """
 
     __slots__ = (
-        "_columns",
+        "_column_cache",
         "_created",
         "_definition_dirty",
         "_exploration",
@@ -123,7 +123,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
         # The parts that own the runs, the explored points and the cached columns.
         self._lifecycle = RunLifecycle(self)
         self._exploration = Exploration(self)
-        self._columns = ColumnCache(self)
+        self._column_cache = ColumnCache(self)
         # traj.x -> the node it resolved to; any attach or detach clears it.
         self._short_names: dict[str, Node] = {}
         for branch in BRANCHES:
@@ -186,9 +186,9 @@ class Trajectory(StudyViews, MergeEntry, Group):
         return self._exploration
 
     @property
-    def columns(self) -> ColumnCache:
-        """Per-run columns read from storage (``traj.columns.column("results.z", "z")``)."""
-        return self._columns
+    def column_cache(self) -> ColumnCache:
+        """Per-run columns read from storage (``traj.column_cache.column("results.z", "z")``)."""
+        return self._column_cache
 
     @property
     def definition_dirty(self) -> bool:
@@ -222,8 +222,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
             self._exploration.set_ids_valid(point_ids_valid)
         if definition_dirty is not None:
             self._definition_dirty = definition_dirty
-        self._columns.clear()
-        self._columns.changed()
+        self._column_cache.clear()
+        self._column_cache.changed()
         self._lifecycle.forget_nodes()
 
     @property
@@ -376,7 +376,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
     def _on_detach(self, node: Node) -> None:
         self._short_names.clear()
         self._lifecycle.forget_nodes()
-        self._columns.clear()
+        self._column_cache.clear()
         self._definition_dirty = True
         self._exploration.invalidate()  # a removed parameter changes pending points
 

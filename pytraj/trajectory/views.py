@@ -74,7 +74,7 @@ class PerRunView:
         return len(self.runs)
 
     def __iter__(self) -> Iterator[Any]:
-        column = self._traj.columns.column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         for idx in self.runs:
             yield column.value_at(column.position_of(int(idx)))
 
@@ -88,7 +88,7 @@ class PerRunView:
             idx = self._traj.check_index(int(key))
             if self._selection is not None and idx not in self._selection:
                 raise RunValueMissingError(f"run {idx} is not part of this view of {self.name}")
-            return self._traj.columns.cell(self._leaf.full_name, self._item, idx)
+            return self._traj.column_cache.cell(self._leaf.full_name, self._item, idx)
         all_runs = self._selected()
         if isinstance(key, slice):
             chosen = np.arange(len(self._traj))[key]
@@ -129,7 +129,7 @@ class PerRunView:
         """A pandas Series indexed by run index (only runs with a value)."""
         import pandas as pd
 
-        column = self._traj.columns.column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         runs = self.runs
         positions = np.searchsorted(column.runs, runs)
         index = pd.Index(runs, name="idx")
@@ -147,7 +147,7 @@ class PerRunView:
         anything else an object array. Runs without a value raise unless ``fill`` is
         given, which then stands in for them.
         """
-        column = self._traj.columns.column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         wanted = self._selected()
         positions = np.searchsorted(column.runs, wanted)
         positions = np.minimum(positions, max(len(column.runs) - 1, 0))
@@ -226,7 +226,7 @@ class RunNodeView:
         if isinstance(node, Result) and node.per_run:
             names = node.item_names()
             if len(names) == 1:
-                return self._traj.columns.cell(node.full_name, names[0], self._idx)
+                return self._traj.column_cache.cell(node.full_name, names[0], self._idx)
             return RunResultView(self._traj, self._idx, node)
         return node._natural()
 
@@ -247,7 +247,7 @@ class RunNodeView:
             owner = self._group.node(owner_path) if owner_path else None
             if isinstance(owner, Result) and item in owner.item_names():
                 if owner.per_run:
-                    return self._traj.columns.cell(owner.full_name, item, self._idx)
+                    return self._traj.column_cache.cell(owner.full_name, item, self._idx)
                 return owner[item]
             raise
         return self._value(node)
@@ -272,7 +272,7 @@ class RunResultView:
     def __getitem__(self, item: str) -> Any:
         if item not in self._leaf.item_names():
             raise NodeAttributeError(f"result {self._leaf.full_name!r} has no item {item!r}")
-        return self._traj.columns.cell(self._leaf.full_name, item, self._idx)
+        return self._traj.column_cache.cell(self._leaf.full_name, item, self._idx)
 
     def __getattr__(self, item: str) -> Any:
         if item.startswith("_"):
