@@ -30,13 +30,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytraj.errors import MergeConflictError, OptionError, RecoveryWarning, StorageError
+from pytraj.errors import (
+    MergeConflictError,
+    OptionError,
+    PickleNotAllowedError,
+    RecoveryWarning,
+    StorageError,
+)
+from pytraj.leaves.parameter import Parameter
+from pytraj.leaves.result import Result
 from pytraj.storage.records import LazyValue
+from pytraj.trajectory.definition import to_definition
+from pytraj.trajectory.merging import MergeReport
+from pytraj.trajectory.trajectory import Trajectory
 
+# pytraj.storage.hdf5 (and so PyTables) is imported inside the functions that open files:
+# ``import pytraj`` stays fast without it.
 if TYPE_CHECKING:
     from pytraj.storage.hdf5 import JournalStatus
-    from pytraj.trajectory.merging import MergeReport
-    from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["journal_status", "list_trajectories", "load", "merge_files", "merge_folder"]
 
@@ -119,12 +130,11 @@ def load(
         When the file is missing.
     """
     from pytraj.storage.hdf5 import open_trajectory
-    from pytraj.trajectory.definition import from_definition
 
     storage = open_trajectory(path, name, index, allow_pickle=allow_pickle, read_only=read_only)
     with storage.reading():  # one open of the file for the whole skeleton
         defined = storage.has_definition()
-        traj = from_definition(storage.read_definition(), storage)
+        traj = Trajectory.from_definition(storage.read_definition(), storage)
     if not defined:
         warnings.warn(
             RecoveryWarning(
@@ -142,9 +152,6 @@ def load(
 
 def load_everything(traj: Trajectory) -> None:
     """Read every stored value of ``traj`` now (pickles only where allowed)."""
-    from pytraj.errors import PickleNotAllowedError
-    from pytraj.leaves.parameter import Parameter
-    from pytraj.leaves.result import Result
 
     traj.run_table.rows  # noqa: B018  # reads the run table (otherwise read on first use)
     for leaf in traj.iter_leaves():
@@ -159,7 +166,7 @@ def load_everything(traj: Trajectory) -> None:
             elif isinstance(leaf, Result):
                 if leaf.per_run:
                     for item in leaf.item_names():
-                        traj._column(leaf.full_name, item)
+                        traj.column_cache.column(leaf.full_name, item)
                 else:
                     leaf.items  # noqa: B018  # loads the items
         except PickleNotAllowedError:
@@ -347,7 +354,6 @@ def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory,
     """
     from pytraj.storage.hdf5.files import WriterLock
     from pytraj.storage.hdf5.layout import journal_path_for
-    from pytraj.trajectory.merging import MergeReport
 
     held = list_trajectories(source)  # replays a journal a killed writer left
     if len(held) == 1 and name in (None, held[0]):
@@ -383,9 +389,7 @@ def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory,
 
 def _copy_of(source: Trajectory, path: Path) -> Trajectory:
     """A new trajectory in ``path`` with ``source``'s definition and no runs yet."""
-    from pytraj.leaves.result import Result
     from pytraj.storage.hdf5 import open_new_trajectory
-    from pytraj.trajectory.definition import from_definition, to_definition
 
     for leaf in source.iter_leaves():
         if isinstance(leaf, Result) and not leaf.per_run:
@@ -393,7 +397,7 @@ def _copy_of(source: Trajectory, path: Path) -> Trajectory:
     definition = to_definition(source)
     # A temporary file: see _make_disposable.
     storage = open_new_trajectory(path, definition.name, disposable=True)
-    traj = from_definition(definition, storage)
+    traj = Trajectory.from_definition(definition, storage)
     traj.store_definition()
     return traj
 

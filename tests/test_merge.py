@@ -401,7 +401,7 @@ def test_per_run_host_survives_a_merge(backend: Factory) -> None:
             traj.add_result("z", 1.0)
         record = traj.runs[idx]
         # Rewrite the record as if another machine had run it.
-        traj._commit_records(
+        traj.lifecycle.commit(
             [
                 RunRecord(
                     idx=idx,

@@ -37,8 +37,8 @@ class Leaf(Node):
         node: Node = self
         while node._parent is not None:
             node = node._parent
-        index = getattr(node, "_current_idx", -1)
-        return int(index)
+        # A Trajectory root says which run it is set to (its public ``idx``).
+        return int(node.idx) if hasattr(type(node), "idx") else -1  # type: ignore[attr-defined]
 
     def _summary(self) -> str:
         return ""

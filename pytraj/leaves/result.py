@@ -88,7 +88,7 @@ class Result(Leaf):
         """Set ``item`` to ``value`` (adding it when new)."""
         if self._per_run:
             root = self.root
-            root._per_run_set(self, item, value)  # type: ignore[attr-defined]  # a Trajectory
+            root.lifecycle.set_value(self, item, value)  # type: ignore[attr-defined]  # a Trajectory
             return
         self._loaded()
         self._set_item(item, value)
@@ -98,7 +98,7 @@ class Result(Leaf):
 
     def __getitem__(self, item: str) -> Any:
         if self._per_run:
-            return self.root._per_run_item(self, item)  # type: ignore[attr-defined]
+            return self.root.lifecycle.value(self, item)  # type: ignore[attr-defined]
         items = self._loaded()
         if item not in items:
             raise NodeNotFoundError(

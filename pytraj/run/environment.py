@@ -23,6 +23,7 @@ from typing import Any
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import RunError, RunsFailedError
+from pytraj.run.binding import StudyBinding
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
 from pytraj.run.executors import make_runner
 from pytraj.run.githook import GitOptions, GitRecord, apply_git_hook, writer_fields
@@ -44,19 +45,10 @@ from pytraj.run.options import (
 from pytraj.run.postprocessing import Call, map_arguments, new_points, parse_pipeline
 from pytraj.run.progress import Progress
 from pytraj.run.provenance import collect, finish_session, open_writer_session
-from pytraj.run.resume import (
-    RunPlan,
-    adopt,
-    check_retry,
-    compare,
-    make_plan,
-    mismatch_error,
-    refresh_run_table,
-)
+from pytraj.run.resume import RunPlan, check_retry
 from pytraj.run.session import InterruptControl, RunSession
 from pytraj.run.shards import runs_to_do, shard_path
 from pytraj.storage.memory import MemoryStorage
-from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["Environment"]
@@ -237,7 +229,6 @@ class Environment:
         self._postprocessing: Call | None = None
         self._last: tuple[Call, Sequence[tuple[Any, ...]] | None] | None = None
         self._sessions = 0
-        self._stored_longer = False
         if isinstance(trajectory, Trajectory):
             traj = trajectory
             if comment:
@@ -247,11 +238,9 @@ class Environment:
         self._traj = traj
         if study_dir is not None:
             traj.study_dir = check_folder("study_dir", study_dir)
-        elif traj._study_dir is None:
+        elif not traj.has_study_dir:
             traj.study_dir = self._file.study_dir(name)
-        self._bound = not isinstance(traj.storage, MemoryStorage)
-        if not self._bound and (self._file.overwrite or not self._holds_study(name)):
-            self._bind_new()
+        self._binding = StudyBinding(traj, self._file)
 
     # -- properties ------------------------------------------------------------------
     @property
@@ -306,68 +295,6 @@ class Environment:
         )
         return f"<Environment {self._traj.name!r} -> {self._file.path} ({how})>"
 
-    # -- the file --------------------------------------------------------------------
-    def _stored_names(self) -> list[str]:
-        if not self._file.path.exists():
-            return []
-        from pytraj.io import list_trajectories
-
-        return list(list_trajectories(self._file.path))
-
-    def _holds_study(self, name: str) -> bool:
-        """Whether the file holds trajectory ``name`` with a stored definition.
-
-        One created but never defined (its writer killed before the definition became
-        durable) is not a study to continue: ``_bind_new`` starts it afresh.
-        """
-        if name not in self._stored_names():
-            return False
-        from pytraj.storage.hdf5 import open_trajectory
-
-        return open_trajectory(self._file.path, name).has_definition()
-
-    def _bind_new(self) -> None:
-        """Create the trajectory in the file (replacing a stored one with overwrite)."""
-        from pytraj.storage.hdf5 import open_new_trajectory
-
-        # open_new_trajectory creates the folder, and says clearly when it cannot.
-        self._traj._storage = open_new_trajectory(
-            self._file.path,
-            self._traj.name,
-            overwrite=self._file.overwrite,
-            options=self._file.file_options(),
-        )
-        self._traj._definition_dirty = True
-        self._bound = True
-
-    def _load_stored(self) -> Trajectory:
-        from pytraj.io import load
-
-        return load(self._file.path, self._traj.name)
-
-    def _prepare(self) -> None:
-        """Before running: continue the stored study, or check it still matches."""
-        traj = self._traj
-        if not self._bound:
-            stored = self._load_stored()
-            if parameters_of(traj):
-                differences = compare(traj, stored.storage.read_definition())
-                if differences:
-                    raise mismatch_error(traj.name, self._file.path, differences)
-            self._stored_longer = adopt(traj, stored)
-            self._bound = True
-            done = traj.run_table.counts()
-            log.info(
-                "continuing trajectory %r in %s: %d runs completed, %d failed, %d to run",
-                traj.name,
-                self._file.path,
-                done["completed"],
-                done["failed"],
-                done["pending"],
-            )
-        elif self._stored_longer:
-            self._stored_longer = refresh_run_table(traj, self._file.path)
-
     # -- running ---------------------------------------------------------------------
     def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Results:
         """Call ``func(traj, *args, **kwargs)`` once per run that has not completed.
@@ -395,7 +322,7 @@ class Environment:
         """Call ``func(traj, a[i], b[i], ...)`` for run i, with one element per run
         from each iterable (pypet's ``run_map``)."""
         self._check_callable(func)
-        self._prepare()
+        self._binding.prepare()
         extra = map_arguments(len(self._traj), iterables)
         return self._run(Call(func), extra, retry_failed=False)
 
@@ -466,28 +393,7 @@ class Environment:
         StudyMismatchError
             If the script's study differs from the stored one (as ``run`` would).
         """
-        retry = check_retry(retry_failed)
-        traj = self._traj
-        if not self._bound:
-            if traj.name not in self._stored_names():
-                return make_plan(traj, self._file.path, [None] * len(traj), retry)
-            # Loaded for reading only; nothing is written, and a reader never blocks a writer.
-            stored = self._load_stored()
-            subject = stored
-            if parameters_of(traj):
-                differences = compare(traj, stored.storage.read_definition())
-                if differences:
-                    raise mismatch_error(traj.name, self._file.path, differences)
-                subject = traj
-            statuses = [
-                stored.run_table.status(i) if i < len(stored) else None for i in range(len(subject))
-            ]
-            return make_plan(subject, self._file.path, statuses, retry)
-        if self._stored_longer:
-            self._stored_longer = refresh_run_table(traj, self._file.path)
-        written = len(traj.storage.read_definition().point_ids)
-        statuses = [traj.run_table.status(i) if i < written else None for i in range(len(traj))]
-        return make_plan(traj, self._file.path, statuses, retry)
+        return self._binding.plan(check_retry(retry_failed))
 
     def _check_callable(self, func: Any) -> None:
         if not callable(func):
@@ -503,7 +409,7 @@ class Environment:
     ) -> Results:
         self._check_callable(call.func)
         crash_point("run.start")
-        self._prepare()
+        self._binding.prepare()
         traj = self._traj
         post = post if post is not None else self._postprocessing
         self._last = (call, extra)
@@ -536,7 +442,7 @@ class Environment:
             writer_extra=writer_fields(self._git_record),
         )
         self._sessions += 1
-        if traj.storage.writable and not self._stored_longer:
+        if traj.storage.writable and not self._binding.stored_longer:
             # The study's definition (with this writer session) is durable, journaled and
             # in the file, before any run is handed out: a kill from here on leaves a
             # study the re-run continues.
@@ -592,9 +498,9 @@ class Environment:
         try:
             try:
                 session.commit()
-                finish_session(traj._provenance)
-                if traj.storage.writable and not self._stored_longer:
-                    traj._definition_dirty = True  # the provenance changed
+                finish_session(traj.provenance)
+                if traj.storage.writable and not self._binding.stored_longer:
+                    traj.mark_definition_changed()  # the provenance changed
                     traj.store_definition()
             finally:
                 # A clean close after every run call: the journal goes, the file is

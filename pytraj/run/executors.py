@@ -83,8 +83,8 @@ class SerialRunner(Runner):
                 session.add(record, value)
                 session.maybe_commit()
         except KeyboardInterrupt:
-            if traj._active_run is not None:  # interrupted between our own steps
-                traj._abandon_run()
+            if traj.lifecycle.active is not None:  # interrupted between our own steps
+                traj.lifecycle.abandon()
             raise
 
 

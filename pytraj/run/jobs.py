@@ -25,6 +25,7 @@ from pytraj.errors import RunError
 from pytraj.run.logs import logger_levels
 from pytraj.run.worker import StudyInput, Task
 from pytraj.storage.records import NOT_LOADED, LazyValue
+from pytraj.trajectory.definition import to_definition
 from pytraj.trajectory.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -79,8 +80,6 @@ def study_input(
     carries its point); with ``freeze_input`` the arguments are unpickled only once
     per worker (and, with ``pickle_arguments=False``, inherited without pickling).
     """
-    from pytraj.trajectory.definition import to_definition
-
     traj = job.traj
     skeleton = to_definition(traj)
     leaves = []

@@ -250,6 +250,7 @@ class FileSettings:
         if self.complib is None and self.complevel is None:
             return None
         try:
+            # Imported here: ``import pytraj`` stays fast without PyTables.
             from pytraj.storage.hdf5 import FileOptions
         except ImportError:  # pragma: no cover - the HDF5 backend ships with pytraj
             return None

@@ -16,6 +16,8 @@ from typing import Any
 
 from pytraj.errors import ExplorationError, InvalidValueError, RunError
 from pytraj.trajectory.exploration import parameters_of, resolve_parameter
+from pytraj.trajectory.pointid import point_id
+from pytraj.trajectory.spaces import as_columns
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["Call", "map_arguments", "new_points", "parse_pipeline"]
@@ -84,9 +86,6 @@ def new_points(traj: Trajectory, space: Mapping[str, Any] | Any) -> dict[str, li
     Post-processing may propose points that ran already (refining a grid around the
     best point meets old grid points): those are dropped instead of running twice.
     """
-    from pytraj.trajectory.pointid import point_id
-    from pytraj.trajectory.spaces import as_columns
-
     columns = as_columns(space)
     if not columns:
         return {}

@@ -24,7 +24,8 @@ from typing import Any
 from pytraj.errors import OptionError, StudyMismatchError
 from pytraj.leaves.result import Result
 from pytraj.storage.records import COMPLETED, FAILED, LazyValue, StudyDefinition
-from pytraj.trajectory.exploration import ensure_point_ids, parameters_of
+from pytraj.trajectory.exploration import parameters_of
+from pytraj.trajectory.pointid import encode_value
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.trajectory import Trajectory
 from pytraj.tree.node import Link, quiet_shadowing
@@ -63,8 +64,6 @@ def _short(value: Any, width: int = 40) -> str:
 
 def _same_value(a: Any, b: Any) -> bool:
     """Compare two defaults by their canonical encoding (arrays, NaN, types included)."""
-    from pytraj.trajectory.pointid import encode_value
-
     try:
         return encode_value(a) == encode_value(b)
     except Exception:  # values without a canonical encoding (pickled objects)
@@ -111,7 +110,7 @@ def _loaded(value: Any) -> Any:
 
 
 def _point_differences(script: Trajectory, stored: StudyDefinition) -> list[Difference]:
-    ensure_point_ids(script)
+    script.exploration.ensure_point_ids()
     # Compared as 16 raw bytes each: an id read back from a layout-1 ``S16`` column by a
     # reader that dropped trailing NULs gets them back first.
     ours = script.run_table.point_ids()
@@ -170,7 +169,7 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
     if whole:
         # The script's own table has one run; the stored runs keep the ids they ran with
         # (each run's seed derives from its id).
-        ensure_point_ids(stored)
+        stored.exploration.ensure_point_ids()
         stored_ids = stored.run_table.point_ids()
     with quiet_shadowing():  # stored names warned when the study was defined
         for node in list(stored.iter_nodes(links=False)):
@@ -185,20 +184,18 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
     if whole:
         ids = stored_ids
     else:
-        ensure_point_ids(script)
+        script.exploration.ensure_point_ids()
         ids = script.run_table.point_ids()[:n]
     table = RunTable.from_stored(stored.storage.read_run_table(), n)
     table.set_point_ids(ids)
-    script._storage = stored.storage
-    script._run_table = table
-    script._point_ids_valid = True
-    script._created = stored.created
-    script._column_cache.clear()
-    script._per_run_nodes.clear()
-    script._parameters_locked = False
-    script._data_version += 1
     longer = len(stored) > n
-    script._definition_dirty = not longer  # never shrink the stored definition
+    script.rebind(
+        stored.storage,
+        table,
+        created=stored.created,
+        point_ids_valid=True,
+        definition_dirty=not longer,  # never shrink the stored definition
+    )
     return longer
 
 
@@ -210,7 +207,7 @@ def _take_node(script: Trajectory, stored: Trajectory, node: Any) -> None:
         if not group.comment and node.comment:
             group.comment = node.comment
         return
-    existing = script._existing(path)
+    existing = script.node_at(path)
     if existing is None:
         parent = node.parent
         if parent is None:
@@ -240,10 +237,8 @@ def refresh_run_table(script: Trajectory, path: Path) -> bool:
     ids = script.run_table.point_ids()[:n]
     table = RunTable.from_stored(script.storage.read_run_table(), n)
     table.set_point_ids(ids)
-    script._run_table = table
-    script._data_version += 1
     longer = len(definition.point_ids) > n
-    script._definition_dirty = script._definition_dirty and not longer
+    script.rebind(run_table=table, definition_dirty=script.definition_dirty and not longer)
     return longer
 
 

@@ -133,7 +133,7 @@ class RunSession:
             return
         batch, failed = self._batch, self._batch_failed
         self._batch, self._batch_failed = [], 0
-        self.traj._commit_records(batch)
+        self.traj.lifecycle.commit(batch)
         self.progress.update(len(batch), failed)
 
     def failure_message(self) -> str | None:

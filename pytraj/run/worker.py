@@ -121,7 +121,8 @@ def call_run(
     An exception (or ``sys.exit``) in ``func`` gives a failed record with the
     traceback; an interrupt (KeyboardInterrupt) leaves the run pending and propagates.
     """
-    state = traj._open_run(idx)
+    lifecycle = traj.lifecycle
+    state = lifecycle.begin(idx)
     try:
         if capture:
             captured = RunCapture()
@@ -133,11 +134,11 @@ def call_run(
         else:
             value = func(traj, *args, **kwargs)
     except (Exception, SystemExit) as exc:
-        return traj._close_run(state, exc), None
+        return lifecycle.finish(state, exc), None
     except BaseException:
-        traj._abandon_run()
+        lifecycle.abandon()
         raise
-    return traj._close_run(state), value
+    return lifecycle.finish(state), value
 
 
 class _PointValue:
@@ -170,7 +171,7 @@ class WorkerSession:
         self.study = study
         traj = from_skeleton(study.skeleton)
         traj.study_dir = Path(study.study_dir)
-        traj._point_ids_valid = True  # ids come from the main process with each task
+        traj.exploration.set_ids_valid()  # ids come from the main process with each task
         self.traj = traj
         self.points: list[_PointValue] = []
         if study.points_in_tasks:
@@ -212,9 +213,8 @@ class WorkerSession:
 
 def from_skeleton(skeleton: StudyDefinition) -> Trajectory:
     """Rebuild a trajectory from a study skeleton, on private in-memory storage."""
-    from pytraj.trajectory.definition import from_definition
 
-    return from_definition(skeleton, MemoryStorage(skeleton.name))
+    return Trajectory.from_definition(skeleton, MemoryStorage(skeleton.name))
 
 
 # -- pytraj's pool: the worker loop -------------------------------------------------------

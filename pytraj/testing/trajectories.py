@@ -80,8 +80,8 @@ def assert_trajectory_equal(
 
 def _assert_same_runs(actual: Trajectory, expected: Trajectory, node: Any, other: Any) -> None:
     for item in node.item_names():
-        got = actual._column(node.full_name, item)
-        want = expected._column(other.full_name, item)
+        got = actual.column_cache.column(node.full_name, item)
+        want = expected.column_cache.column(other.full_name, item)
         where = f"{node.full_name}[{item!r}]"
         assert got.runs.tolist() == want.runs.tolist(), f"{where}: runs with a value differ"
         for position in range(len(got)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytraj.errors import NodeTypeError
 from pytraj.leaves.base import leaf_class
@@ -11,11 +11,13 @@ from pytraj.leaves.result import Result
 from pytraj.storage.interface import Storage
 from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, LinkRecord, StudyDefinition
 from pytraj.trajectory.runtable import RunTable
-from pytraj.trajectory.trajectory import Trajectory
 from pytraj.tree.names import stored_names
 from pytraj.tree.node import Group, Link, quiet_shadowing
 
-__all__ = ["from_definition", "to_definition"]
+if TYPE_CHECKING:
+    from pytraj.trajectory.trajectory import Trajectory
+
+__all__ = ["deferred_run_table", "has_point_ids", "restore_tree", "to_definition"]
 
 
 def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefinition:
@@ -86,17 +88,15 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
     )
 
 
-def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory:
-    """Rebuild a trajectory from its definition and run table, bound to ``storage``.
+def restore_tree(traj: Trajectory, definition: StudyDefinition, storage: Storage) -> None:
+    """Rebuild the tree of a fresh trajectory from its definition, bound to ``storage``.
 
     Trajectory-level result items marked :data:`NOT_LOADED` are fetched from storage
-    on first access.
+    on first access. :meth:`Trajectory.from_definition` is the entry point.
     """
     # The names warned (shadowing) and were checked (length) when the study was defined.
     with quiet_shadowing(), stored_names():
-        traj = Trajectory(definition.name, comment=definition.comment, storage=storage)
-        traj._created = definition.created
-        traj._provenance = dict(definition.provenance)
+        traj.provenance.update(definition.provenance)
         for record in definition.groups:
             group = traj.require_group(record.path)
             group.comment = record.comment
@@ -106,6 +106,10 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
             _restore_leaf(traj, leaf_record, storage)
         for link in definition.links:
             traj.add_link(link.path, link.target, comment=link.comment)
+
+
+def deferred_run_table(definition: StudyDefinition, storage: Storage) -> RunTable:
+    """The run table of a stored study, read from ``storage`` on first use."""
     n_runs = max(definition.n_runs, 1)
     point_ids = definition.point_ids
 
@@ -115,10 +119,13 @@ def from_definition(definition: StudyDefinition, storage: Storage) -> Trajectory
             table.set_point_ids(point_ids[:n_runs])
         return table
 
-    traj._run_table = RunTable.deferred(n_runs, read_run_table)
-    traj._point_ids_valid = bool(point_ids) and len(point_ids) >= n_runs
-    traj._definition_dirty = False
-    return traj
+    return RunTable.deferred(n_runs, read_run_table)
+
+
+def has_point_ids(definition: StudyDefinition) -> bool:
+    """Whether the definition holds the point id of every run."""
+    point_ids = definition.point_ids
+    return bool(point_ids) and len(point_ids) >= max(definition.n_runs, 1)
 
 
 def _restore_leaf(traj: Trajectory, record: LeafRecord, storage: Storage) -> None:

@@ -5,27 +5,145 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
 from pytraj.storage.records import PENDING
+from pytraj.trajectory.pointid import point_ids
+from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.spaces import ParameterSpace, as_columns
+from pytraj.tree.node import Group, Node
 
-if TYPE_CHECKING:
-    from pytraj.trajectory.spaces import ParameterSpace
-    from pytraj.trajectory.trajectory import Trajectory
-
-__all__ = ["ensure_point_ids", "expand", "explore", "parameters_of", "resolve_parameter"]
+__all__ = ["Exploration", "ExplorationHost", "parameters_of", "resolve_parameter"]
 
 
-def parameters_of(traj: Trajectory) -> list[Parameter]:
+class ExplorationHost(Protocol):
+    """What exploring needs of its trajectory."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def par(self) -> Group: ...
+
+    @property
+    def run_table(self) -> RunTable: ...
+
+    def node(self, path: str) -> Node: ...
+
+    def mark_definition_changed(self) -> None: ...
+
+
+class Exploration:
+    """The explored points of a trajectory: their ranges and point ids.
+
+    Owns whether the point ids in the run table are valid: any change of a parameter
+    makes them stale, and the ids of runs that have not run yet are computed again on
+    the next :meth:`ensure_point_ids`. Runs that ran keep the id they ran with.
+    """
+
+    __slots__ = ("_host", "_ids_valid")
+
+    def __init__(self, host: ExplorationHost) -> None:
+        self._host = host
+        self._ids_valid = False
+
+    def invalidate(self) -> None:
+        """Parameters changed: pending runs' point ids are computed again when needed."""
+        self._ids_valid = False
+
+    def set_ids_valid(self, valid: bool = True) -> None:
+        """Say that the run table's point ids were set from a trusted source (a file)."""
+        self._ids_valid = valid
+
+    def explore(self, space: Mapping[str, Any] | ParameterSpace) -> None:
+        """See :meth:`Trajectory.explore`."""
+        traj = self._host
+        table = traj.run_table
+        stored = len(table) - len(table.indices(PENDING))
+        if stored:
+            raise ExplorationError(
+                f"trajectory {traj.name!r} has {stored} stored runs; add points with "
+                "traj.expand(...) instead of exploring again"
+            )
+        already = [p.full_name for p in parameters_of(traj) if p.is_explored]
+        if already:
+            raise ExplorationError(
+                f"trajectory {traj.name!r} is explored already ({', '.join(already)}); "
+                "add points with traj.expand(...)"
+            )
+        coerced, n = _coerced_columns(traj, space)
+        if n == 0:
+            raise ExplorationError("cannot explore zero points")
+        for parameter, values in coerced.items():
+            parameter._set_range(values)
+        table.resize(n)
+        self._ids_valid = False
+        traj.mark_definition_changed()
+        self.ensure_point_ids()
+        _warn_duplicates(table, 0)
+
+    def expand(self, space: Mapping[str, Any] | ParameterSpace) -> None:
+        """See :meth:`Trajectory.expand`."""
+        traj = self._host
+        coerced, n_new = _coerced_columns(traj, space)
+        if n_new == 0:
+            return
+        explored = [p for p in parameters_of(traj) if p.is_explored]
+        missing = [p.full_name for p in explored if p not in coerced]
+        if missing:
+            raise ExplorationError(
+                "expand needs new values for every explored parameter; missing: "
+                + ", ".join(missing)
+            )
+        n_old = len(traj.run_table)
+        self.ensure_point_ids()
+        for parameter, values in coerced.items():
+            if parameter.is_explored:
+                parameter._extend_range(values)
+            else:  # newly explored: earlier runs ran with the default
+                parameter._set_range([parameter.default] * n_old + values)
+        traj.run_table.resize(n_old + n_new)
+        _compute_point_ids(traj, range(n_old, n_old + n_new))
+        self._ids_valid = True
+        traj.mark_definition_changed()
+        _warn_duplicates(traj.run_table, n_old)
+
+    def append_points(self, points: Mapping[str, list[Any]], ids: list[bytes]) -> None:
+        """Add runs whose (already coerced) values and point ids are known (a merge)."""
+        traj = self._host
+        table = traj.run_table
+        n_old = len(table)
+        for path, values in points.items():
+            parameter = traj.node(path)
+            assert isinstance(parameter, Parameter)  # the plan names explored parameters
+            parameter._extend_range(values)
+        table.resize(n_old + len(ids))
+        table.set_point_ids([*table.point_ids()[:n_old], *ids])
+        self._ids_valid = True
+        traj.mark_definition_changed()
+
+    def ensure_point_ids(self) -> None:
+        """Compute the point ids of runs that have not run yet, when parameters changed.
+
+        Runs that ran keep the id they ran with.
+        """
+        if self._ids_valid:
+            return
+        pending = self._host.run_table.indices(PENDING)
+        _compute_point_ids(self._host, pending.tolist())
+        self._ids_valid = True
+
+
+def parameters_of(traj: ExplorationHost) -> list[Parameter]:
     """Every parameter under ``parameters``, in tree order."""
     return [leaf for leaf in traj.par.iter_leaves() if isinstance(leaf, Parameter)]
 
 
-def resolve_parameter(traj: Trajectory, name: str) -> Parameter:
+def resolve_parameter(traj: ExplorationHost, name: str) -> Parameter:
     """The parameter a name given to ``explore`` means (``x``, ``net.x``, ``parameters.x``)."""
     node: Any
     try:
@@ -47,10 +165,8 @@ def resolve_parameter(traj: Trajectory, name: str) -> Parameter:
 
 
 def _coerced_columns(
-    traj: Trajectory, space: Mapping[str, Any] | ParameterSpace
+    traj: ExplorationHost, space: Mapping[str, Any] | ParameterSpace
 ) -> tuple[dict[Parameter, list[Any]], int]:
-    from pytraj.trajectory.spaces import as_columns
-
     columns = as_columns(space)
     coerced: dict[Parameter, list[Any]] = {}
     for name, values in columns.items():
@@ -62,72 +178,7 @@ def _coerced_columns(
     return coerced, n
 
 
-def explore(traj: Trajectory, space: Mapping[str, Any] | ParameterSpace) -> None:
-    """See :meth:`Trajectory.explore`."""
-    stored = len(traj.run_table) - len(traj.run_table.indices(PENDING))
-    if stored:
-        raise ExplorationError(
-            f"trajectory {traj.name!r} has {stored} stored runs; add points with "
-            "traj.expand(...) instead of exploring again"
-        )
-    already = [p.full_name for p in parameters_of(traj) if p.is_explored]
-    if already:
-        raise ExplorationError(
-            f"trajectory {traj.name!r} is explored already ({', '.join(already)}); "
-            "add points with traj.expand(...)"
-        )
-    coerced, n = _coerced_columns(traj, space)
-    if n == 0:
-        raise ExplorationError("cannot explore zero points")
-    for parameter, values in coerced.items():
-        parameter._set_range(values)
-    traj.run_table.resize(n)
-    traj._point_ids_valid = False
-    traj._definition_dirty = True
-    ensure_point_ids(traj)
-    _warn_duplicates(traj, 0)
-
-
-def expand(traj: Trajectory, space: Mapping[str, Any] | ParameterSpace) -> None:
-    """See :meth:`Trajectory.expand`."""
-    coerced, n_new = _coerced_columns(traj, space)
-    if n_new == 0:
-        return
-    explored = [p for p in parameters_of(traj) if p.is_explored]
-    missing = [p.full_name for p in explored if p not in coerced]
-    if missing:
-        raise ExplorationError(
-            f"expand needs new values for every explored parameter; missing: {', '.join(missing)}"
-        )
-    n_old = len(traj)
-    ensure_point_ids(traj)
-    for parameter, values in coerced.items():
-        if parameter.is_explored:
-            parameter._extend_range(values)
-        else:  # newly explored: earlier runs ran with the default
-            parameter._set_range([parameter.default] * n_old + values)
-    traj.run_table.resize(n_old + n_new)
-    _compute_point_ids(traj, range(n_old, n_old + n_new))
-    traj._point_ids_valid = True
-    traj._definition_dirty = True
-    _warn_duplicates(traj, n_old)
-
-
-def ensure_point_ids(traj: Trajectory) -> None:
-    """Compute the point ids of runs that have not run yet, when parameters changed.
-
-    Runs that ran keep the id they ran with.
-    """
-    if traj._point_ids_valid:
-        return
-    pending = traj.run_table.indices(PENDING)
-    _compute_point_ids(traj, pending.tolist())
-    traj._point_ids_valid = True
-
-
-def _compute_point_ids(traj: Trajectory, indices: Any) -> None:
-    from pytraj.trajectory.pointid import point_ids
-
+def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
     explored = {name: p._range for name, p in parameters if p.is_explored}
@@ -138,8 +189,8 @@ def _compute_point_ids(traj: Trajectory, indices: Any) -> None:
         rows["point_id"][np.asarray(indices, dtype=np.int64)] = raw
 
 
-def _warn_duplicates(traj: Trajectory, start: int) -> None:
-    ids = traj.run_table.point_ids()
+def _warn_duplicates(table: RunTable, start: int) -> None:
+    ids = table.point_ids()
     counted = Counter(ids)
     repeated = [i for i in range(start, len(ids)) if counted[ids[i]] > 1]
     if repeated:

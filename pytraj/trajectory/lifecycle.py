@@ -1,258 +1,323 @@
-"""Running: the life of runs on a trajectory and the values they add.
+"""The run lifecycle: the life of runs on a trajectory and the values they add.
 
 One path serves every way of running: manual runs (``with traj.start_run(i)``), the
-serial Environment and worker processes all open a run, let the simulation add per-run
-values, close the run into a :class:`~pytraj.storage.records.RunRecord` and commit
-records through the single writer.
+serial Environment and worker processes all :meth:`~RunLifecycle.begin` a run, let the
+simulation add per-run values, :meth:`~RunLifecycle.finish` the run into a
+:class:`~pytraj.storage.records.RunRecord` and :meth:`~RunLifecycle.commit` records
+through the single writer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from pytraj.errors import NodeExistsError, NodeTypeError, RunError, RunValueMissingError
 from pytraj.leaves.base import Leaf, leaf_class
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.interface import ColumnData, RunTableData
-from pytraj.storage.records import COMPLETED, STATUS_NAMES, LeafRecord, RunRecord
-from pytraj.trajectory import exploration
+from pytraj.storage.interface import ColumnData, RunTableData, Storage
+from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
+from pytraj.trajectory.columncache import ColumnCache
+from pytraj.trajectory.exploration import Exploration
 from pytraj.trajectory.running import RunState, failure_record
+from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.views import PerRunView
 from pytraj.tree.names import split_path, validate_name
+from pytraj.tree.node import Group, Node
 
-if TYPE_CHECKING:
-    from pytraj.trajectory.trajectory import Trajectory
+__all__ = ["RestoreRun", "RunHost", "RunLifecycle"]
 
-__all__ = [
-    "abandon_run",
-    "add_per_run",
-    "cell",
-    "close_run",
-    "column",
-    "commit_records",
-    "create_per_run_leaf",
-    "learn_per_run_leaf",
-    "open_run",
-    "per_run_item",
-    "per_run_set",
-]
+_Traj = TypeVar("_Traj")
 
 
-def add_per_run(
-    traj: Trajectory,
-    branch: str,
-    path: str,
-    items: Mapping[str, Any],
-    *,
-    comment: str,
-    cls: type[Leaf],
-) -> Any:
-    """Add per-run ``items`` under ``branch.path`` in the active run (creating the leaf once)."""
-    state = traj._active_run
-    assert state is not None  # callers check
-    cached = traj._per_run_nodes.get((branch, path))
-    if cached is None:
-        parts = split_path(path)
-        if parts[0] == branch and len(parts) > 1:
-            parts = parts[1:]
-        full = ".".join((branch, *parts))
-        existing = traj._existing(full)
-        if existing is None:
-            # Check the first values on a detached leaf before the tree gets the node: a
-            # refused value must not leave an empty per-run result behind.
-            probe = cls(parts[-1], comment=comment)
-            for item, value in items.items():
-                validate_name(item, parent=full)
-                probe.check_value(value, f"{full}[{item!r}]")
-            existing = traj._create_per_run_leaf(full, cls.__name__, comment, [])
-        elif not isinstance(existing, Result) or not existing.per_run:
-            raise NodeTypeError(
-                f"{full!r} is a trajectory-level {type(existing).__name__}; a name is "
-                "either per run or for the whole trajectory. Use another name inside runs"
-            )
-        cached = traj._per_run_nodes[(branch, path)] = (existing, full)
-    node, full = cached
-    for item, value in items.items():
-        traj._per_run_set(node, item, value, full)
-    return node
+class RunHost(Protocol):
+    """What the run lifecycle needs of its trajectory."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def par(self) -> Group: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def run_table(self) -> RunTable: ...
+
+    @property
+    def exploration(self) -> Exploration: ...
+
+    @property
+    def column_cache(self) -> ColumnCache: ...
+
+    @property
+    def definition_dirty(self) -> bool: ...
+
+    def mark_definition_changed(self) -> None: ...
+
+    def store_definition(self) -> None: ...
+
+    def check_index(self, idx: int) -> int: ...
+
+    def node_at(self, full: str) -> Node | None: ...
+
+    def require_group(self, path: str) -> Group: ...
 
 
-def create_per_run_leaf(
-    traj: Trajectory, full: str, class_name: str, comment: str, item_names: list[str]
-) -> Result:
-    """Create the per-run leaf at ``full`` (a registered Result class) in the tree."""
-    cls = leaf_class(class_name)
-    if not issubclass(cls, Result):
-        raise NodeTypeError(f"per-run leaves must be Results, got {class_name}")
-    parts = full.split(".")
-    leaf = cls(parts[-1], comment=comment, per_run=True)
-    leaf._items = dict.fromkeys(item_names)
-    parent = traj.require_group(".".join(parts[:-1]))
-    parent._attach(leaf)
-    traj._definition_dirty = True
-    return leaf
+class RunLifecycle:
+    """The runs of one trajectory: the active run, the current index, the commit of records.
 
-
-def open_run(traj: Trajectory, idx: int) -> RunState:
-    """Start run ``idx``: set the current point, lock the parameters, return its state."""
-    if traj._active_run is not None:
-        raise RunError(f"run {traj._active_run.idx} is in progress; runs cannot nest")
-    idx = traj._check_index(idx)
-    if traj._run_table.status(idx) == COMPLETED:
-        raise RunError(
-            f"run {idx} of {traj.name!r} is completed already; completed runs are not "
-            "run again (expand the trajectory to add points)"
-        )
-    exploration.ensure_point_ids(traj)
-    if not traj._parameters_locked:
-        for leaf in traj._branch("parameters").iter_leaves():
-            if isinstance(leaf, Parameter):
-                leaf.lock()
-        traj._parameters_locked = True
-    state = RunState(idx, traj._run_table.point_id(idx), traj._run_table.next_attempt(idx))
-    traj._active_run = state
-    traj._current_idx = idx
-    return state
-
-
-def close_run(traj: Trajectory, state: RunState, exc: BaseException | None = None) -> RunRecord:
-    """End a run: the record of a completed attempt, or a failed one when ``exc`` is given."""
-    traj._active_run = None
-    traj._current_idx = -1
-    failure = None if exc is None else failure_record(state.idx, state.attempt, exc, state.log)
-    return state.finish(failure)
-
-
-def abandon_run(traj: Trajectory) -> None:
-    """Drop the active run without a record (an interrupt): it stays pending."""
-    traj._active_run = None
-    traj._current_idx = -1
-
-
-def commit_records(traj: Trajectory, records: list[RunRecord]) -> None:
-    """Enter finished runs into the tree, the run table and storage (one writer)."""
-    for record in records:
-        for leaf in record.leaves:
-            learn_per_run_leaf(traj, leaf)
-    if traj._definition_dirty and traj._storage.writable:
-        traj.store_definition()
-    traj._storage.commit_runs(records)
-    for record in records:
-        traj._run_table.record(record)
-    traj._data_version += 1
-
-
-def commit_columns(
-    traj: Trajectory,
-    table: RunTableData,
-    columns: Mapping[tuple[str, str], ColumnData],
-    leaves: Sequence[LeafRecord] = (),
-) -> None:
-    """Enter finished runs in bulk, column by column (a merge): the columnar form of
-    :func:`commit_records`, whose leaves the caller has created already."""
-    if traj._definition_dirty and traj._storage.writable:
-        traj.store_definition()
-    traj._storage.append_columns(table, columns, leaves)
-    traj._run_table.enter(table)
-    traj._data_version += 1
-
-
-def learn_per_run_leaf(traj: Trajectory, record: LeafRecord) -> None:
-    """Enter finished runs into the tree, the run table and storage (the one writer)."""
-    node = traj._existing(record.path)
-    if node is None:
-        traj._create_per_run_leaf(
-            record.path, record.leaf_class, record.comment, list(record.items)
-        )
-        return
-    if not isinstance(node, Result) or not node.per_run:
-        raise NodeTypeError(
-            f"a run produced per-run values for {record.path!r}, which is a "
-            f"trajectory-level {type(node).__name__}"
-        )
-    for item in record.items:
-        if item not in node._items:
-            node._items[item] = None
-            traj._definition_dirty = True
-
-
-# -- per-run values --------------------------------------------------------------
-def per_run_set(
-    traj: Trajectory, leaf: Result, item: str, value: Any, full: str | None = None
-) -> None:
-    """Add run-local value ``item`` of per-run ``leaf`` (the hot path of every run).
-
-    The run's record declares a leaf (class, comment, items) only when this tree
-    learned something new about it in this run; a writer learns it from the first
-    record that uses it, and a worker's first record always carries it.
+    Owns the run in progress (a :class:`RunState`), the index the trajectory is set to,
+    the per-run leaves the active runs resolved (name -> leaf, the hot path of
+    ``add_result``) and whether every parameter is locked already.
     """
-    state = traj._active_run
-    full = full or leaf.full_name
-    if state is None:
-        raise RunError(
-            f"{full!r} holds one value per run; set it inside a run (traj.start_run or env.run)"
-        )
-    key = (full, item)
-    if key in state.values:
-        raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
-    leaf.check_value(value, f"{full}[{item!r}]")
-    if item not in leaf._items:
-        validate_name(item, parent=full)
-        leaf._items[item] = None
-        spec = state.leaves.get(full)
-        if spec is None:
-            spec = state.leaves[full] = LeafRecord(
-                path=full,
-                leaf_class=type(leaf).__name__,
-                comment=leaf.comment,
-                per_run=True,
-                pickled=leaf.pickles_values,
+
+    __slots__ = ("_active", "_current_idx", "_host", "_parameters_locked", "_per_run_nodes")
+
+    def __init__(self, host: RunHost) -> None:
+        self._host = host
+        self._active: RunState | None = None
+        self._current_idx = -1
+        # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
+        self._parameters_locked = False
+        self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def active(self) -> RunState | None:
+        """The run in progress, or None."""
+        return self._active
+
+    @property
+    def current_idx(self) -> int:
+        """Index of the run the trajectory is set to, -1 when none."""
+        return self._current_idx
+
+    def set_run(self, idx: int | None) -> int:
+        """Set the trajectory to run ``idx`` (None: the defaults) outside runs; returns the
+        index it was set to before."""
+        if self._active is not None:
+            raise RunError(f"run {self._active.idx} is in progress; finish it first")
+        previous = self._current_idx
+        self._current_idx = -1 if idx is None else self._host.check_index(idx)
+        return previous
+
+    def restore_run(self, idx: int) -> None:
+        """Set the current index back to ``idx`` (leaving a ``with traj.set_run(...)`` block)."""
+        self._current_idx = idx
+
+    def ensure_idle(self, action: str) -> None:
+        """Raise RunError naming ``action`` when a run is in progress."""
+        if self._active is not None:
+            raise RunError(f"cannot {action} while run {self._active.idx} is in progress")
+
+    def forget_nodes(self) -> None:
+        """The tree changed: drop the resolved per-run leaves and unlock the parameters."""
+        self._per_run_nodes.clear()
+        self._parameters_locked = False
+
+    def parameters_changed(self) -> None:
+        """A parameter was added: lock every parameter again at the next run."""
+        self._parameters_locked = False
+
+    # -- one run -------------------------------------------------------------------
+    def begin(self, idx: int) -> RunState:
+        """Start run ``idx``: set the current point, lock the parameters, return its state."""
+        if self._active is not None:
+            raise RunError(f"run {self._active.idx} is in progress; runs cannot nest")
+        host = self._host
+        idx = host.check_index(idx)
+        table = host.run_table
+        if table.status(idx) == COMPLETED:
+            raise RunError(
+                f"run {idx} of {host.name!r} is completed already; completed runs are not "
+                "run again (expand the trajectory to add points)"
             )
-        spec.items.update(dict.fromkeys(leaf._items))
-        traj._definition_dirty = True
-    state.values[key] = value
+        host.exploration.ensure_point_ids()
+        if not self._parameters_locked:
+            for leaf in host.par.iter_leaves():
+                if isinstance(leaf, Parameter):
+                    leaf.lock()
+            self._parameters_locked = True
+        state = RunState(idx, table.point_id(idx), table.next_attempt(idx))
+        self._active = state
+        self._current_idx = idx
+        return state
 
+    def finish(self, state: RunState, exc: BaseException | None = None) -> RunRecord:
+        """End a run: the record of a completed attempt, or a failed one when ``exc`` is given."""
+        self._active = None
+        self._current_idx = -1
+        failure = None if exc is None else failure_record(state.idx, state.attempt, exc, state.log)
+        return state.finish(failure)
 
-def per_run_item(traj: Trajectory, leaf: Result, item: str) -> Any:
-    """``traj.results.z``: this run's value in a run, else a per-run view."""
-    state = traj._active_run
-    key = (leaf.full_name, item)
-    if state is not None:
+    def abandon(self) -> None:
+        """Drop the active run without a record (an interrupt): it stays pending."""
+        self._active = None
+        self._current_idx = -1
+
+    # -- committing ----------------------------------------------------------------
+    def commit(self, records: list[RunRecord]) -> None:
+        """Enter finished runs into the tree, the run table and storage (one writer)."""
+        host = self._host
+        for record in records:
+            for leaf in record.leaves:
+                self.learn_leaf(leaf)
+        storage = host.storage
+        if host.definition_dirty and storage.writable:
+            host.store_definition()
+        storage.commit_runs(records)
+        table = host.run_table
+        for record in records:
+            table.record(record)
+        host.column_cache.changed()
+
+    def commit_columns(
+        self,
+        table: RunTableData,
+        columns: Mapping[tuple[str, str], ColumnData],
+        leaves: Sequence[LeafRecord] = (),
+    ) -> None:
+        """Enter finished runs in bulk, column by column (a merge): the columnar form of
+        :meth:`commit`, whose leaves the caller has created already."""
+        host = self._host
+        if host.definition_dirty and host.storage.writable:
+            host.store_definition()
+        host.storage.append_columns(table, columns, leaves)
+        host.run_table.enter(table)
+        host.column_cache.changed()
+
+    def learn_leaf(self, record: LeafRecord) -> None:
+        """Create or extend the per-run leaf a run record declares."""
+        node = self._host.node_at(record.path)
+        if node is None:
+            self.create_leaf(record.path, record.leaf_class, record.comment, list(record.items))
+            return
+        if not isinstance(node, Result) or not node.per_run:
+            raise NodeTypeError(
+                f"a run produced per-run values for {record.path!r}, which is a "
+                f"trajectory-level {type(node).__name__}"
+            )
+        for item in record.items:
+            if item not in node._items:
+                node._items[item] = None
+                self._host.mark_definition_changed()
+
+    def create_leaf(
+        self, full: str, class_name: str, comment: str, item_names: list[str]
+    ) -> Result:
+        """Create the per-run leaf at ``full`` (a registered Result class) in the tree."""
+        cls = leaf_class(class_name)
+        if not issubclass(cls, Result):
+            raise NodeTypeError(f"per-run leaves must be Results, got {class_name}")
+        parts = full.split(".")
+        leaf = cls(parts[-1], comment=comment, per_run=True)
+        leaf._items = dict.fromkeys(item_names)
+        parent = self._host.require_group(".".join(parts[:-1]))
+        parent._attach(leaf)
+        self._host.mark_definition_changed()
+        return leaf
+
+    # -- per-run values --------------------------------------------------------------
+    def add_per_run(
+        self,
+        branch: str,
+        path: str,
+        items: Mapping[str, Any],
+        *,
+        comment: str,
+        cls: type[Leaf],
+    ) -> Any:
+        """Add per-run ``items`` under ``branch.path`` in the active run (the leaf once)."""
+        cached = self._per_run_nodes.get((branch, path))
+        if cached is None:
+            parts = split_path(path)
+            if parts[0] == branch and len(parts) > 1:
+                parts = parts[1:]
+            full = ".".join((branch, *parts))
+            existing = self._host.node_at(full)
+            if existing is None:
+                # Check the first values on a detached leaf before the tree gets the node: a
+                # refused value must not leave an empty per-run result behind.
+                probe = cls(parts[-1], comment=comment)
+                for item, value in items.items():
+                    validate_name(item, parent=full)
+                    probe.check_value(value, f"{full}[{item!r}]")
+                existing = self.create_leaf(full, cls.__name__, comment, [])
+            elif not isinstance(existing, Result) or not existing.per_run:
+                raise NodeTypeError(
+                    f"{full!r} is a trajectory-level {type(existing).__name__}; a name is "
+                    "either per run or for the whole trajectory. Use another name inside runs"
+                )
+            cached = self._per_run_nodes[(branch, path)] = (existing, full)
+        node, full = cached
+        for item, value in items.items():
+            self.set_value(node, item, value, full)
+        return node
+
+    def set_value(self, leaf: Result, item: str, value: Any, full: str | None = None) -> None:
+        """Add run-local value ``item`` of per-run ``leaf`` (the hot path of every run).
+
+        The run's record declares a leaf (class, comment, items) only when this tree
+        learned something new about it in this run; a writer learns it from the first
+        record that uses it, and a worker's first record always carries it.
+        """
+        state = self._active
+        full = full or leaf.full_name
+        if state is None:
+            raise RunError(
+                f"{full!r} holds one value per run; set it inside a run (traj.start_run or env.run)"
+            )
+        key = (full, item)
         if key in state.values:
-            return state.values[key]
-        raise RunValueMissingError(
-            f"run {state.idx} has not added {leaf.full_name}[{item!r}] yet; other runs' "
-            f"values are in traj.runs[i].{leaf.full_name}"
-        )
-    if traj._current_idx >= 0:
-        return traj._cell(leaf.full_name, item, traj._current_idx)
-    from pytraj.trajectory.views import PerRunView
+            raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
+        leaf.check_value(value, f"{full}[{item!r}]")
+        if item not in leaf._items:
+            validate_name(item, parent=full)
+            leaf._items[item] = None
+            spec = state.leaves.get(full)
+            if spec is None:
+                spec = state.leaves[full] = LeafRecord(
+                    path=full,
+                    leaf_class=type(leaf).__name__,
+                    comment=leaf.comment,
+                    per_run=True,
+                    pickled=leaf.pickles_values,
+                )
+            spec.items.update(dict.fromkeys(leaf._items))
+            self._host.mark_definition_changed()
+        state.values[key] = value
 
-    return PerRunView(traj, leaf, item)
+    def value(self, leaf: Result, item: str) -> Any:
+        """``traj.results.z``: this run's value in a run, else a per-run view."""
+        state = self._active
+        key = (leaf.full_name, item)
+        if state is not None:
+            if key in state.values:
+                return state.values[key]
+            raise RunValueMissingError(
+                f"run {state.idx} has not added {leaf.full_name}[{item!r}] yet; other runs' "
+                f"values are in traj.runs[i].{leaf.full_name}"
+            )
+        if self._current_idx >= 0:
+            return self._host.column_cache.cell(leaf.full_name, item, self._current_idx)
+        return PerRunView(self._host, leaf, item)  # type: ignore[arg-type]  # a Trajectory
 
 
-def column(traj: Trajectory, path: str, item: str) -> ColumnData:
-    """Create or extend the per-run leaf a run record declares."""
-    cached = traj._column_cache.get((path, item))
-    if cached is not None and cached[0] == traj._data_version:
-        return cached[1]
-    column = traj._storage.read_column(path, item)
-    traj._column_cache[(path, item)] = (traj._data_version, column)
-    return column
+class RestoreRun(Generic[_Traj]):
+    """Returned by ``traj.set_run``; restores the previous run on exit."""
 
+    __slots__ = ("_lifecycle", "_previous", "_traj")
 
-def cell(traj: Trajectory, path: str, item: str, idx: int) -> Any:
-    """Run ``idx``'s value of one per-run item, or RunValueMissingError naming its status."""
-    cached = traj._column_cache.get((path, item))
-    if cached is not None and cached[0] == traj._data_version:
-        position = cached[1].position_of(idx)
-        if position >= 0:
-            return cached[1].value_at(position)
-    else:
-        try:
-            return traj._storage.read_cell(path, item, idx)
-        except KeyError:
-            pass
-    status = STATUS_NAMES[traj._run_table.status(idx)]
-    raise RunValueMissingError(f"run {idx} has no value for {path}[{item!r}] (status: {status})")
+    def __init__(self, traj: _Traj, lifecycle: RunLifecycle, previous: int) -> None:
+        self._traj = traj
+        self._lifecycle = lifecycle
+        self._previous = previous
+
+    def __enter__(self) -> _Traj:
+        return self._traj
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lifecycle.restore_run(self._previous)

@@ -14,7 +14,7 @@ from pytraj.errors import OptionError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.trajectory import exploration, lifecycle, mergecopy, merging
+from pytraj.trajectory import mergecopy, merging
 from pytraj.tree.names import split_path
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class MergeEntry:
             and nothing is written.
         """
         traj = self._trajectory
-        traj._ensure_no_active_run("merge")
+        traj.lifecycle.ensure_idle("merge")
         if not isinstance(other, MergeEntry) or other is self:
             raise OptionError("merge takes another pytraj.Trajectory")
         source = other._trajectory
@@ -89,46 +89,33 @@ class MergeEntry:
             trial_parameter=trial_parameter,
             strict=bool(strict),
         )
-        exploration.ensure_point_ids(traj)
-        exploration.ensure_point_ids(source)
+        traj.exploration.ensure_point_ids()
+        source.exploration.ensure_point_ids()
         plan = merging.plan_merge(traj, source, options)
         plan.report.dry_run = bool(dry_run)
         if dry_run:
             return plan.report
         if plan.report.appended:
-            self._append_points(plan.new_points, plan.new_ids)
+            traj.exploration.append_points(plan.new_points, plan.new_ids)
         for copy in plan.copies:
             self._copy_leaf(copy.leaf, copy.destination)
         for leaf in plan.per_run_leaves:
-            lifecycle.learn_per_run_leaf(traj, leaf)
-        point_ids = traj._run_table.point_ids()
+            traj.lifecycle.learn_leaf(leaf)
+        point_ids = traj.run_table.point_ids()
         # A storage that journals the runs (a file you opened) gets them in batches as
         # small as env.run's; a disposable one (memory, merge_files' temporary output)
         # stores whole columns as they come.
-        most = mergecopy.BULK_RUNS if traj._storage.disposable else mergecopy.BATCH_RUNS
+        most = mergecopy.BULK_RUNS if traj.storage.disposable else mergecopy.BATCH_RUNS
         for table, columns in mergecopy.column_batches(plan, source, point_ids, most):
-            lifecycle.commit_columns(traj, table, columns, plan.per_run_leaves)
-            traj._storage.flush()  # memory stays bounded by one batch, whatever the data
+            traj.lifecycle.commit_columns(table, columns, plan.per_run_leaves)
+            traj.storage.flush()  # memory stays bounded by one batch, whatever the data
         if plan.writers:
-            traj._provenance["writers"] = plan.writers
-        traj._provenance["merges"] = [*self.merges, plan.report.to_record()]
-        traj._definition_dirty = True
-        if traj._storage.writable:
+            traj.provenance["writers"] = plan.writers
+        traj.provenance["merges"] = [*self.merges, plan.report.to_record()]
+        traj.mark_definition_changed()
+        if traj.storage.writable:
             traj.store()
         return plan.report
-
-    def _append_points(self, points: dict[str, list[Any]], ids: list[bytes]) -> None:
-        """Add runs whose (already coerced) values and point ids are known."""
-        traj = self._trajectory
-        n_old = len(traj)
-        for path, values in points.items():
-            parameter = traj.node(path)
-            assert isinstance(parameter, Parameter)  # the plan names explored parameters
-            parameter._extend_range(values)
-        traj._run_table.resize(n_old + len(ids))
-        traj._run_table.set_point_ids([*traj._run_table.point_ids()[:n_old], *ids])
-        traj._point_ids_valid = True
-        traj._definition_dirty = True
 
     def _copy_leaf(self, leaf: Leaf, destination: str) -> None:
         branch, rest = destination.split(".", 1)
@@ -140,11 +127,11 @@ class MergeEntry:
             copy = type(leaf)(split_path(rest)[-1], comment=leaf.comment)
             for item, value in leaf.items.items():
                 copy.set(item, value)
-        self._trajectory._add_leaf(branch, rest, copy)
+        self._trajectory.add_leaf(branch, rest, copy)
         if len(leaf.annotations):
             copy.annotations.update(leaf.annotations.to_dict())
 
     @property
     def merges(self) -> list[dict[str, Any]]:
         """The merges into this trajectory, oldest first (when, what, run counts)."""
-        return [dict(record) for record in self._trajectory._provenance.get("merges", [])]
+        return [dict(record) for record in self._trajectory.provenance.get("merges", [])]

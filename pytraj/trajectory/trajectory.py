@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytraj.errors import (
-    AmbiguousNameError,
     NodeAttributeError,
     NodeExistsError,
     NodeNotFoundError,
@@ -23,14 +22,22 @@ from pytraj.errors import (
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.interface import ColumnData, Storage
+from pytraj.storage.interface import Storage
 from pytraj.storage.memory import MemoryStorage
-from pytraj.storage.records import RunRecord
-from pytraj.trajectory import exploration, lifecycle
+from pytraj.storage.records import StudyDefinition
 from pytraj.trajectory.analysis import StudyViews
+from pytraj.trajectory.columncache import ColumnCache
+from pytraj.trajectory.definition import (
+    deferred_run_table,
+    has_point_ids,
+    restore_tree,
+    to_definition,
+)
+from pytraj.trajectory.exploration import Exploration
+from pytraj.trajectory.lifecycle import RestoreRun, RunLifecycle
 from pytraj.trajectory.mergeentry import MergeEntry
-from pytraj.trajectory.running import RunState
 from pytraj.trajectory.runtable import RunTable
+from pytraj.trajectory.shortnames import BRANCHES, choose
 from pytraj.trajectory.views import RunsView
 from pytraj.tree.names import split_path
 from pytraj.tree.node import Group, Node
@@ -39,10 +46,6 @@ if TYPE_CHECKING:
     from pytraj.trajectory.spaces import ParameterSpace
 
 __all__ = ["BRANCHES", "Trajectory"]
-
-#: The four standard branches, in the order ``traj.x`` searches them.
-BRANCHES = ("parameters", "derived_parameters", "results", "config")
-_PREFERENCE = {name: rank for rank, name in enumerate(BRANCHES)}
 
 
 class Trajectory(StudyViews, MergeEntry, Group):
@@ -81,15 +84,11 @@ class Trajectory(StudyViews, MergeEntry, Group):
     """
 
     __slots__ = (
-        "_active_run",
         "_column_cache",
         "_created",
-        "_current_idx",
-        "_data_version",
         "_definition_dirty",
-        "_parameters_locked",
-        "_per_run_nodes",
-        "_point_ids_valid",
+        "_exploration",
+        "_lifecycle",
         "_provenance",
         "_run_table",
         "_short_names",
@@ -111,27 +110,41 @@ class Trajectory(StudyViews, MergeEntry, Group):
         if filename is not None:
             if storage is not None:
                 raise OptionError("give either filename= or storage=, not both")
+            # Imported here: ``import pytraj`` stays fast without PyTables.
             from pytraj.storage.hdf5 import open_new_trajectory
 
             storage = open_new_trajectory(filename, name, overwrite=overwrite, options=file_options)
-        self._current_idx = -1
-        self._active_run: RunState | None = None
         self._run_table = RunTable(1)
         self._storage: Storage = storage if storage is not None else MemoryStorage(name)
         self._created = time.time()
         self._provenance: dict[str, Any] = {}
-        self._data_version = 0
-        self._column_cache: dict[tuple[str, str], tuple[int, ColumnData]] = {}
-        self._point_ids_valid = False
         self._definition_dirty = True
         self._study_dir: Path | None = None
-        # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
-        self._parameters_locked = False
-        self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+        # The parts that own the runs, the explored points and the cached columns.
+        self._lifecycle = RunLifecycle(self)
+        self._exploration = Exploration(self)
+        self._column_cache = ColumnCache(self)
         # traj.x -> the node it resolved to; any attach or detach clears it.
         self._short_names: dict[str, Node] = {}
         for branch in BRANCHES:
             self.add_group(branch)
+
+    @classmethod
+    def from_definition(cls, definition: StudyDefinition, storage: Storage) -> Trajectory:
+        """Rebuild a stored trajectory from its definition, bound to ``storage``.
+
+        The run table is read on first use; trajectory-level values not yet read are
+        fetched on first access.
+        """
+        traj = cls(definition.name, comment=definition.comment, storage=storage)
+        restore_tree(traj, definition, storage)
+        traj.rebind(
+            run_table=deferred_run_table(definition, storage),
+            created=definition.created,
+            point_ids_valid=has_point_ids(definition),
+            definition_dirty=False,
+        )
+        return traj
 
     # -- shortcuts -------------------------------------------------------------------
     @property
@@ -161,6 +174,57 @@ class Trajectory(StudyViews, MergeEntry, Group):
     def storage(self) -> Storage:
         """The backend holding this trajectory's runs."""
         return self._storage
+
+    @property
+    def lifecycle(self) -> RunLifecycle:
+        """The runs' lifecycle: the active run, the current index, committing records."""
+        return self._lifecycle
+
+    @property
+    def exploration(self) -> Exploration:
+        """The explored points: exploring, expanding and the point ids."""
+        return self._exploration
+
+    @property
+    def column_cache(self) -> ColumnCache:
+        """Per-run columns read from storage (``traj.column_cache.column("results.z", "z")``)."""
+        return self._column_cache
+
+    @property
+    def definition_dirty(self) -> bool:
+        """Whether the tree or the explored points changed since the definition was stored."""
+        return self._definition_dirty
+
+    def mark_definition_changed(self) -> None:
+        """Say that the definition must be stored again (before the next runs are)."""
+        self._definition_dirty = True
+
+    def rebind(
+        self,
+        storage: Storage | None = None,
+        run_table: RunTable | None = None,
+        *,
+        created: float | None = None,
+        point_ids_valid: bool | None = None,
+        definition_dirty: bool | None = None,
+    ) -> None:
+        """Take over a storage and/or a run table (loading or continuing a study).
+
+        Cached columns and resolved per-run leaves are dropped; what is None is kept.
+        """
+        if storage is not None:
+            self._storage = storage
+        if run_table is not None:
+            self._run_table = run_table
+        if created is not None:
+            self._created = created
+        if point_ids_valid is not None:
+            self._exploration.set_ids_valid(point_ids_valid)
+        if definition_dirty is not None:
+            self._definition_dirty = definition_dirty
+        self._column_cache.clear()
+        self._column_cache.changed()
+        self._lifecycle.forget_nodes()
 
     @property
     def created(self) -> float:
@@ -195,11 +259,11 @@ class Trajectory(StudyViews, MergeEntry, Group):
         leaf_class
             A :class:`Parameter` subclass, e.g. :class:`PickleParameter`.
         """
-        self._ensure_no_active_run("add parameters")
+        self._lifecycle.ensure_idle("add parameters")
         if isinstance(name, Parameter):
-            return self._add_leaf("parameters", name.name, name)
+            return self.add_leaf("parameters", name.name, name)
         leaf = leaf_class(_last(name), value, comment=comment)
-        return self._add_leaf("parameters", name, leaf)
+        return self.add_leaf("parameters", name, leaf)
 
     def add_config(
         self,
@@ -210,8 +274,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
         leaf_class: type[Parameter] = Parameter,
     ) -> Parameter:
         """Add a configuration value under ``config`` (not part of the parameter point)."""
-        self._ensure_no_active_run("add config")
-        return self._add_leaf("config", name, leaf_class(_last(name), value, comment=comment))
+        self._lifecycle.ensure_idle("add config")
+        return self.add_leaf("config", name, leaf_class(_last(name), value, comment=comment))
 
     def add_derived_parameter(
         self,
@@ -222,16 +286,20 @@ class Trajectory(StudyViews, MergeEntry, Group):
         leaf_class: type[Leaf] | None = None,
     ) -> Leaf:
         """Add a derived parameter: computed from the parameters, per run inside a run."""
-        if self._active_run is not None:
-            return self._add_per_run(
-                "derived_parameters", name, {_last(name): value}, comment, leaf_class or Result
+        if self._lifecycle.active is not None:
+            return self._lifecycle.add_per_run(
+                "derived_parameters",
+                name,
+                {_last(name): value},
+                comment=comment,
+                cls=leaf_class or Result,
             )
         cls = leaf_class or Parameter
         if not issubclass(cls, Parameter):
             raise NodeTypeError(
                 f"derived parameters outside runs are Parameters; {cls.__name__} is not one"
             )
-        return self._add_leaf("derived_parameters", name, cls(_last(name), value, comment=comment))
+        return self.add_leaf("derived_parameters", name, cls(_last(name), value, comment=comment))
 
     def add_result(
         self,
@@ -253,9 +321,11 @@ class Trajectory(StudyViews, MergeEntry, Group):
         ``traj.node("results.stats")["comment"] = 1`` (outside runs).
         """
         if isinstance(name, Result):
-            if self._active_run is not None:
-                return self._add_per_run("results", name.name, name.items, name.comment, type(name))
-            return self._add_leaf("results", name.name, name)
+            if self._lifecycle.active is not None:
+                return self._lifecycle.add_per_run(
+                    "results", name.name, name.items, comment=name.comment, cls=type(name)
+                )
+            return self.add_leaf("results", name.name, name)
         if len(args) > 1:
             raise TypeError(f"add_result({name!r}, ...) takes one positional value")
         if args:
@@ -265,16 +335,22 @@ class Trajectory(StudyViews, MergeEntry, Group):
                     "positional value and as a keyword)"
                 )
             items = {_last(name): args[0], **items}
-        if self._active_run is not None:
-            return self._add_per_run("results", name, items, comment, leaf_class)
+        if self._lifecycle.active is not None:
+            return self._lifecycle.add_per_run(
+                "results", name, items, comment=comment, cls=leaf_class
+            )
         # Items are set one by one rather than passed as keywords, so that no item name
         # (``comment``, ``per_run``, ...) can collide with a keyword of the leaf class.
         leaf = leaf_class(_last(name), comment=comment)
         for item, value in items.items():
             leaf[item] = value
-        return self._add_leaf("results", name, leaf)
+        return self.add_leaf("results", name, leaf)
 
-    def _add_leaf(self, branch: str, path: str, leaf: Leaf) -> Any:
+    def add_leaf(self, branch: str, path: str, leaf: Leaf) -> Any:
+        """Attach a ready ``leaf`` at dotted ``path`` below ``branch`` (groups are created).
+
+        The ``add_*`` methods build on it; a merge copies leaves with it.
+        """
         parts = split_path(path)
         if parts[0] == branch and len(parts) > 1:
             parts = parts[1:]
@@ -290,7 +366,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
         parent._attach(leaf)
         self._definition_dirty = True
         if isinstance(leaf, Parameter) and branch == "parameters":
-            self._parameters_locked = False
+            self._lifecycle.parameters_changed()
             self._parameters_changed(leaf)
         return leaf
 
@@ -299,13 +375,13 @@ class Trajectory(StudyViews, MergeEntry, Group):
 
     def _on_detach(self, node: Node) -> None:
         self._short_names.clear()
-        self._per_run_nodes.clear()
+        self._lifecycle.forget_nodes()
         self._column_cache.clear()
         self._definition_dirty = True
-        self._point_ids_valid = False  # a removed parameter changes pending points
-        self._parameters_locked = False
+        self._exploration.invalidate()  # a removed parameter changes pending points
 
-    def _existing(self, full: str) -> Node | None:
+    def node_at(self, full: str) -> Node | None:
+        """The node at exactly ``full`` (no search by short name), or None."""
         try:
             return Group.node(self, full)
         except NodeNotFoundError:
@@ -316,26 +392,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
         """``traj.x``: the unique leaf named x, searching the branches in order."""
         found = self._short_names.get(name)
         if found is None:
-            found = self._short_names[name] = self._search(name)
+            found = self._short_names[name] = choose(self._candidates(name), name, self.name)
         return found
-
-    def _search(self, name: str) -> Node:
-        candidates = self._candidates(name)
-        leaves = [node for node in candidates if node.is_leaf]
-        if leaves:
-            best = min(_PREFERENCE.get(node.full_name.split(".")[0], 99) for node in leaves)
-            chosen = [n for n in leaves if _PREFERENCE.get(n.full_name.split(".")[0], 99) == best]
-            if len(chosen) == 1:
-                return chosen[0]
-            names = ", ".join(repr(node.full_name) for node in chosen)
-            raise AmbiguousNameError(f"{name!r} matches several leaves: {names}; use a full path")
-        groups = [node for node in candidates if node.is_group]
-        if len(groups) == 1:
-            return groups[0]
-        if groups:
-            names = ", ".join(repr(node.full_name) for node in groups)
-            raise AmbiguousNameError(f"{name!r} matches several groups: {names}; use a full path")
-        raise NodeAttributeError(f"trajectory {self.name!r} has no node named {name!r}")
 
     def node(self, path: str) -> Node:
         """Return the node at ``path``; a single name is searched as ``traj.x`` does."""
@@ -374,7 +432,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
     @property
     def idx(self) -> int:
         """Index of the run the trajectory is set to, -1 when none."""
-        return self._current_idx
+        return self._lifecycle.current_idx
 
     @property
     def run_table(self) -> RunTable:
@@ -389,9 +447,10 @@ class Trajectory(StudyViews, MergeEntry, Group):
     @property
     def seed(self) -> int:
         """A reproducible seed for the current run, derived from its point id."""
-        if self._current_idx < 0:
+        idx = self._lifecycle.current_idx
+        if idx < 0:
             raise RunError("traj.seed needs a current run (inside a run or after set_run)")
-        return int.from_bytes(self.point_id(self._current_idx)[:8], "little") >> 1
+        return int.from_bytes(self.point_id(idx)[:8], "little") >> 1
 
     @property
     def study_dir(self) -> Path:
@@ -409,37 +468,39 @@ class Trajectory(StudyViews, MergeEntry, Group):
         self._study_dir = Path(path)
 
     @property
+    def has_study_dir(self) -> bool:
+        """Whether a study folder was chosen (else :attr:`study_dir` is the default)."""
+        return self._study_dir is not None
+
+    @property
     def run_dir(self) -> Path:
         """A working directory for the current run, created on first use.
 
         Named by run index and point id (``runs/run_00000003_1a2b3c4d``), so a rerun of
         the same point in a later study finds its own folder again.
         """
-        if self._current_idx < 0:
+        idx = self._lifecycle.current_idx
+        if idx < 0:
             raise RunError("traj.run_dir needs a current run (inside a run or after set_run)")
-        idx = self._current_idx
         folder = self.study_dir / "runs" / f"run_{idx:08d}_{self.point_id(idx).hex()[:8]}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
     def point_id(self, idx: int) -> bytes:
         """The 16-byte point id of run ``idx`` (``traj.runs[idx].point_id`` is its hex)."""
-        exploration.ensure_point_ids(self)
-        return self._run_table.point_id(self._check_index(idx))
+        self._exploration.ensure_point_ids()
+        return self._run_table.point_id(self.check_index(idx))
 
-    def set_run(self, idx: int | None) -> _RestoreRun:
+    def set_run(self, idx: int | None) -> RestoreRun[Trajectory]:
         """Set the trajectory to run ``idx`` (None: back to the defaults).
 
         Returns an object that also works as a context manager restoring the previous
         state: ``with traj.set_run(3): ...``.
         """
-        if self._active_run is not None:
-            raise RunError(f"run {self._active_run.idx} is in progress; finish it first")
-        previous = self._current_idx
-        self._current_idx = -1 if idx is None else self._check_index(idx)
-        return _RestoreRun(self, previous)
+        return RestoreRun(self, self._lifecycle, self._lifecycle.set_run(idx))
 
-    def _check_index(self, idx: int) -> int:
+    def check_index(self, idx: int) -> int:
+        """Run index ``idx`` as a position (negative counts from the end), or RunError."""
         n = len(self._run_table)
         if not isinstance(idx, int | np.integer):
             raise TypeError(f"run indices are integers, got {type(idx).__name__}")
@@ -456,54 +517,19 @@ class Trajectory(StudyViews, MergeEntry, Group):
         is recorded as failed (with the traceback) and the exception propagates. An
         interrupt (Ctrl-C) leaves the run pending.
         """
-        state = self._open_run(idx)
+        lifecycle = self._lifecycle
+        state = lifecycle.begin(idx)
         try:
             yield self
         except Exception as exc:
-            record = self._close_run(state, exc)
-            self._commit_records([record])
+            record = lifecycle.finish(state, exc)
+            lifecycle.commit([record])
             raise
         except BaseException:
-            self._abandon_run()
+            lifecycle.abandon()
             raise
         else:
-            self._commit_records([self._close_run(state)])
-
-    # The run machinery lives in pytraj.trajectory.lifecycle; these are its entry points
-    # (the Environment and its workers drive runs through them).
-    def _open_run(self, idx: int) -> RunState:
-        return lifecycle.open_run(self, idx)
-
-    def _close_run(self, state: RunState, exc: BaseException | None = None) -> RunRecord:
-        return lifecycle.close_run(self, state, exc)
-
-    def _abandon_run(self) -> None:
-        lifecycle.abandon_run(self)
-
-    def _commit_records(self, records: list[RunRecord]) -> None:
-        lifecycle.commit_records(self, records)
-
-    def _add_per_run(
-        self, branch: str, path: str, items: Mapping[str, Any], comment: str, cls: type[Leaf]
-    ) -> Any:
-        return lifecycle.add_per_run(self, branch, path, items, comment=comment, cls=cls)
-
-    def _create_per_run_leaf(
-        self, full: str, class_name: str, comment: str, item_names: list[str]
-    ) -> Result:
-        return lifecycle.create_per_run_leaf(self, full, class_name, comment, item_names)
-
-    def _per_run_set(self, leaf: Result, item: str, value: Any, full: str | None = None) -> None:
-        lifecycle.per_run_set(self, leaf, item, value, full)
-
-    def _per_run_item(self, leaf: Result, item: str) -> Any:
-        return lifecycle.per_run_item(self, leaf, item)
-
-    def _column(self, path: str, item: str) -> ColumnData:
-        return lifecycle.column(self, path, item)
-
-    def _cell(self, path: str, item: str, idx: int) -> Any:
-        return lifecycle.cell(self, path, item, idx)
+            lifecycle.commit([lifecycle.finish(state)])
 
     # -- exploration -----------------------------------------------------------------
     def explore(self, space: Mapping[str, Any] | ParameterSpace) -> None:
@@ -513,29 +539,23 @@ class Trajectory(StudyViews, MergeEntry, Group):
         :class:`ParameterSpace`. Values are coerced to each parameter's type first, so
         nothing changes when one of them is refused.
         """
-        self._ensure_no_active_run("explore")
-        exploration.explore(self, space)
+        self._lifecycle.ensure_idle("explore")
+        self._exploration.explore(space)
 
     def expand(self, space: Mapping[str, Any] | ParameterSpace) -> None:
         """Add points to an explored trajectory; existing runs keep their values."""
-        self._ensure_no_active_run("expand")
-        exploration.expand(self, space)
+        self._lifecycle.ensure_idle("expand")
+        self._exploration.expand(space)
 
     def _parameters_changed(self, parameter: Parameter) -> None:
         if parameter.full_name.startswith("parameters."):
-            self._point_ids_valid = False
+            self._exploration.invalidate()
             self._definition_dirty = True
-
-    def _ensure_no_active_run(self, action: str) -> None:
-        if self._active_run is not None:
-            raise RunError(f"cannot {action} while run {self._active_run.idx} is in progress")
 
     # -- storage ---------------------------------------------------------------------
     def store_definition(self) -> None:
         """Write the tree, explored ranges and trajectory-level values to storage."""
-        from pytraj.trajectory.definition import to_definition
-
-        exploration.ensure_point_ids(self)
+        self._exploration.ensure_point_ids()
         self._storage.write_definition(to_definition(self, keep_lazy=True))
         self._definition_dirty = False
 
@@ -572,22 +592,6 @@ class Trajectory(StudyViews, MergeEntry, Group):
 
     def _summary(self) -> str:
         return repr(self)
-
-
-class _RestoreRun:
-    """Returned by :meth:`Trajectory.set_run`; restores the previous run on exit."""
-
-    __slots__ = ("_previous", "_traj")
-
-    def __init__(self, traj: Trajectory, previous: int) -> None:
-        self._traj = traj
-        self._previous = previous
-
-    def __enter__(self) -> Trajectory:
-        return self._traj
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._traj._current_idx = self._previous
 
 
 def _last(path: str) -> str:

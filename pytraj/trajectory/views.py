@@ -16,6 +16,7 @@ from pytraj.errors import (
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.records import STATUS_NAMES, WRITER_KEY, FailureRecord
+from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.notebook import per_run_html, run_html, runs_html
 from pytraj.tree.node import Group, Node
 
@@ -73,7 +74,7 @@ class PerRunView:
         return len(self.runs)
 
     def __iter__(self) -> Iterator[Any]:
-        column = self._traj._column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         for idx in self.runs:
             yield column.value_at(column.position_of(int(idx)))
 
@@ -84,10 +85,10 @@ class PerRunView:
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, int | np.integer):
-            idx = self._traj._check_index(int(key))
+            idx = self._traj.check_index(int(key))
             if self._selection is not None and idx not in self._selection:
                 raise RunValueMissingError(f"run {idx} is not part of this view of {self.name}")
-            return self._traj._cell(self._leaf.full_name, self._item, idx)
+            return self._traj.column_cache.cell(self._leaf.full_name, self._item, idx)
         all_runs = self._selected()
         if isinstance(key, slice):
             chosen = np.arange(len(self._traj))[key]
@@ -101,7 +102,7 @@ class PerRunView:
                     )
                 chosen = np.flatnonzero(array)
             else:
-                chosen = np.array([self._traj._check_index(int(i)) for i in array], dtype=np.int64)
+                chosen = np.array([self._traj.check_index(int(i)) for i in array], dtype=np.int64)
         if self._selection is not None:
             chosen = chosen[np.isin(chosen, all_runs)]
         return PerRunView(self._traj, self._leaf, self._item, np.asarray(chosen, dtype=np.int64))
@@ -128,7 +129,7 @@ class PerRunView:
         """A pandas Series indexed by run index (only runs with a value)."""
         import pandas as pd
 
-        column = self._traj._column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         runs = self.runs
         positions = np.searchsorted(column.runs, runs)
         index = pd.Index(runs, name="idx")
@@ -146,7 +147,7 @@ class PerRunView:
         anything else an object array. Runs without a value raise unless ``fill`` is
         given, which then stands in for them.
         """
-        column = self._traj._column(self._leaf.full_name, self._item)
+        column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         wanted = self._selected()
         positions = np.searchsorted(column.runs, wanted)
         positions = np.minimum(positions, max(len(column.runs) - 1, 0))
@@ -225,7 +226,7 @@ class RunNodeView:
         if isinstance(node, Result) and node.per_run:
             names = node.item_names()
             if len(names) == 1:
-                return self._traj._cell(node.full_name, names[0], self._idx)
+                return self._traj.column_cache.cell(node.full_name, names[0], self._idx)
             return RunResultView(self._traj, self._idx, node)
         return node._natural()
 
@@ -246,7 +247,7 @@ class RunNodeView:
             owner = self._group.node(owner_path) if owner_path else None
             if isinstance(owner, Result) and item in owner.item_names():
                 if owner.per_run:
-                    return self._traj._cell(owner.full_name, item, self._idx)
+                    return self._traj.column_cache.cell(owner.full_name, item, self._idx)
                 return owner[item]
             raise
         return self._value(node)
@@ -271,7 +272,7 @@ class RunResultView:
     def __getitem__(self, item: str) -> Any:
         if item not in self._leaf.item_names():
             raise NodeAttributeError(f"result {self._leaf.full_name!r} has no item {item!r}")
-        return self._traj._cell(self._leaf.full_name, item, self._idx)
+        return self._traj.column_cache.cell(self._leaf.full_name, item, self._idx)
 
     def __getattr__(self, item: str) -> Any:
         if item.startswith("_"):
@@ -357,8 +358,6 @@ class RunView(RunNodeView):
 
     def parameters_dict(self) -> dict[str, Any]:
         """Every parameter's value in this run, by full name."""
-        from pytraj.trajectory.exploration import parameters_of
-
         return {p.full_name: p.value_at(self._idx) for p in parameters_of(self._traj)}
 
     def __repr__(self) -> str:
@@ -387,7 +386,7 @@ class RunsView(Sequence[RunView]):
     def __getitem__(self, key: int | slice) -> RunView | list[RunView]:
         if isinstance(key, slice):
             return [RunView(self._traj, i) for i in range(len(self._traj))[key]]
-        return RunView(self._traj, self._traj._check_index(key))
+        return RunView(self._traj, self._traj.check_index(key))
 
     def __iter__(self) -> Iterator[RunView]:
         for idx in range(len(self._traj)):
