@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.errors import FileFormatError, PickleNotAllowedError, ValueDecodeError
-from pytraj.storage.hdf5.files import read_guard
+from pytraj.storage.hdf5.damage import read_guard
 from pytraj.storage.hdf5.layout import is_plain_name
 from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.records import LazyValue
