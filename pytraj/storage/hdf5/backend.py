@@ -170,6 +170,8 @@ def close_at_exit() -> None:
     """
     for state in all_states():
         for storage in list(state.writers.values()):
+            if not isinstance(storage, HDF5Storage):
+                continue  # only storages take the writer role (a typing guard)
             try:
                 storage.close()
             except Exception as exc:  # at exit there is no caller left to raise to

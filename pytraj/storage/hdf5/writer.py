@@ -155,6 +155,7 @@ def _swap_journal(state: FileState) -> None:
     state.journal_counts, state.journal_names = {}, set()
     state.journal_size_at_flush = state.journal.size
     for writer in state.writers.values():
+        assert isinstance(writer, TrajectoryStore)  # acquire() registers only those
         stored = writer._stored
         if stored is not None:
             state.journal.append_definition(writer.name, writer.materialized(stored, journal=True))
