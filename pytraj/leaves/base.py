@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, TypeVar
 
 from pytraj.errors import NodeTypeError
+from pytraj.leaves.values import check_storable
 from pytraj.tree.node import Node
 from pytraj.tree.render import leaf_html
 
@@ -51,8 +52,6 @@ class Leaf(Node):
 
         Subclasses may narrow what they accept; the base accepts what storage can hold.
         """
-        from pytraj.leaves.values import check_storable
-
         check_storable(value, where=where)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pytraj.errors import ExplorationError, ParameterLockedError, UnsupportedValueError
 from pytraj.leaves.base import Leaf, register_leaf_class
+from pytraj.leaves.values import coerce_range, describe, short_repr
 from pytraj.storage.records import LazyValue
 
 __all__ = ["Parameter", "PickleParameter"]
@@ -126,8 +127,6 @@ class Parameter(Leaf):
     # -- exploration (driven by the trajectory) ----------------------------------------
     def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
         """Coerce explored values to the default's type, raising before anything changes."""
-        from pytraj.leaves.values import coerce_range
-
         return coerce_range(self._default, list(values), where=self.full_name or self.name)
 
     def _set_range(self, values: Sequence[Any] | None) -> None:
@@ -152,8 +151,6 @@ class Parameter(Leaf):
         return self.value
 
     def _summary(self) -> str:
-        from pytraj.leaves.values import describe, short_repr
-
         if type(self._default) is LazyValue:
             text = repr(self._default)
         else:

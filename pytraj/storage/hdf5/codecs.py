@@ -245,7 +245,7 @@ def _big_key(node_path: str, name: str) -> str:
 
 
 def _store_big(attrs: Any, name: str, raw: bytes, kind: str) -> None:
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     node = attrs._v_node
     h5 = node._v_file

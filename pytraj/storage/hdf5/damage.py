@@ -38,7 +38,7 @@ def read_errors() -> tuple[type[BaseException], ...]:
     PyBytes_FromStringAndSize" on a damaged variable-length row. ``KeyError`` is not: the
     storage uses it to say "no value here".
     """
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     return (
         tables.HDF5ExtError,
@@ -139,7 +139,7 @@ def check_file(h5: Any, path: Path) -> None:
 
 def check_hdf5(path: Path) -> None:
     """Raise a clear error when ``path`` is missing or not an HDF5 file at all."""
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     if not path.exists():
         raise StorageError(

@@ -269,7 +269,7 @@ def write_definition(
     options: FileOptions,
 ) -> None:
     """Bring the trajectory group from ``old`` (what it holds) to ``new``."""
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     name = traj_group._v_name
     attrs = traj_group._v_attrs

@@ -228,7 +228,7 @@ class FileState:
             fails (the file is not known good: this process writes no more into it), or
             when an earlier write of this process failed.
         """
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         with self.rlock:
             if self._handle is not None:
@@ -277,7 +277,7 @@ class FileState:
             raise
 
     def _open(self, mode: str, wait: float) -> Any:
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         deadline = time.monotonic() + wait
         pause = 0.005

@@ -77,7 +77,7 @@ class _Damaged(Exception):
 
 
 def _damage_errors() -> tuple[type[BaseException], ...]:
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     return (tables.HDF5ExtError, tables.NodeError, DamagedFileError, KeyError, ValueError)
 
