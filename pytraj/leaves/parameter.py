@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytraj.errors import ExplorationError, ParameterLockedError, UnsupportedValueError
-from pytraj.leaves.base import Leaf, register_leaf_class
+from pytraj.errors import ExplorationError, ParameterLockedError
+from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
 from pytraj.leaves.values import coerce_range, describe, short_repr
 from pytraj.storage.records import LazyValue
 
@@ -175,12 +174,7 @@ class PickleParameter(Parameter):
     pickles_values = True
 
     def check_value(self, value: Any, where: str) -> None:
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise UnsupportedValueError(
-                f"{where}: {type(value).__name__} cannot be pickled ({exc})"
-            ) from exc
+        check_picklable(value, where)
 
     def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
         where = self.full_name or self.name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,9 +10,8 @@ from pytraj.errors import (
     NodeExistsError,
     NodeNotFoundError,
     NodeTypeError,
-    UnsupportedValueError,
 )
-from pytraj.leaves.base import Leaf, register_leaf_class
+from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
 from pytraj.leaves.values import describe
 from pytraj.storage.records import LazyValue
 from pytraj.tree.names import validate_name
@@ -182,9 +180,4 @@ class PickleResult(Result):
     pickles_values = True
 
     def check_value(self, value: Any, where: str) -> None:
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise UnsupportedValueError(
-                f"{where}: {type(value).__name__} cannot be pickled ({exc})"
-            ) from exc
+        check_picklable(value, where)

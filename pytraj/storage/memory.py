@@ -8,7 +8,7 @@ with their exact types and no aliasing with what the simulation still holds.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,6 +44,43 @@ def _decode(data: bytes, pickled: bool) -> Any:
     return pickle.loads(data) if pickled else loads(data)  # Pickle leaves only
 
 
+def _convert(
+    definition: StudyDefinition,
+    annotation: Callable[[Any], Any],
+    value: Callable[[Any, bool], Any],
+) -> StudyDefinition:
+    """A copy of ``definition`` with annotations and values converted (encoded or decoded).
+
+    Items of per-run results hold no value in a definition (their values are columns).
+    """
+    leaves = [
+        replace(
+            leaf,
+            annotations={k: annotation(v) for k, v in leaf.annotations.items()},
+            default=value(leaf.default, leaf.pickled),
+            explored=None
+            if leaf.explored is None
+            else [value(v, leaf.pickled) for v in leaf.explored],
+            items={
+                k: None if leaf.per_run else value(v, leaf.pickled) for k, v in leaf.items.items()
+            },
+        )
+        for leaf in definition.leaves
+    ]
+    groups = [
+        replace(g, annotations={k: annotation(v) for k, v in g.annotations.items()})
+        for g in definition.groups
+    ]
+    return replace(
+        definition,
+        provenance=dict(definition.provenance),
+        groups=groups,
+        leaves=leaves,
+        links=[replace(link) for link in definition.links],
+        point_ids=list(definition.point_ids),
+    )
+
+
 class MemoryStorage(Storage):
     """Keep one trajectory in memory.
 
@@ -70,67 +107,14 @@ class MemoryStorage(Storage):
 
     # -- definition ------------------------------------------------------------------
     def write_definition(self, definition: StudyDefinition) -> None:
-        leaves = []
         for leaf in definition.leaves:
             self._pickled[leaf.path] = leaf.pickled
-            leaves.append(
-                replace(
-                    leaf,
-                    annotations={k: dumps(v) for k, v in leaf.annotations.items()},
-                    default=_encode(leaf.default, leaf.pickled),
-                    explored=None
-                    if leaf.explored is None
-                    else [_encode(v, leaf.pickled) for v in leaf.explored],
-                    items={
-                        k: None if leaf.per_run else _encode(v, leaf.pickled)
-                        for k, v in leaf.items.items()
-                    },
-                )
-            )
-        groups = [
-            replace(g, annotations={k: dumps(v) for k, v in g.annotations.items()})
-            for g in definition.groups
-        ]
-        self._definition = replace(
-            definition,
-            provenance=dict(definition.provenance),
-            groups=groups,
-            leaves=leaves,
-            links=[replace(link) for link in definition.links],
-            point_ids=list(definition.point_ids),
-        )
+        self._definition = _convert(definition, dumps, _encode)
 
     def read_definition(self) -> StudyDefinition:
         if self._definition is None:
             return StudyDefinition(name=self.name)
-        stored = self._definition
-        leaves = [
-            replace(
-                leaf,
-                annotations={k: loads(v) for k, v in leaf.annotations.items()},
-                default=_decode(leaf.default, leaf.pickled),
-                explored=None
-                if leaf.explored is None
-                else [_decode(v, leaf.pickled) for v in leaf.explored],
-                items={
-                    k: None if leaf.per_run else _decode(v, leaf.pickled)
-                    for k, v in leaf.items.items()
-                },
-            )
-            for leaf in stored.leaves
-        ]
-        groups = [
-            replace(g, annotations={k: loads(v) for k, v in g.annotations.items()})
-            for g in stored.groups
-        ]
-        return replace(
-            stored,
-            provenance=dict(stored.provenance),
-            groups=groups,
-            leaves=leaves,
-            links=[replace(link) for link in stored.links],
-            point_ids=list(stored.point_ids),
-        )
+        return _convert(self._definition, loads, _decode)
 
     def read_items(self, path: str) -> dict[str, Any]:
         for leaf in self.read_definition().leaves:

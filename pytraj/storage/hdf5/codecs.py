@@ -148,11 +148,6 @@ def scalar_tag(value: Any) -> tuple[str, np.dtype[Any]] | None:
     return None
 
 
-def restore_scalars(tag: str, values: np.ndarray[Any, Any]) -> Callable[[Any], Any] | None:
-    """The function that turns one element of a read column into its exact type."""
-    return _FROM_SCALAR.get(tag)
-
-
 # -- attributes -------------------------------------------------------------------------------
 
 
