@@ -2,20 +2,22 @@
 
 The order, from the bottom up (a module may import its own layer and the layers below)::
 
-    errors, crashpoints          what can go wrong; the test hook of the crash suites
-    tree                         named nodes, paths, rendering (no values, no storage)
+    errors, _version             what can go wrong; the version
+    crashpoints                  the test hook of the crash suites
+    tree                         named nodes, paths, rendering (no values, no storage):
+                                 names -> annotations -> render -> node
     storage                      values and records to bytes and files (knows no nodes)
       values:  records, valuecodec_base, valuecodec_registry, valuecodec, and the
                pandas and sparse codecs (registered, never named by the core),
                recordslots, recordcodec
       interface, memory
-      hdf5:    layout, options -> sizes -> writeguard -> journal -> files (handles, locks)
-               -> codecs -> columns -> cells -> buffering -> definitions -> skeleton
-               -> runs -> groups -> store -> recovery -> writer -> backend -> overlay
-               -> inspect -> the package
-    leaves                       parameters and results (values checked by storage's codecs)
+      hdf5:    layout, options -> sizes -> writeguard -> journal_format -> journal
+               -> damage -> files (handles, locks) -> codecs -> columns -> cells
+               -> buffering -> definitions -> skeleton -> runs -> groups -> store
+               -> recovery -> writer -> backend -> overlay -> inspect -> the package
+    leaves                       parameters and results: values -> base -> parameter, result
     trajectory                   the tree of a study, its runs and views
-    io, run                      files opened and saved; the environment that runs a study
+    io -> run                    files opened and saved; the environment that runs a study
     report
     pytraj                       the public API (``pytraj/__init__.py``)
     cli, compat                  built over the public API
@@ -42,6 +44,8 @@ import pathlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import pytest
+
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parent.parent / "pytraj"
 
 #: A function-level import with this text in a comment beside it (or on the line above)
@@ -49,7 +53,8 @@ PACKAGE_ROOT = pathlib.Path(__file__).resolve().parent.parent / "pytraj"
 SPEED_MARK = "keeps import pytraj fast"
 
 #: The layers from the bottom up; each entry names modules or packages (a package stands
-#: for every module under it not named more precisely by a later entry of the list).
+#: for every module under it not named more precisely elsewhere in the list; "pytraj"
+#: itself stands for ``pytraj/__init__.py`` only, so that a new module must be placed).
 LAYERS: list[tuple[str, ...]] = [
     ("pytraj.errors", "pytraj._version"),
     ("pytraj.crashpoints",),
@@ -200,7 +205,8 @@ def layer_of(module: str) -> int:
     best, best_length = -1, -1
     for index, entry in enumerate(LAYERS):
         for name in entry:
-            if (module == name or module.startswith(name + ".")) and len(name) > best_length:
+            below = name != "pytraj" and module.startswith(name + ".")
+            if (module == name or below) and len(name) > best_length:
                 best, best_length = index, len(name)
     if best < 0:
         raise AssertionError(f"module {module} is in no layer of LAYERS; add it there")
@@ -274,6 +280,9 @@ def _describe_cycle(group: list[str], edges: set[tuple[str, str]]) -> str:
 
 
 def test_every_module_has_a_layer() -> None:
+    assert layer_of("pytraj.storage.hdf5.files") < layer_of("pytraj.storage.hdf5.backend")
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("pytraj.unplaced")
     unplaced = []
     for module in module_names():
         try:

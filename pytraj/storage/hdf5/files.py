@@ -7,6 +7,10 @@ process waiting for longer than one read. The single writer of a file holds
 ``<file>.lock`` (``fcntl.flock``, released by the kernel when the process dies, so a
 crashed writer never blocks the next one) and the write-ahead journal, both shared by all
 trajectories the process writes in that file.
+
+The state of a file knows its writers only as :class:`TrajectoryWriter` (what a flush
+needs); taking and giving up the writer role is :mod:`~pytraj.storage.hdf5.writer`'s job,
+and what damaged bytes raise is :mod:`~pytraj.storage.hdf5.damage`'s.
 """
 
 from __future__ import annotations
@@ -33,20 +37,6 @@ from pytraj.storage.hdf5.damage import damaged_error, read_errors, read_guard
 from pytraj.storage.hdf5.journal import Journal
 from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_SIZE
 
-
-class TrajectoryWriter(Protocol):
-    """What a file's state needs of the storages that write into it (HDF5Storage)."""
-
-    name: str
-
-    @property
-    def has_pending(self) -> bool:
-        """Whether buffered data waits to go into the file."""
-
-    def write_pending(self, h5: Any) -> None:
-        """Write the buffered data into the open file ``h5``."""
-
-
 __all__ = [
     "DamagedFileError",
     "FileBusyError",
@@ -67,6 +57,19 @@ LOCK_WAIT_SECONDS = 30.0
 #: (HDF5's own metadata: B-tree nodes, heaps, a new chunk).
 RESERVE_BYTES = 64 * 1024
 _LOCK_SUFFIX = ".lock"
+
+
+class TrajectoryWriter(Protocol):
+    """What a file's state needs of the storages that write into it (HDF5Storage)."""
+
+    name: str
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether buffered data waits to go into the file."""
+
+    def write_pending(self, h5: Any) -> None:
+        """Write the buffered data into the open file ``h5``."""
 
 
 class FileBusyError(StorageError):
