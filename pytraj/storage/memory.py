@@ -20,6 +20,7 @@ from pytraj.storage.interface import (
     RunTableData,
     Storage,
     check_bulk,
+    renumbered_rows,
     run_table_row,
 )
 from pytraj.storage.records import (
@@ -171,17 +172,11 @@ class MemoryStorage(Storage):
             for key in self._run_values.pop(idx, []):
                 self._columns[key].pop(idx, None)
             self._logs.pop(idx, None)
-        first_failure = len(self._failures)
-        self._failures.extend(replace(failure) for failure in table.failures)
         hosts = [self._host_id(host) for host in table.hosts]
-        for row in rows.tolist():
-            host, error = row[6], row[7]
-            self._rows[row[0]] = (
-                *row[:6],
-                hosts[host] if host >= 0 else self._host_id(""),
-                first_failure + error if error >= 0 else -1,
-                row[8],
-            )
+        blank = self._host_id("") if (rows["host"] < 0).any() else -1
+        for row in renumbered_rows(table, hosts, blank, len(self._failures)).tolist():
+            self._rows[row[0]] = row
+        self._failures.extend(replace(failure) for failure in table.failures)
         values: dict[int, list[tuple[str, str]]] = {idx: [] for idx in idxs}
         for key, column in columns.items():
             pickled = self._pickled.get(key[0], False)
