@@ -508,7 +508,7 @@ def _detached(definition: StudyDefinition) -> StudyDefinition:
     return replace(definition, leaves=leaves)
 
 
-def _records_of(storage: Any, definition: StudyDefinition) -> list[RunRecord]:
+def _records_of(storage: TrajectoryStore, definition: StudyDefinition) -> list[RunRecord]:
     """Run records rebuilt from a stored run table and columns."""
     with storage._state.reading() as h5:
         keys = list_columns(h5.get_node(f"/{storage.name}/{RUNS}"))
