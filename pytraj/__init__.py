@@ -10,6 +10,7 @@
 """
 
 from pytraj import errors
+from pytraj._version import __version__
 from pytraj.errors import PytrajError, RunsFailedError
 from pytraj.io import list_trajectories, load, merge_files, merge_folder
 from pytraj.leaves import (
@@ -23,8 +24,6 @@ from pytraj.run.environment import Environment
 from pytraj.trajectory.spaces import ParameterSpace, cartesian_product
 from pytraj.trajectory.trajectory import Trajectory
 from pytraj.tree import Group, Link, Node
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "Environment",

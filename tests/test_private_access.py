@@ -62,11 +62,7 @@ PENDING_LOWER_API = {
 #: house-lower; lead reconciles at merge.
 PENDING_LOWER_FLOORS = {
     ("leaves/base.py", "_parent"),
-    ("tree/render.py", "_children"),
-    ("storage/hdf5/files.py", "_write_pending"),
-    ("storage/hdf5/recovery.py", "_buffer_definition"),
     ("storage/hdf5/recovery.py", "_state"),
-    ("storage/hdf5/recovery.py", "_write_pending"),
     ("storage/hdf5/writer.py", "_stored"),
 }
 

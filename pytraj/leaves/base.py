@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, ClassVar, TypeVar
 
-from pytraj.errors import NodeTypeError
+from pytraj.errors import NodeTypeError, UnsupportedValueError
+from pytraj.leaves.values import check_storable
 from pytraj.tree.node import Node
 from pytraj.tree.render import leaf_html
 
-__all__ = ["Leaf", "leaf_class", "register_leaf_class", "registered_leaf_classes"]
+__all__ = [
+    "Leaf",
+    "check_picklable",
+    "leaf_class",
+    "register_leaf_class",
+    "registered_leaf_classes",
+]
 
 _REGISTRY: dict[str, type[Leaf]] = {}
 LeafT = TypeVar("LeafT", bound="type[Leaf]")
@@ -51,9 +59,17 @@ class Leaf(Node):
 
         Subclasses may narrow what they accept; the base accepts what storage can hold.
         """
-        from pytraj.leaves.values import check_storable
-
         check_storable(value, where=where)
+
+
+def check_picklable(value: Any, where: str) -> None:
+    """Raise unless ``value`` can be pickled (what the Pickle leaves accept)."""
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise UnsupportedValueError(
+            f"{where}: {type(value).__name__} cannot be pickled ({exc})"
+        ) from exc
 
 
 def register_leaf_class(cls: LeafT) -> LeafT:

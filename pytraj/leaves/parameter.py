@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytraj.errors import ExplorationError, ParameterLockedError, UnsupportedValueError
-from pytraj.leaves.base import Leaf, register_leaf_class
+from pytraj.errors import ExplorationError, ParameterLockedError
+from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
+from pytraj.leaves.values import coerce_range, describe, short_repr
 from pytraj.storage.records import LazyValue
 
 __all__ = ["Parameter", "PickleParameter"]
@@ -126,8 +126,6 @@ class Parameter(Leaf):
     # -- exploration (driven by the trajectory) ----------------------------------------
     def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
         """Coerce explored values to the default's type, raising before anything changes."""
-        from pytraj.leaves.values import coerce_range
-
         return coerce_range(self._default, list(values), where=self.full_name or self.name)
 
     def _set_range(self, values: Sequence[Any] | None) -> None:
@@ -152,8 +150,6 @@ class Parameter(Leaf):
         return self.value
 
     def _summary(self) -> str:
-        from pytraj.leaves.values import describe, short_repr
-
         if type(self._default) is LazyValue:
             text = repr(self._default)
         else:
@@ -178,12 +174,7 @@ class PickleParameter(Parameter):
     pickles_values = True
 
     def check_value(self, value: Any, where: str) -> None:
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise UnsupportedValueError(
-                f"{where}: {type(value).__name__} cannot be pickled ({exc})"
-            ) from exc
+        check_picklable(value, where)
 
     def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
         where = self.full_name or self.name

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pytraj.errors import NodeAttributeError, NodeExistsError, NodeNotFoundError, NodeTypeError
-from pytraj.leaves.base import Leaf, register_leaf_class
+from pytraj.errors import (
+    NodeAttributeError,
+    NodeExistsError,
+    NodeNotFoundError,
+    NodeTypeError,
+)
+from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
+from pytraj.leaves.values import describe
 from pytraj.storage.records import LazyValue
 from pytraj.tree.names import validate_name
 
@@ -152,8 +157,6 @@ class Result(Leaf):
         return self
 
     def _summary(self) -> str:
-        from pytraj.leaves.values import describe
-
         names = self.item_names()
         if self._per_run:
             return f"per run: {', '.join(names)}"
@@ -177,11 +180,4 @@ class PickleResult(Result):
     pickles_values = True
 
     def check_value(self, value: Any, where: str) -> None:
-        from pytraj.errors import UnsupportedValueError
-
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise UnsupportedValueError(
-                f"{where}: {type(value).__name__} cannot be pickled ({exc})"
-            ) from exc
+        check_picklable(value, where)

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from pytraj.errors import InvalidValueError, UnsupportedValueError
+from pytraj.storage.valuecodec_base import MAX_DEPTH
+from pytraj.storage.valuecodec_registry import value_codec_for_type
 
 __all__ = ["check_storable", "coerce_like", "coerce_range", "describe", "short_repr"]
 
@@ -30,7 +32,7 @@ _INT64_MAX = 2**63 - 1
 _ARRAY_KINDS = frozenset("biufcUSMm")
 # Leaves cost nothing to check: the fast path of check_storable.
 _SCALARS = frozenset([bool, float, complex, str, bytes, type(None)])
-_MAX_DEPTH = 100  # the codec's limit too (pytraj.storage.valuecodec.MAX_DEPTH)
+_MAX_DEPTH = MAX_DEPTH  # the codec's limit
 _PICKLE = "store it with PickleResult / PickleParameter"
 
 # Conversions to suggest for common unsupported types, by qualified type name so that
@@ -159,26 +161,17 @@ def _check(value: Any, path: str, depth: int) -> None:
         if refusal is not None:
             raise refusal
         return
-    module = kind_type.__module__
-    if module.startswith("pandas"):
-        from pytraj.storage.valuecodec_pandas import PANDAS_DEPTH, pandas_problem
-
-        if depth > _MAX_DEPTH - PANDAS_DEPTH:
+    codec = value_codec_for_type(kind_type.__module__)
+    if codec is not None:
+        if codec.depth and depth > _MAX_DEPTH - codec.depth:
             raise _Refusal(
                 path,
-                f"pandas values may sit at most {_MAX_DEPTH - PANDAS_DEPTH} "
+                f"{codec.library} values may sit at most {_MAX_DEPTH - codec.depth} "
                 "levels deep in containers",
                 "",
                 invalid=True,
             )
-        problem = pandas_problem(value)
-        if problem is not None:
-            raise _Refusal(path, problem[0], problem[1])
-        return
-    if module.startswith("scipy.sparse"):
-        from pytraj.storage.valuecodec_sparse import sparse_problem
-
-        problem = sparse_problem(value)
+        problem = codec.problem(value)
         if problem is not None:
             raise _Refusal(path, problem[0], problem[1])
         return

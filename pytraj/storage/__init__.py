@@ -15,6 +15,7 @@ from pytraj.storage.records import (
     RunRecord,
     StudyDefinition,
 )
+from pytraj.storage.valuecodec_registry import provide_value_codec
 
 __all__ = [
     "COMPLETED",
@@ -34,3 +35,8 @@ __all__ = [
     "Storage",
     "StudyDefinition",
 ]
+
+# The codecs of pandas and scipy.sparse values, imported on their first value (so that
+# `import pytraj` imports neither library).
+provide_value_codec("pandas", b"PQ", "pytraj.storage.valuecodec_pandas")
+provide_value_codec("scipy.sparse", b"Z", "pytraj.storage.valuecodec_sparse")

@@ -24,6 +24,7 @@ __all__ = [
     "Storage",
     "check_bulk",
     "records_of",
+    "renumbered_rows",
     "run_table_row",
     "value_nbytes",
 ]
@@ -284,6 +285,22 @@ def check_bulk(table: RunTableData, columns: Mapping[tuple[str, str], ColumnData
     for key, column in columns.items():
         if len(column.runs) and not np.isin(column.runs, idxs).all():
             raise ValueError(f"column {key} holds values of runs without a row")
+
+
+def renumbered_rows(
+    table: RunTableData, host_ids: Sequence[int], blank_host: int, first_failure: int
+) -> np.ndarray:
+    """A copy of ``table.rows`` numbered into a trajectory's own host and failure lists.
+
+    ``host_ids[i]`` is the trajectory's number of ``table.hosts[i]``, and ``blank_host``
+    that of the rows without a host (-1); failure ``i`` of the table becomes failure
+    ``first_failure + i``. Both backends append columns through it.
+    """
+    rows = np.array(table.rows, dtype=RUN_TABLE_DTYPE, copy=True)
+    host_map = np.array([*host_ids, blank_host], dtype=np.int32)
+    rows["host"] = host_map[np.where(rows["host"] >= 0, rows["host"], len(host_ids))]
+    rows["error"] = np.where(rows["error"] >= 0, rows["error"] + first_failure, -1)
+    return rows
 
 
 def records_of(

@@ -8,7 +8,7 @@ with their exact types and no aliasing with what the simulation still holds.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from pytraj.storage.interface import (
     RunTableData,
     Storage,
     check_bulk,
+    renumbered_rows,
     run_table_row,
 )
 from pytraj.storage.records import (
@@ -42,6 +43,43 @@ def _encode(value: Any, pickled: bool) -> bytes:
 
 def _decode(data: bytes, pickled: bool) -> Any:
     return pickle.loads(data) if pickled else loads(data)  # Pickle leaves only
+
+
+def _convert(
+    definition: StudyDefinition,
+    annotation: Callable[[Any], Any],
+    value: Callable[[Any, bool], Any],
+) -> StudyDefinition:
+    """A copy of ``definition`` with annotations and values converted (encoded or decoded).
+
+    Items of per-run results hold no value in a definition (their values are columns).
+    """
+    leaves = [
+        replace(
+            leaf,
+            annotations={k: annotation(v) for k, v in leaf.annotations.items()},
+            default=value(leaf.default, leaf.pickled),
+            explored=None
+            if leaf.explored is None
+            else [value(v, leaf.pickled) for v in leaf.explored],
+            items={
+                k: None if leaf.per_run else value(v, leaf.pickled) for k, v in leaf.items.items()
+            },
+        )
+        for leaf in definition.leaves
+    ]
+    groups = [
+        replace(g, annotations={k: annotation(v) for k, v in g.annotations.items()})
+        for g in definition.groups
+    ]
+    return replace(
+        definition,
+        provenance=dict(definition.provenance),
+        groups=groups,
+        leaves=leaves,
+        links=[replace(link) for link in definition.links],
+        point_ids=list(definition.point_ids),
+    )
 
 
 class MemoryStorage(Storage):
@@ -70,67 +108,14 @@ class MemoryStorage(Storage):
 
     # -- definition ------------------------------------------------------------------
     def write_definition(self, definition: StudyDefinition) -> None:
-        leaves = []
         for leaf in definition.leaves:
             self._pickled[leaf.path] = leaf.pickled
-            leaves.append(
-                replace(
-                    leaf,
-                    annotations={k: dumps(v) for k, v in leaf.annotations.items()},
-                    default=_encode(leaf.default, leaf.pickled),
-                    explored=None
-                    if leaf.explored is None
-                    else [_encode(v, leaf.pickled) for v in leaf.explored],
-                    items={
-                        k: None if leaf.per_run else _encode(v, leaf.pickled)
-                        for k, v in leaf.items.items()
-                    },
-                )
-            )
-        groups = [
-            replace(g, annotations={k: dumps(v) for k, v in g.annotations.items()})
-            for g in definition.groups
-        ]
-        self._definition = replace(
-            definition,
-            provenance=dict(definition.provenance),
-            groups=groups,
-            leaves=leaves,
-            links=[replace(link) for link in definition.links],
-            point_ids=list(definition.point_ids),
-        )
+        self._definition = _convert(definition, dumps, _encode)
 
     def read_definition(self) -> StudyDefinition:
         if self._definition is None:
             return StudyDefinition(name=self.name)
-        stored = self._definition
-        leaves = [
-            replace(
-                leaf,
-                annotations={k: loads(v) for k, v in leaf.annotations.items()},
-                default=_decode(leaf.default, leaf.pickled),
-                explored=None
-                if leaf.explored is None
-                else [_decode(v, leaf.pickled) for v in leaf.explored],
-                items={
-                    k: None if leaf.per_run else _decode(v, leaf.pickled)
-                    for k, v in leaf.items.items()
-                },
-            )
-            for leaf in stored.leaves
-        ]
-        groups = [
-            replace(g, annotations={k: loads(v) for k, v in g.annotations.items()})
-            for g in stored.groups
-        ]
-        return replace(
-            stored,
-            provenance=dict(stored.provenance),
-            groups=groups,
-            leaves=leaves,
-            links=[replace(link) for link in stored.links],
-            point_ids=list(stored.point_ids),
-        )
+        return _convert(self._definition, loads, _decode)
 
     def read_items(self, path: str) -> dict[str, Any]:
         for leaf in self.read_definition().leaves:
@@ -187,17 +172,11 @@ class MemoryStorage(Storage):
             for key in self._run_values.pop(idx, []):
                 self._columns[key].pop(idx, None)
             self._logs.pop(idx, None)
-        first_failure = len(self._failures)
-        self._failures.extend(replace(failure) for failure in table.failures)
         hosts = [self._host_id(host) for host in table.hosts]
-        for row in rows.tolist():
-            host, error = row[6], row[7]
-            self._rows[row[0]] = (
-                *row[:6],
-                hosts[host] if host >= 0 else self._host_id(""),
-                first_failure + error if error >= 0 else -1,
-                row[8],
-            )
+        blank = self._host_id("") if (rows["host"] < 0).any() else -1
+        for row in renumbered_rows(table, hosts, blank, len(self._failures)).tolist():
+            self._rows[row[0]] = row
+        self._failures.extend(replace(failure) for failure in table.failures)
         values: dict[int, list[tuple[str, str]]] = {idx: [] for idx in idxs}
         for key, column in columns.items():
             pickled = self._pickled.get(key[0], False)

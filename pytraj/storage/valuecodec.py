@@ -21,8 +21,11 @@ little-endian, ``u32``/``u64`` unsigned, ``q`` signed 64-bit::
     g  dtype + itemsize raw bytes       numpy scalar (numbers, bool, datetime64 ...)
     u  u32 + UTF-8    np.str_           y  u32 + raw     np.bytes_
     a  dtype + u8 order (0 C, 1 F) + u8 ndim + ndim x u64 + raw data   ndarray
-    P  DataFrame      Q  Series         (see :mod:`pytraj.storage.valuecodec_pandas`)
-    Z  scipy sparse matrix or array     (see :mod:`pytraj.storage.valuecodec_sparse`)
+    P  DataFrame      Q  Series         (the pandas codec)
+    Z  scipy sparse matrix or array     (the scipy.sparse codec)
+
+Values of pandas and scipy.sparse go to the codecs those modules register
+(:mod:`pytraj.storage.valuecodec_registry`); this module never imports them.
 
 ``dtype`` is ``u8`` length + ASCII ``dtype.str`` (``"<f8"``, ``">i4"``, ``"<M8[ns]"``,
 ``"<U5"``); array data is written in that byte order and in the array's memory order, so
@@ -64,6 +67,7 @@ from pytraj.storage.valuecodec_base import (
     too_deep,
     unsupported,
 )
+from pytraj.storage.valuecodec_registry import value_codec_for_tag, value_codec_for_type
 
 __all__ = [
     "FORMAT_VERSION",
@@ -222,18 +226,10 @@ def _enc_other(value: Any, out: Chunks, depth: int) -> None:
             encoder(value, out, depth)
             return
         raise unsupported(value, f"numpy scalars of dtype {value.dtype} are not supported")
-    module = kind_type.__module__
-    if module.startswith("pandas"):
-        from pytraj.storage import valuecodec_pandas
-
-        valuecodec_pandas.encode_pandas(value, out, depth)
-        return
-    if module.startswith("scipy.sparse"):
-        from pytraj.storage import valuecodec_sparse
-
-        valuecodec_sparse.encode_sparse(value, out, depth)
-        return
-    raise unsupported(value)
+    codec = value_codec_for_type(kind_type.__module__)
+    if codec is None:
+        raise unsupported(value)
+    codec.encode(value, out, depth)
 
 
 _ENCODERS: dict[type, Encoder] = {
@@ -432,18 +428,6 @@ def _dec_constant(value: Any) -> Decoder:
     return decode
 
 
-def _dec_pandas(data: Any, pos: int, depth: int) -> tuple[Any, int]:
-    from pytraj.storage import valuecodec_pandas
-
-    return valuecodec_pandas.decode_pandas(data, pos - 1, depth)
-
-
-def _dec_sparse(data: Any, pos: int, depth: int) -> tuple[Any, int]:
-    from pytraj.storage import valuecodec_sparse
-
-    return valuecodec_sparse.decode_sparse(data, pos, depth)
-
-
 _DECODERS: list[Decoder | None] = [None] * 256
 for _tag, _decoder in {
     "N": _dec_constant(None),
@@ -461,9 +445,6 @@ for _tag, _decoder in {
     "u": _dec_np_str,
     "y": _dec_np_bytes,
     "a": _dec_array,
-    "P": _dec_pandas,
-    "Q": _dec_pandas,
-    "Z": _dec_sparse,
 }.items():
     _DECODERS[ord(_tag)] = _decoder
 
@@ -474,7 +455,10 @@ def decode_value(data: Any, pos: int, depth: int) -> tuple[Any, int]:
         raise malformed("truncated")
     decoder = _DECODERS[data[pos]]
     if decoder is None:
-        raise malformed(f"unknown tag {data[pos]:#04x} at byte {pos}")
+        codec = value_codec_for_tag(data[pos])
+        if codec is None:
+            raise malformed(f"unknown tag {data[pos]:#04x} at byte {pos}")
+        return codec.decode(data, pos, depth)
     return decoder(data, pos + 1, depth)
 
 

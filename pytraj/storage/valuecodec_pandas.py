@@ -46,6 +46,7 @@ from pytraj.storage.valuecodec_base import (
     too_deep,
     unsupported,
 )
+from pytraj.storage.valuecodec_registry import ValueCodec, register_value_codec
 
 __all__ = ["PANDAS_DEPTH", "decode_pandas", "encode_pandas", "pandas_problem"]
 
@@ -495,3 +496,16 @@ def decode_pandas(data: Any, pos: int, depth: int) -> tuple[Any, int]:
         raise
     except Exception as exc:  # pandas validates with many exception types
         raise malformed(f"{type(exc).__name__}: {exc}") from exc
+
+
+register_value_codec(
+    ValueCodec(
+        library="pandas",
+        type_module="pandas",
+        tags=b"PQ",
+        encode=encode_pandas,
+        decode=decode_pandas,
+        problem=pandas_problem,
+        depth=PANDAS_DEPTH,
+    )
+)

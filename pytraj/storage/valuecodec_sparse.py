@@ -29,6 +29,7 @@ from pytraj.storage.valuecodec_base import (
     read_array,
     unsupported,
 )
+from pytraj.storage.valuecodec_registry import ValueCodec, register_value_codec
 
 __all__ = ["SPARSE_CLASSES", "decode_sparse", "encode_sparse", "sparse_problem"]
 
@@ -101,9 +102,9 @@ def _read_tagged_array(data: Any, pos: int, kinds: str) -> tuple[np.ndarray[Any,
 
 
 def decode_sparse(data: Any, pos: int, depth: int) -> tuple[Any, int]:
-    """Decode the sparse matrix whose payload (after the ``Z`` tag) starts at ``pos``."""
+    """Decode the sparse matrix whose ``Z`` tag is at ``pos``."""
     try:
-        return _decode(data, pos)
+        return _decode(data, pos + 1)
     except ValueDecodeError:
         raise
     except Exception as exc:  # scipy validates with many exception types
@@ -156,3 +157,15 @@ def _decode(data: Any, pos: int) -> tuple[Any, int]:
     if name.startswith("coo"):
         return coo, pos
     return cls(coo), pos
+
+
+register_value_codec(
+    ValueCodec(
+        library="scipy.sparse",
+        type_module="scipy.sparse",
+        tags=b"Z",
+        encode=encode_sparse,
+        decode=decode_sparse,
+        problem=sparse_problem,
+    )
+)

@@ -32,6 +32,7 @@ from pytraj.errors import (
 )
 from pytraj.tree.annotations import Annotations
 from pytraj.tree.names import join_path, split_path, validate_name
+from pytraj.tree.render import render_html, render_text
 
 __all__ = ["Group", "Link", "Node", "quiet_shadowing"]
 
@@ -555,8 +556,6 @@ class Group(Node):
         With ``comments``, each node's comment follows its line after ``#``;
         ``summaries`` (full name -> text) replaces the short state drawn after a node.
         """
-        from pytraj.tree.render import render_text
-
         return render_text(
             self,
             max_children=max_children,
@@ -566,8 +565,6 @@ class Group(Node):
         )
 
     def _repr_html_(self) -> str:
-        from pytraj.tree.render import render_html
-
         return render_html(self)
 
 

@@ -9,27 +9,48 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from pytraj.tree.node import Group, Node
+__all__ = ["DrawnGroup", "DrawnNode", "leaf_html", "render_html", "render_text"]
 
-__all__ = ["leaf_html", "render_html", "render_text"]
+
+class DrawnNode(Protocol):
+    """What the drawings read of a node: its public interface, nothing more."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def comment(self) -> str: ...
+    @property
+    def is_group(self) -> bool: ...
+    @property
+    def is_link(self) -> bool: ...
+
+
+class DrawnGroup(DrawnNode, Protocol):
+    """A group as the drawings read it: a node with children."""
+
+    @property
+    def children(self) -> Mapping[str, Any]: ...
+
 
 DISPLAY_MAX_CHILDREN = 20
 HTML_MAX_NODES = 500
 
 
-def _summary(node: Node) -> str:
+def _summary(node: DrawnNode) -> str:
     if node.is_link:
-        return f"-> {node.target.full_name}"  # type: ignore[attr-defined]  # Link has target
+        target: DrawnNode = getattr(node, "target")  # noqa: B009  # links have one
+        return f"-> {target.full_name}"
     summary = getattr(node, "_summary", None)
     text = summary() if callable(summary) else ""
     return text
 
 
 def render_text(
-    group: Group,
+    group: DrawnGroup,
     *,
     max_children: int = DISPLAY_MAX_CHILDREN,
     max_depth: int | None = None,
@@ -56,8 +77,8 @@ def render_text(
     replaced = summaries or {}
     lines = [f"{group.full_name or group.name}/"]
 
-    def walk(node: Group, prefix: str, level: int) -> None:
-        children = list(node._children.values())
+    def walk(node: DrawnGroup, prefix: str, level: int) -> None:
+        children = list(node.children.values())
         shown = children[:max_children]
         for position, child in enumerate(shown):
             last = position == len(shown) - 1 and len(children) <= max_children
@@ -70,7 +91,7 @@ def render_text(
                 line += f"  # {first[:80]}{'...' if len(first) > 80 else ''}"
             lines.append(line)
             if child.is_group and (max_depth is None or level < max_depth):
-                walk(child, prefix + ("    " if last else "│   "), level + 1)  # type: ignore[arg-type]
+                walk(child, prefix + ("    " if last else "│   "), level + 1)
         if len(children) > max_children:
             lines.append(f"{prefix}└── ... {len(children) - max_children} more")
 
@@ -79,12 +100,12 @@ def render_text(
 
 
 def render_html(
-    group: Group, *, max_children: int = DISPLAY_MAX_CHILDREN, max_nodes: int = HTML_MAX_NODES
+    group: DrawnGroup, *, max_children: int = DISPLAY_MAX_CHILDREN, max_nodes: int = HTML_MAX_NODES
 ) -> str:
     """Return a collapsible HTML view of ``group`` for Jupyter (``_repr_html_``)."""
     budget = [max_nodes]
 
-    def item(node: Node) -> str:
+    def item(node: DrawnNode) -> str:
         budget[0] -= 1
         name = html.escape(node.name)
         summary = html.escape(_summary(node))
@@ -94,12 +115,12 @@ def render_html(
         tail = f" <span style='opacity:0.7'>{summary}</span>" if summary else ""
         if not node.is_group:
             return f"<li{title}><code>{name}</code>{tail}</li>"
-        inner = children(node)  # type: ignore[arg-type]  # is_group: node is a Group
+        inner = children(node)  # type: ignore[arg-type]  # is_group: node has children
         return f"<li{title}><details><summary><b>{name}/</b>{tail}</summary>{inner}</details></li>"
 
-    def children(node: Group) -> str:
+    def children(node: DrawnGroup) -> str:
         parts: list[str] = []
-        kids = list(node._children.values())
+        kids = list(node.children.values())
         for child in kids[:max_children]:
             if budget[0] <= 0:
                 parts.append("<li>... (truncated)</li>")
@@ -116,7 +137,7 @@ def render_html(
     )
 
 
-def leaf_html(node: Node) -> str:
+def leaf_html(node: DrawnNode) -> str:
     """A leaf for Jupyter: its path, its one-line state and its comment."""
     name = html.escape(node.full_name or node.name)
     text = f"<div class='pytraj-leaf'><code>{name}</code> {html.escape(_summary(node))}"

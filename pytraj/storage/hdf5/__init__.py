@@ -16,14 +16,11 @@ from __future__ import annotations
 import os
 
 from pytraj.errors import OptionError, StorageError, TrajectoryNotFoundError
+from pytraj.storage.hdf5 import writer
 from pytraj.storage.hdf5.backend import FLUSH_BYTES, FLUSH_RUNS, FLUSH_SECONDS, HDF5Storage
-from pytraj.storage.hdf5.files import (
-    FileState,
-    check_file,
-    check_hdf5,
-    file_state,
-    stored_names,
-)
+from pytraj.storage.hdf5.damage import check_file, check_hdf5
+from pytraj.storage.hdf5.files import FileState, file_state
+from pytraj.storage.hdf5.groups import stored_names
 from pytraj.storage.hdf5.inspect import JournalStatus, journal_status
 from pytraj.storage.hdf5.layout import SCHEMA_VERSION, journal_path_for
 from pytraj.storage.hdf5.options import FileOptions, available_complibs
@@ -82,8 +79,6 @@ def open_new_trajectory(
     FileLockedError
         When another process writes the file.
     """
-    from pytraj.storage.hdf5 import writer
-
     if options is None:
         options = FileOptions()
     elif not isinstance(options, FileOptions):
@@ -111,10 +106,7 @@ def _open_state(
     if read_only and not state.is_writer:
         pass  # read what the writer flushed so far; a journal stays as it is
     elif state.is_writer or journal_path_for(state.path).exists():
-        # Buffered runs to flush or a journal to replay (the writing side is imported
-        # only then: most loads are of files closed cleanly).
-        from pytraj.storage.hdf5 import writer
-
+        # Buffered runs to flush or a journal to replay.
         writer.prepare_read(state)
     check_hdf5(state.path)
     with state.reading() as h5:

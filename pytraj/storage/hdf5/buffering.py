@@ -21,6 +21,7 @@ from pytraj.storage.interface import (
     ColumnData,
     RunTableData,
     check_bulk,
+    renumbered_rows,
     run_table_row,
 )
 from pytraj.storage.records import FailureRecord, LeafRecord, RunRecord
@@ -99,21 +100,19 @@ class RunBuffers:
         built with one list extension per column instead of one step per value.
         """
         check_bulk(table, columns)
-        rows = np.array(table.rows, dtype=RUN_TABLE_DTYPE, copy=True)
-        idxs = rows["idx"]
         for leaf in leaves:
             self._pickled.setdefault(leaf.path, leaf.pickled)
         # Hosts and failures renumbered into this trajectory's lists.
-        host_map = np.empty(len(table.hosts) + 1, dtype=np.int32)
-        for position, host in enumerate([*table.hosts, ""]):
+        host_ids = []
+        for host in [*table.hosts, ""]:
             found = self._host_ids.get(host)
             if found is None:
                 found = self._host_ids[host] = len(self._host_ids)
                 self._new_hosts.append(host)
-            host_map[position] = found
-        rows["host"] = host_map[np.where(rows["host"] >= 0, rows["host"], len(table.hosts))]
+            host_ids.append(found)
         first_failure = self._n_failures + len(self._failures)
-        rows["error"] = np.where(rows["error"] >= 0, rows["error"] + first_failure, -1)
+        rows = renumbered_rows(table, host_ids[:-1], host_ids[-1], first_failure)
+        idxs = rows["idx"]
         self._failures.extend(table.failures)
         if self._rows:  # keep commit order: earlier single rows go first
             self._row_blocks.append(np.array(self._rows, dtype=RUN_TABLE_DTYPE))

@@ -178,7 +178,7 @@ def create_cells(h5: Any, group: Any, options: FileOptions, expected: int) -> No
     An EArray rather than a Table: it opens several times faster, which every flush
     pays once per column.
     """
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     node = h5.create_earray(
         group,
@@ -254,7 +254,7 @@ def write_run_rows(
     cells. Rows already in the index are rewritten in blocks around the runs that
     changed; new runs are appended (runs in between get -1).
     """
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     cells = int(group._f_get_child(CELLS).nrows)
     node = _current_index(group, cells - len(idxs))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.errors import FileFormatError, PickleNotAllowedError, ValueDecodeError
-from pytraj.storage.hdf5.files import read_guard
+from pytraj.storage.hdf5.damage import read_guard
 from pytraj.storage.hdf5.layout import is_plain_name
 from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.records import LazyValue
@@ -148,11 +148,6 @@ def scalar_tag(value: Any) -> tuple[str, np.dtype[Any]] | None:
     return None
 
 
-def restore_scalars(tag: str, values: np.ndarray[Any, Any]) -> Callable[[Any], Any] | None:
-    """The function that turns one element of a read column into its exact type."""
-    return _FROM_SCALAR.get(tag)
-
-
 # -- attributes -------------------------------------------------------------------------------
 
 
@@ -245,7 +240,7 @@ def _big_key(node_path: str, name: str) -> str:
 
 
 def _store_big(attrs: Any, name: str, raw: bytes, kind: str) -> None:
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     node = attrs._v_node
     h5 = node._v_file

@@ -249,7 +249,7 @@ def create_store(
     ``sample`` (the bytes of the first rows of a heap) decides whether a heap is
     compressed (:meth:`FileOptions.heap_filters`).
     """
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     if spec.is_heap:
         create_heap(h5, group, name, options, expected, sample=sample)
@@ -277,7 +277,7 @@ def create_heap(
 
     ``sample``, the bytes of its first rows, decides whether the heap is compressed.
     """
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     h5.create_earray(
         group,

@@ -38,7 +38,14 @@ from pytraj.storage.hdf5.codecs import (
     storage_dtype,
     write_value,
 )
-from pytraj.storage.hdf5.columns import ColumnSpec, append_rows, create_store, spec_for
+from pytraj.storage.hdf5.columns import (
+    ARRAY_CHUNK_BYTES,
+    ColumnSpec,
+    append_rows,
+    chunk_rows,
+    create_store,
+    spec_for,
+)
 from pytraj.storage.hdf5.layout import (
     ANNOTATIONS,
     CATALOG,
@@ -293,7 +300,7 @@ def write_definition(
     options: FileOptions,
 ) -> None:
     """Bring the trajectory group from ``old`` (what it holds) to ``new``."""
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     name = traj_group._v_name
     attrs = traj_group._v_attrs
@@ -501,8 +508,6 @@ def _write_explored(
         assert leaf.explored is not None
         array = np.array(leaf.explored, dtype=dtype)
         data[column] = array.view(np.int64) if dtype.kind in "Mm" else array
-    from pytraj.storage.hdf5.columns import ARRAY_CHUNK_BYTES, chunk_rows
-
     table = h5.create_table(
         runs,
         EXPLORED,

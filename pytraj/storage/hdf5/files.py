@@ -7,53 +7,43 @@ process waiting for longer than one read. The single writer of a file holds
 ``<file>.lock`` (``fcntl.flock``, released by the kernel when the process dies, so a
 crashed writer never blocks the next one) and the write-ahead journal, both shared by all
 trajectories the process writes in that file.
+
+The state of a file knows its writers only as :class:`TrajectoryWriter` (what a flush
+needs); taking and giving up the writer role is :mod:`~pytraj.storage.hdf5.writer`'s job,
+and what damaged bytes raise is :mod:`~pytraj.storage.hdf5.damage`'s.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import socket
-import struct
 import threading
 import time
 import warnings
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any, Protocol
 
 from pytraj.crashpoints import crash_point
-from pytraj.errors import (
+from pytraj.errors import (  # DamagedFileError keeps its old import path here
     DamagedFileError,
-    FileFormatError,
     FileLockedError,
     FileWriteError,
-    PytrajError,
     StorageError,
 )
 from pytraj.storage.hdf5 import writeguard
-from pytraj.storage.hdf5.layout import (
-    JOURNAL_ID,
-    JOURNAL_SIZE,
-    SCHEMA,
-    SCHEMA_VERSION,
-    TRAJECTORIES,
-)
-from pytraj.storage.hdf5.sizes import memory_error_is_damage
-
-if TYPE_CHECKING:
-    from pytraj.storage.hdf5.backend import HDF5Storage
-    from pytraj.storage.hdf5.journal import Journal
+from pytraj.storage.hdf5.damage import damaged_error, read_errors, read_guard
+from pytraj.storage.hdf5.journal import Journal
+from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_SIZE
 
 __all__ = [
     "DamagedFileError",
     "FileBusyError",
     "FileState",
+    "TrajectoryWriter",
     "WriterLock",
+    "all_states",
     "file_state",
     "forget_all",
     "forget_state",
@@ -67,6 +57,19 @@ LOCK_WAIT_SECONDS = 30.0
 #: (HDF5's own metadata: B-tree nodes, heaps, a new chunk).
 RESERVE_BYTES = 64 * 1024
 _LOCK_SUFFIX = ".lock"
+
+
+class TrajectoryWriter(Protocol):
+    """What a file's state needs of the storages that write into it (HDF5Storage)."""
+
+    name: str
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether buffered data waits to go into the file."""
+
+    def write_pending(self, h5: Any) -> None:
+        """Write the buffered data into the open file ``h5``."""
 
 
 class FileBusyError(StorageError):
@@ -164,7 +167,7 @@ class FileState:
         self.journal_counts: dict[str, int] = {}
         #: Trajectories the journal holds frames of.
         self.journal_names: set[str] = set()
-        self.writers: dict[str, HDF5Storage] = {}
+        self.writers: dict[str, TrajectoryWriter] = {}
         #: Bumped at every flush: cached reads of older generations are stale.
         self.generation = 0
         self.last_flush = time.monotonic()
@@ -228,7 +231,7 @@ class FileState:
             fails (the file is not known good: this process writes no more into it), or
             when an earlier write of this process failed.
         """
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         with self.rlock:
             if self._handle is not None:
@@ -277,7 +280,7 @@ class FileState:
             raise
 
     def _open(self, mode: str, wait: float) -> Any:
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         deadline = time.monotonic() + wait
         pause = 0.005
@@ -340,7 +343,7 @@ class FileState:
                 with self.writing(wait=wait, reserve=reserve) as h5:
                     writing = True
                     for writer in pending:
-                        writer._write_pending(h5)
+                        writer.write_pending(h5)
                     crash_point("flush")
                     if self.journal is not None and not self.has_pending():
                         attrs = h5.root._v_attrs
@@ -418,146 +421,6 @@ class FileState:
         self.rlock = threading.RLock()
 
 
-def read_errors() -> tuple[type[BaseException], ...]:
-    """What HDF5, PyTables and numpy raise on damaged or foreign bytes.
-
-    ``SystemError`` is among them: PyTables has raised "Negative size passed to
-    PyBytes_FromStringAndSize" on a damaged variable-length row. ``KeyError`` is not: the
-    storage uses it to say "no value here".
-    """
-    import tables
-
-    return (
-        tables.HDF5ExtError,
-        tables.NoSuchNodeError,
-        SystemError,
-        ValueError,
-        TypeError,
-        IndexError,
-        OverflowError,
-        AttributeError,
-        EOFError,
-        zlib.error,
-        struct.error,
-    )
-
-
-@contextlib.contextmanager
-def read_guard(path: Path, node: str = "", h5: Any = None) -> Iterator[None]:
-    """Turn what damaged bytes raise inside the block into a :class:`DamagedFileError`.
-
-    pytraj's own errors pass unchanged, so the innermost guard (the one that knows the
-    node best) names it. A ``MemoryError`` becomes one only when the sizes ``node``
-    claims in the open file ``h5`` show it came from damaged bytes
-    (:func:`~pytraj.storage.hdf5.sizes.memory_error_is_damage`); the ``MemoryError`` of a
-    healthy read too big for this machine stays one.
-    """
-    try:
-        yield
-    except PytrajError:
-        raise
-    except read_errors() as exc:
-        raise damaged_node_error(path, node, exc) from exc
-    except MemoryError as exc:
-        if not memory_error_is_damage(h5, node):
-            raise
-        raise damaged_node_error(path, node, exc) from exc
-
-
-def damaged_node_error(path: Path, node: str, exc: BaseException) -> DamagedFileError:
-    """The error for a node of an open file that cannot be read."""
-    reason = _last_line(exc)
-    where = f"node {node}" if node else "its structure"
-    return DamagedFileError(
-        f"{path}: {where} cannot be read ({type(exc).__name__}: {reason}); the file is "
-        "damaged. Run `pytraj check FILE` to see what is still readable; with its journal "
-        "(<file>.journal) beside it pytraj rebuilds the file on the next open, otherwise "
-        "restore it from a backup",
-        reason,
-        node,
-    )
-
-
-def damaged_error(path: Path, exc: BaseException) -> DamagedFileError:
-    """The error for an HDF5 file that cannot be opened."""
-    reason = _last_line(exc)
-    return DamagedFileError(
-        f"{path} cannot be opened as an HDF5 file ({reason}); it is damaged or truncated. "
-        "With its journal (<file>.journal) beside it pytraj rebuilds it on open; without one, "
-        "restore the file from a backup",
-        reason,
-    )
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(("File ", "End of HDF5"))]
-    return useful[-2] if len(useful) >= 2 else (useful[-1] if useful else type(exc).__name__)
-
-
-def check_file(h5: Any, path: Path) -> None:
-    """Refuse a file that pytraj did not write, or wrote with a newer layout."""
-    attrs = h5.root._v_attrs
-    if SCHEMA not in attrs:
-        raise FileFormatError(
-            f"{path} is an HDF5 file but not a pytraj file (its root has no {SCHEMA} "
-            "attribute). This pytraj reads only files it wrote: it has no pypet reader yet, so "
-            "open a pypet file with pypet itself, and any HDF5 file with h5py, PyTables or ptdump"
-        )
-    raw = attrs[SCHEMA]
-    if isinstance(raw, bool | np.bool_) or not isinstance(raw, int | np.integer):
-        raise FileFormatError(
-            f"{path} is an HDF5 file but not a pytraj file: its {SCHEMA} attribute holds "
-            f"{type(raw).__name__} {str(raw)[:40]!r}, not a layout number; give the path of "
-            "a file pytraj wrote"
-        )
-    version = int(raw)
-    if version < 1:
-        raise FileFormatError(
-            f"{path} is not a pytraj file: its {SCHEMA} attribute is {version}, and pytraj "
-            "layouts start at 1; give the path of a file pytraj wrote"
-        )
-    if version > SCHEMA_VERSION:
-        raise FileFormatError(
-            f"{path} was written by a newer pytraj (file layout {version}; this pytraj reads "
-            f"layout {SCHEMA_VERSION}); upgrade pytraj to read it"
-        )
-
-
-def stored_names(h5: Any) -> list[str]:
-    """Trajectory names in creation order (groups the root list misses come last)."""
-    from pytraj.storage.hdf5.codecs import get_attr
-
-    text = get_attr(h5.root._v_attrs, TRAJECTORIES, "")
-    names = [name for name in text.split(",") if name]
-    present = {name for name, group in h5.root._v_groups.items() if SCHEMA in group._v_attrs}
-    ordered = [name for name in names if name in present]
-    ordered.extend(sorted(present - set(ordered)))
-    return ordered
-
-
-def check_hdf5(path: Path) -> None:
-    """Raise a clear error when ``path`` is missing or not an HDF5 file at all."""
-    import tables
-
-    if not path.exists():
-        raise StorageError(
-            f"no file {path}; check the path, or create it by giving filename= to a "
-            "Trajectory or an Environment"
-        )
-    if path.is_dir():
-        raise StorageError(f"{path} is a folder, not a pytraj file; give the file's path")
-    try:
-        is_hdf5 = tables.is_hdf5_file(str(path))
-    except (OSError, tables.HDF5ExtError) as exc:
-        raise damaged_error(path, exc) from exc
-    if not is_hdf5:
-        raise FileFormatError(
-            f"{path} is not an HDF5 file (it does not start with the HDF5 signature); "
-            "give the path of a file pytraj wrote"
-        )
-
-
 _STATES: dict[Path, FileState] = {}
 _STATES_LOCK = threading.Lock()
 
@@ -587,28 +450,11 @@ def forget_all() -> None:
     _STATES.clear()
 
 
-def close_at_exit() -> None:
-    """Close the files this process still writes when the interpreter exits normally.
-
-    A script that forgets ``traj.close()`` then leaves a clean file (no journal to
-    replay). A kill skips this, and the journal covers it.
-    """
-    from pytraj.errors import PytrajWarning
-
-    for state in list(_STATES.values()):
-        for storage in list(state.writers.values()):
-            try:
-                storage.close()
-            except Exception as exc:  # at exit there is no caller left to raise to
-                warnings.warn(
-                    PytrajWarning(
-                        f"could not close {state.path} at exit ({exc}); its journal keeps "
-                        "the runs, and the next open replays them"
-                    ),
-                    stacklevel=1,
-                )
+def all_states() -> list[FileState]:
+    """The state of every file this process uses."""
+    with _STATES_LOCK:
+        return list(_STATES.values())
 
 
-atexit.register(close_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=forget_all)

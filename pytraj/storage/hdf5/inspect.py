@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pytraj.errors import StorageError
 from pytraj.storage.hdf5.files import FileState
+from pytraj.storage.hdf5.groups import journal_attrs
 from pytraj.storage.hdf5.journal import journal_path_for
 from pytraj.storage.hdf5.journal_format import read_journal
-from pytraj.storage.hdf5.writer import journal_attrs
 
 __all__ = ["JournalStatus", "journal_status", "writer_of"]
 

@@ -30,7 +30,7 @@ def available_complibs() -> list[str]:
 @functools.cache
 def _usable_complibs() -> tuple[str, ...]:
     # Asking PyTables takes ~20 ms, and every FileOptions is checked against the answer.
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     usable = []
     for name in tables.filters.all_complibs:
@@ -105,7 +105,7 @@ class FileOptions:
 
     def table_filters(self) -> Any:
         """PyTables filters for tables and integer arrays."""
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         return tables.Filters(
             complevel=self.complevel,
@@ -116,7 +116,7 @@ class FileOptions:
 
     def array_filters(self, kind: str) -> Any:
         """PyTables filters for an extendable array of dtype kind ``kind``."""
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         if kind in "fc" and not self.compresses_floats:
             return tables.Filters(complevel=0, fletcher32=self.fletcher32)
@@ -131,7 +131,7 @@ class FileOptions:
         holds the file and every reader waits. Text and other compressible bytes are
         compressed as tables are.
         """
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         probe = sample[:HEAP_PROBE_BYTES]
         if (
@@ -145,6 +145,6 @@ class FileOptions:
 
     def plain_filters(self) -> Any:
         """Filters for the small variable-length lists (HDF5 cannot filter their data)."""
-        import tables
+        import tables  # keeps import pytraj fast: PyTables loads on first use
 
         return tables.Filters(complevel=0)

@@ -32,9 +32,9 @@ from pytraj.errors import DamagedFileError, StorageError
 from pytraj.storage.hdf5.backend import HDF5Storage
 from pytraj.storage.hdf5.codecs import pickled_lazy
 from pytraj.storage.hdf5.files import FileState
+from pytraj.storage.hdf5.groups import journal_attrs
 from pytraj.storage.hdf5.journal_format import JournalContents, journal_path_for, read_journal
 from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_SIZE, LOG_KEY
-from pytraj.storage.hdf5.writer import journal_attrs
 from pytraj.storage.interface import (
     BLOCK_BYTES,
     RUN_TABLE_DTYPE,

@@ -36,24 +36,28 @@ import numpy as np
 
 from pytraj.crashpoints import ENV_VAR as CRASH_ENV_VAR
 from pytraj.crashpoints import crash_point
-from pytraj.errors import FileFormatError, RecoveryWarning, StorageError
-from pytraj.storage.hdf5.cells import forget_run_rows
+from pytraj.errors import DamagedFileError, FileFormatError, RecoveryWarning, StorageError
+from pytraj.storage.hdf5.cells import forget_run_rows, list_columns
 from pytraj.storage.hdf5.codecs import resolve, set_attr
+from pytraj.storage.hdf5.damage import check_file, check_hdf5
 from pytraj.storage.hdf5.files import (
     RESERVE_BYTES,
-    DamagedFileError,
     FileBusyError,
     FileState,
-    check_file,
-    check_hdf5,
     file_state,
     forget_state,
+)
+from pytraj.storage.hdf5.groups import (
+    create_file,
+    journal_attrs,
+    new_trajectory_group,
     stored_names,
 )
 from pytraj.storage.hdf5.journal import JournalContents, journal_path_for, read_journal
 from pytraj.storage.hdf5.journal_format import JournalScan, iter_frames
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
+    JOURNAL_RUNS,
     JOURNAL_SIZE,
     LOG_KEY,
     RUNS,
@@ -62,6 +66,7 @@ from pytraj.storage.hdf5.layout import (
     traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.store import TrajectoryStore
 from pytraj.storage.records import RunRecord, StudyDefinition
 
 __all__ = ["recover"]
@@ -72,7 +77,7 @@ class _Damaged(Exception):
 
 
 def _damage_errors() -> tuple[type[BaseException], ...]:
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     return (tables.HDF5ExtError, tables.NodeError, DamagedFileError, KeyError, ValueError)
 
@@ -164,8 +169,6 @@ def _unflushed_frames(state: FileState) -> JournalContents | None:
     journal, a file that does not open, a trajectory the file does not know from this
     journal): then the whole journal is read.
     """
-    from pytraj.storage.hdf5.writer import journal_attrs
-
     journal_path = journal_path_for(state.path)
     try:
         check_hdf5(state.path)
@@ -192,8 +195,6 @@ def _unflushed_frames(state: FileState) -> JournalContents | None:
 
 def _journal_counts(state: FileState, contents: JournalContents) -> tuple[dict[str, int], set[str]]:
     """Journal records per trajectory as the file records them (to continue the journal)."""
-    from pytraj.storage.hdf5.writer import journal_attrs
-
     assert contents.header is not None
     journal_id = contents.header.journal_id.hex()
     counts = {}
@@ -249,8 +250,6 @@ def _replay(
     With ``tail``, ``contents`` holds only the frames after the file's last flush
     (:func:`_unflushed_frames`): all of its records are new.
     """
-    from pytraj.storage.hdf5.writer import journal_attrs
-
     assert contents.header is not None
     try:
         check_hdf5(state.path)
@@ -308,8 +307,6 @@ def _replay(
 
 
 def _new_group(h5: Any, name: str) -> None:
-    from pytraj.storage.hdf5.writer import new_trajectory_group
-
     names = stored_names(h5)
     new_trajectory_group(h5, name, FileOptions(), "", 0)
     set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
@@ -326,20 +323,17 @@ def _apply(
     count: int,
 ) -> None:
     """Write a definition and run records into trajectory ``name`` of the open file."""
-    from pytraj.storage.hdf5.backend import HDF5Storage
-    from pytraj.storage.hdf5.layout import JOURNAL_ID, JOURNAL_RUNS
-
-    storage = HDF5Storage(state, name)
+    storage = TrajectoryStore(state, name)
     # The cells are authoritative; the run -> row indexes a killed flush may have left
     # half rewritten are rebuilt from them by the writes below.
     runs_group = h5.get_node(f"{traj_path(name)}/{RUNS}")
     forget_run_rows(h5, runs_group, lambda key: column_path(name, key))
     storage.start_writing(h5)
     if definition is not None:
-        storage._buffer_definition(definition)
+        storage.buffer_definition(definition)
     if records:
         storage.buffer_runs(records)
-    storage._write_pending(h5)
+    storage.write_pending(h5)
     storage.stop_writing()
     attrs = h5.get_node(f"/{name}")._v_attrs
     attrs[JOURNAL_ID] = journal_id
@@ -348,8 +342,6 @@ def _apply(
 
 def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[str]:
     """Move the damaged file aside and write the trajectories again."""
-    from pytraj.storage.hdf5.writer import create_file
-
     assert contents.header is not None
     notes = [f"it could not be read ({reason})"]
     aside: Path | None = None
@@ -487,8 +479,6 @@ def _salvage(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
 
 
 def _salvage_from(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
-    from pytraj.storage.hdf5.backend import HDF5Storage
-
     source = file_state(path)
     found: dict[str, tuple[StudyDefinition, list[RunRecord]]] = {}
     with source.reading() as h5:
@@ -496,7 +486,7 @@ def _salvage_from(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord
         names = stored_names(h5)
     for name in names:
         try:
-            storage = HDF5Storage(source, name)
+            storage = TrajectoryStore(source, name)
             definition = _detached(storage.materialized(storage.read_definition(), journal=True))
             found[name] = (definition, _records_of(storage, definition))
         except _unreadable():
@@ -518,10 +508,8 @@ def _detached(definition: StudyDefinition) -> StudyDefinition:
     return replace(definition, leaves=leaves)
 
 
-def _records_of(storage: Any, definition: StudyDefinition) -> list[RunRecord]:
+def _records_of(storage: TrajectoryStore, definition: StudyDefinition) -> list[RunRecord]:
     """Run records rebuilt from a stored run table and columns."""
-    from pytraj.storage.hdf5.cells import list_columns
-
     with storage._state.reading() as h5:
         keys = list_columns(h5.get_node(f"/{storage.name}/{RUNS}"))
     table = storage.read_run_table()

@@ -63,7 +63,7 @@ def run_table_file_dtype(version: int = SCHEMA_VERSION) -> np.dtype[Any]:
 
 def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: int) -> Any:
     """Create the empty ``runs`` group of a new trajectory."""
-    import tables
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     runs = h5.create_group(traj_group, RUNS)
     h5.create_table(

@@ -64,7 +64,7 @@ def damaged(path: Path, name: str, reason: str) -> DamagedFileError:
 
 
 def _is_vlarray(node: Any) -> bool:
-    import tables  # lazy: keeps `import pytraj` fast
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     return isinstance(node, tables.VLArray)
 
@@ -174,7 +174,7 @@ def memory_error_is_damage(h5: Any, node_path: str) -> bool:
     """
     if h5 is None or not node_path:
         return False
-    import tables  # lazy: keeps `import pytraj` fast
+    import tables  # keeps import pytraj fast: PyTables loads on first use
 
     try:
         node = h5.get_node(node_path)

@@ -25,8 +25,8 @@ from pytraj.storage.hdf5.codecs import (
     read_value,
 )
 from pytraj.storage.hdf5.columns import ColumnSpec, read_all_rows
+from pytraj.storage.hdf5.damage import read_guard
 from pytraj.storage.hdf5.definitions import COLUMN_PATHS
-from pytraj.storage.hdf5.files import read_guard
 from pytraj.storage.hdf5.layout import (
     ANNOTATIONS,
     CATALOG,

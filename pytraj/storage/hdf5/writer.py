@@ -12,48 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import FileLockedError, OptionError, StorageError
+from pytraj.storage.hdf5 import recovery
 from pytraj.storage.hdf5.codecs import remove_big_attrs_below, set_attr
-from pytraj.storage.hdf5.files import FileState, WriterLock, check_file, check_hdf5, stored_names
+from pytraj.storage.hdf5.damage import check_file, check_hdf5
+from pytraj.storage.hdf5.files import FileState, WriterLock
+from pytraj.storage.hdf5.groups import create_file, new_trajectory_group, stored_names
 from pytraj.storage.hdf5.journal import Journal, journal_path_for
-from pytraj.storage.hdf5.layout import (
-    JOURNAL_ID,
-    JOURNAL_RUNS,
-    SCHEMA,
-    SCHEMA_VERSION,
-    TRAJECTORIES,
-    is_plain_name,
-    traj_path,
-)
+from pytraj.storage.hdf5.layout import TRAJECTORIES, is_plain_name, traj_path
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.skeleton import holds_definition
+from pytraj.storage.hdf5.store import TrajectoryStore
 from pytraj.storage.records import StudyDefinition
 
-if TYPE_CHECKING:
-    from pytraj.storage.hdf5.backend import HDF5Storage
-
 __all__ = ["acquire", "create_file", "create_trajectory", "prepare_read", "release"]
-
-
-def create_file(state: FileState) -> None:
-    """Create an empty pytraj file (the caller holds the lock)."""
-    from pytraj import __version__
-
-    with state.writing(create=True) as h5:
-        attrs = h5.root._v_attrs
-        attrs[SCHEMA] = SCHEMA_VERSION
-        attrs[TRAJECTORIES] = ""
-        attrs["pytraj_version"] = __version__
 
 
 def _start(state: FileState, *, journaled: bool = True) -> None:
     """Take the writer role of the file: lock, recovery, journal (none when not
     ``journaled``: a disposable file, see :attr:`HDF5Storage.disposable`)."""
-    from pytraj.storage.hdf5 import recovery
-
     lock = WriterLock.acquire(state.path)
     journal: Journal | None
     try:
@@ -84,7 +63,7 @@ def _start(state: FileState, *, journaled: bool = True) -> None:
     state.journal_size_at_flush = journal.size if journal is not None else 0
 
 
-def acquire(state: FileState, storage: HDF5Storage) -> None:
+def acquire(state: FileState, storage: TrajectoryStore) -> None:
     """Make ``storage`` a writer of its file (taking the file's writer role if needed)."""
     with state.rlock:
         other = state.writers.get(storage.name)
@@ -107,7 +86,7 @@ def acquire(state: FileState, storage: HDF5Storage) -> None:
         state.writers[storage.name] = storage
 
 
-def release(state: FileState, storage: HDF5Storage, *, clean: bool) -> None:
+def release(state: FileState, storage: TrajectoryStore, *, clean: bool) -> None:
     """Give up ``storage``'s writer role; the last writer gives up the file's."""
     with state.rlock:
         if state.writers.get(storage.name) is storage:
@@ -144,8 +123,6 @@ def _stop(state: FileState, *, clean: bool) -> None:
 def prepare_read(state: FileState) -> None:
     """Before reading a file: write this process's buffered runs, or replay a journal
     left by a writer that did not close cleanly (if no live process writes the file)."""
-    from pytraj.storage.hdf5 import recovery
-
     with state.rlock:
         if state.is_writer:
             state.flush_pending()
@@ -180,6 +157,7 @@ def _swap_journal(state: FileState) -> None:
     state.journal_counts, state.journal_names = {}, set()
     state.journal_size_at_flush = state.journal.size
     for writer in state.writers.values():
+        assert isinstance(writer, TrajectoryStore)  # acquire() registers only those
         stored = writer._stored
         if stored is not None:
             state.journal.append_definition(writer.name, writer.materialized(stored, journal=True))
@@ -188,7 +166,7 @@ def _swap_journal(state: FileState) -> None:
 
 def create_trajectory(
     state: FileState,
-    storage: HDF5Storage,
+    storage: TrajectoryStore,
     *,
     overwrite: bool,
     options: FileOptions,
@@ -248,30 +226,3 @@ def create_trajectory(
             if started and not state.writers:
                 _stop(state, clean=False)
             raise
-
-
-def new_trajectory_group(
-    h5: Any, name: str, options: FileOptions, journal_id: str, journal_runs: int
-) -> Any:
-    """Create the group of a new, empty trajectory (not yet listed on the root)."""
-    from pytraj.storage.hdf5.runs import create_runs_group
-
-    group = h5.create_group("/", name)
-    attrs = group._v_attrs
-    attrs[SCHEMA] = SCHEMA_VERSION
-    # The root names the newest layout inside, so an older pytraj refuses the file
-    # instead of misreading this trajectory (its layout-1 neighbours stay as they are).
-    h5.root._v_attrs[SCHEMA] = SCHEMA_VERSION
-    attrs["n_runs"] = 1
-    attrs[JOURNAL_ID] = journal_id
-    attrs[JOURNAL_RUNS] = journal_runs
-    create_runs_group(h5, group, options, 1)
-    return group
-
-
-def journal_attrs(h5: Any, name: str) -> tuple[str, int]:
-    """The journal id and record count a trajectory group says it holds."""
-    attrs = h5.get_node(f"/{name}")._v_attrs
-    journal_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
-    count = int(attrs[JOURNAL_RUNS]) if JOURNAL_RUNS in attrs else 0
-    return journal_id, count
