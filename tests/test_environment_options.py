@@ -161,3 +161,36 @@ def test_caps_gate_holds_runs_above_the_cap_but_never_the_first() -> None:
     assert gate.allows(1) is True
     assert ResourceCaps().active is False
     assert ResourceCaps(swap=20).exceeded(ResourceUsage(1, 2, 30)) == ["swap 30% > 20%"]
+
+
+# -- keep_return_values -------------------------------------------------------------------
+def _square(traj: Any) -> float:
+    traj.add_result("z", traj.x**2)
+    return float(traj.x) * 10
+
+
+@pytest.mark.parametrize("ncores", [1, 2])
+def test_dropped_return_values_leave_the_runs_stored(tmp_path: Path, ncores: int) -> None:
+    env = Environment("t", tmp_path / "s.h5", keep_return_values=False, ncores=ncores)
+    env.trajectory.add_parameter("x", 0.0)
+    env.trajectory.explore({"x": [1.0, 2.0, 3.0, 4.0]})
+    assert env.run(_square) == []
+    env.close()
+    stored = pt.load(tmp_path / "s.h5")
+    assert stored.results.z.to_numpy().tolist() == [1.0, 4.0, 9.0, 16.0]
+    assert stored.run_table.counts()["completed"] == 4
+
+    kept = Environment("k", tmp_path / "k.h5")
+    kept.trajectory.add_parameter("x", 0.0)
+    kept.trajectory.explore({"x": [1.0, 2.0]})
+    assert kept.run(_square) == [(0, 10.0), (1, 20.0)]
+    kept.close()
+
+
+def test_dropped_return_values_are_checked_and_refuse_post_processing(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="keep_return_values"):
+        Environment("t", tmp_path / "s.h5", keep_return_values="no")  # type: ignore[arg-type]
+    env = Environment("t", tmp_path / "s.h5", keep_return_values=False)
+    with pytest.raises(OptionError, match=r"post-processing .*keep_return_values=True"):
+        env.add_postprocessing(lambda traj, results: None)
+    env.close()

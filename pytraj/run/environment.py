@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from pytraj.crashpoints import crash_point
-from pytraj.errors import RunError, RunsFailedError
+from pytraj.errors import OptionError, RunError, RunsFailedError
 from pytraj.run.binding import StudyBinding
 from pytraj.run.caps import CapGate, ResourceCaps, ResourceUsage, read_usage
 from pytraj.run.executors import make_runner
@@ -129,6 +129,13 @@ class Environment:
         ``2-of-4``); other shards' runs stay pending there. None: the environment
         variable ``PYTRAJ_SHARD=i/n`` when set, else the whole study. See
         :mod:`pytraj.run.shards`; merge the shard files with :func:`pytraj.merge_files`.
+    keep_return_values
+        Whether ``env.run`` collects the return value of every run it completes and
+        returns them. The list grows with the study (about 90 bytes per run when
+        ``func`` returns None, 90 MB for a million runs, plus the values); with False,
+        ``env.run`` returns an empty list and the main process holds only the runs of
+        the current commit batch. Post-processing receives the return values, so it
+        needs True.
     study_dir
         Folder of the per-run working directories (``traj.run_dir``); default
         ``<file stem>_<trajectory>/`` beside the file. On a cluster it must be on a
@@ -180,6 +187,7 @@ class Environment:
         complib: str | None = None,
         complevel: int | None = None,
         shard: tuple[int, int] | None = None,
+        keep_return_values: bool = True,
         study_dir: str | Path | None = None,
         git_repository: str | Path | None = None,
         git_message: str = "",
@@ -217,6 +225,9 @@ class Environment:
         self._caps = ResourceCaps.from_options(cpu_cap, memory_cap, swap_cap, niceness)
         self._output = OutputOptions.from_options(progress, log_config, log_stdout)
         self._on_error: OnError = validate_on_error(on_error)
+        if not isinstance(keep_return_values, bool):
+            raise invalid("keep_return_values", keep_return_values, "expected True or False")
+        self._keep_return_values = keep_return_values
         self._git = GitOptions.from_options(
             git_repository, git_message, git_fail, git_add_untracked
         )
@@ -349,6 +360,11 @@ class Environment:
         Points that exist already are not run again.
         """
         self._check_callable(func)
+        if not self._keep_return_values:
+            raise OptionError(
+                "post-processing receives every run's return value, which this Environment "
+                "drops (keep_return_values=False); create it with keep_return_values=True"
+            )
         self._postprocessing = Call(func, args, kwargs)
 
     def resume(
@@ -448,7 +464,7 @@ class Environment:
             # study the re-run continues.
             traj.store()
         progress = Progress(self._output.progress, len(job.indices), traj.name)
-        session = RunSession(traj, progress, writer)
+        session = RunSession(traj, progress, writer, keep_values=self._keep_return_values)
         gate = CapGate(self._caps, self.resource_usage)
         with InterruptControl() as control:
             try:

@@ -91,14 +91,23 @@ class RunSession:
         The main trajectory (the single writer).
     progress
         The progress display.
+    writer
+        Position of this writer session in ``provenance["writers"]`` (-1: none).
+    keep_values
+        Keep ``(idx, return value)`` of every completed run in :attr:`results`.
     """
 
-    def __init__(self, traj: Trajectory, progress: Progress, writer: int = -1) -> None:
+    def __init__(
+        self, traj: Trajectory, progress: Progress, writer: int = -1, *, keep_values: bool = True
+    ) -> None:
         self.traj = traj
         self.progress = progress
         #: Position of this writer session in ``provenance["writers"]`` (-1: none).
         self.writer = writer
+        #: ``(idx, return value)`` of the completed runs (empty unless ``keep_values``).
         self.results: list[tuple[int, Any]] = []
+        self._keep_values = keep_values
+        self._completed = 0
         self.failed: list[int] = []
         self._batch: list[RunRecord] = []
         self._batch_failed = 0
@@ -112,7 +121,9 @@ class RunSession:
             record.values[WRITER_KEY] = self.writer
         self._batch.append(record)
         if record.status == COMPLETED:
-            self.results.append((record.idx, value))
+            self._completed += 1
+            if self._keep_values:
+                self.results.append((record.idx, value))
         else:
             self.failed.append(record.idx)
             self._batch_failed += 1
@@ -154,4 +165,4 @@ class RunSession:
     @property
     def count(self) -> int:
         """Runs finished so far (committed or not)."""
-        return len(self.results) + len(self.failed)
+        return self._completed + len(self.failed)
