@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,25 @@ def test_from_definition_rebuilds_a_stored_trajectory(tmp_path: Path, traj: pt.T
     assert type(loaded) is pt.Trajectory
     assert (len(loaded), loaded.created, loaded.results.z[1]) == (2, created, 4.0)
     assert not loaded.definition_dirty
+
+
+def test_repeated_points_are_told_by_whole_ids_not_by_their_first_bytes() -> None:
+    from pytraj.errors import DuplicatePointWarning
+    from pytraj.trajectory.exploration import _warn_duplicates
+    from pytraj.trajectory.runtable import RunTable
+
+    table = RunTable(5)
+    same_head = b"\x01" * 8
+    table.set_point_ids(
+        [same_head + b"\x02" * 8, same_head + b"\x03" * 8, b"\x04" * 16, b"\x04" * 16, b"\x00" * 16]
+    )
+    with pytest.warns(
+        DuplicatePointWarning, match=r"1 explored runs repeat a parameter point \(3\)"
+    ):
+        _warn_duplicates(table, 3)
+    with pytest.warns(DuplicatePointWarning, match=r"2 explored runs .*\(2, 3\)"):
+        _warn_duplicates(table, 0)
+    table.set_point_ids([same_head + bytes([k]) * 8 for k in range(5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_duplicates(table, 0)

@@ -12,7 +12,7 @@ import numpy as np
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
 from pytraj.storage.records import PENDING
-from pytraj.trajectory.pointid import point_ids
+from pytraj.trajectory.pointid import POINT_ID_BATCH, point_ids
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.spaces import ParameterSpace, as_columns
 from pytraj.tree.node import Group, Node
@@ -182,17 +182,26 @@ def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
     explored = {name: p._range for name, p in parameters if p.is_explored}
-    ids = point_ids(fixed, explored, indices)  # type: ignore[arg-type]  # explored: lists
-    if ids:
-        rows = traj.run_table.rows
+    rows = traj.run_table.rows
+    # A batch at a time into the table: no list of a million ids is held meanwhile.
+    for start in range(0, len(indices), POINT_ID_BATCH):
+        batch = indices[start : start + POINT_ID_BATCH]
+        ids = point_ids(fixed, explored, batch)  # type: ignore[arg-type]  # explored: lists
         raw = np.frombuffer(b"".join(ids), dtype=rows.dtype["point_id"])
-        rows["point_id"][np.asarray(indices, dtype=np.int64)] = raw
+        rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
 
 
 def _warn_duplicates(table: RunTable, start: int) -> None:
-    ids = table.point_ids()
-    counted = Counter(ids)
-    repeated = [i for i in range(start, len(ids)) if counted[ids[i]] > 1]
+    ids = np.ascontiguousarray(table.rows["point_id"])
+    if not len(ids):
+        return
+    # Ids are hashes: runs whose first 8 bytes match are the only candidates, found with
+    # numpy (no Python object per run); the candidates are then compared whole.
+    head = ids.view(np.uint64).reshape(len(ids), -1)[:, 0]
+    _, inverse, counts = np.unique(head, return_inverse=True, return_counts=True)
+    suspects = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
+    counted = Counter(bytes(ids[i]) for i in suspects)
+    repeated = [i for i in suspects if i >= start and counted[bytes(ids[i])] > 1]
     if repeated:
         shown = ", ".join(map(str, repeated[:10])) + (" ..." if len(repeated) > 10 else "")
         warnings.warn(
