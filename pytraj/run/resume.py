@@ -114,11 +114,13 @@ def _point_differences(script: Trajectory, stored: StudyDefinition) -> list[Diff
     # Compared as 16 raw bytes each: an id read back from a layout-1 ``S16`` column by a
     # reader that dropped trailing NULs gets them back first.
     ours = script.run_table.point_ids()
-    theirs = [bytes(pid).ljust(16, b"\x00") for pid in stored.point_ids]
+    theirs = stored.point_ids
+    if set(map(type, theirs)) - {bytes} or set(map(len, theirs)) - {16}:
+        theirs = [bytes(pid).ljust(16, b"\x00") for pid in theirs]
     common = min(len(ours), len(theirs))
+    if ours[:common] == theirs[:common]:
+        return []  # the usual case, one C-level comparison of the lists
     differing = [i for i in range(common) if ours[i] != theirs[i]]
-    if not differing:
-        return []
     explored = [p for p in parameters_of(script) if p.is_explored]
     stored_ranges = {
         leaf.path: leaf.explored for leaf in stored.leaves if leaf.path.startswith("parameters.")
