@@ -356,9 +356,10 @@ class Trajectory(StudyViews, MergeEntry, Group):
             parts = parts[1:]
         group = self._branch(branch)
         parent = group.require_group(".".join(parts[:-1])) if len(parts) > 1 else group
-        if parts[-1] in parent._children:
+        existing = parent.child(parts[-1])
+        if existing is not None:
             raise NodeExistsError(
-                f"{parent._children[parts[-1]].full_name!r} exists already; "
+                f"{existing.full_name!r} exists already; "
                 "change it through traj.node(path), or remove it first"
             )
         parent.attach(leaf, name=parts[-1])
