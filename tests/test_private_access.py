@@ -66,20 +66,37 @@ def _is_allowed(name: str) -> bool:
     return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
 
 
+def _inside_methods(tree: ast.Module) -> set[int]:
+    """Ids of the nodes inside a class's methods, where ``self`` / ``cls`` is that class."""
+    inside: set[int] = set()
+    for cls in (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)):
+        for method in cls.body:
+            if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+                inside.update(id(node) for node in ast.walk(method))
+    return inside
+
+
 def foreign_private_accesses(package: Path = PACKAGE) -> list[Access]:
-    """Every ``other._name`` in ``package`` that its module's classes do not own."""
+    """Every ``other._name`` in ``package`` that its module's classes do not own.
+
+    ``self._name`` and ``cls._name`` count as the class's own only inside its methods: a
+    module-level function calling its argument ``cls`` is checked like any other.
+    """
     found = []
     for path in sorted(package.rglob("*.py")):
         module = path.relative_to(package).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         own = _own_private_names(tree)
+        methods = _inside_methods(tree)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Attribute):
                 continue
             name = node.attr
             if not name.startswith("_") or name.startswith("__") or name in own:
                 continue
-            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            receiver = node.value
+            by_owner = isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")
+            if by_owner and id(node) in methods:
                 continue
             if _is_allowed(name):
                 continue
@@ -106,6 +123,11 @@ def test_the_scan_finds_a_planted_offence(tmp_path: Path) -> None:
         "def peek(traj, node):\n"
         "    sys._getframe(0); node._v_attrs\n"
         "    return traj._active_run\n"
+        "def build(cls):\n"
+        "    return cls._restore()\n"
     )
     found = foreign_private_accesses(tmp_path)
-    assert [(a.module, a.line, a.text) for a in found] == [("planted.py", 8, "traj._active_run")]
+    assert [(a.module, a.line, a.text) for a in found] == [
+        ("planted.py", 8, "traj._active_run"),
+        ("planted.py", 10, "cls._restore"),
+    ]
