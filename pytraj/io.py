@@ -39,7 +39,6 @@ from pytraj.errors import (
 )
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.records import LazyValue
 from pytraj.trajectory.definition import to_definition
 from pytraj.trajectory.merging import MergeReport
 from pytraj.trajectory.trajectory import Trajectory
@@ -157,12 +156,7 @@ def load_everything(traj: Trajectory) -> None:
     for leaf in traj.iter_leaves():
         try:
             if isinstance(leaf, Parameter):
-                if type(leaf._default) is LazyValue:
-                    leaf._default = leaf._default.load()
-                if leaf._range is not None:
-                    for position, value in enumerate(leaf._range):
-                        if type(value) is LazyValue:
-                            leaf._range[position] = value.load()
+                leaf.load_values()
             elif isinstance(leaf, Result):
                 if leaf.per_run:
                     for item in leaf.item_names():

@@ -193,7 +193,7 @@ def test_names_are_accepted_or_refused_with_a_pytraj_error(name: Any) -> None:
         ok, leaf = attempt(adder)
         if ok and isinstance(leaf, Parameter | Result):
             assert traj.node(leaf.full_name) is leaf
-            assert_same_value(traj[leaf.full_name], leaf._natural())
+            assert_same_value(traj[leaf.full_name], leaf.natural_value())
     for lookup in (
         lambda: traj[name],
         lambda: traj.node(name),

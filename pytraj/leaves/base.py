@@ -42,9 +42,7 @@ class Leaf(Node):
 
     def _current_index(self) -> int:
         """Index of the run the tree is set to, or -1 (read from the root trajectory)."""
-        node: Node = self
-        while node._parent is not None:
-            node = node._parent
+        node = self.root
         # A Trajectory root says which run it is set to (its public ``idx``).
         return int(node.idx) if hasattr(type(node), "idx") else -1  # type: ignore[attr-defined]
 

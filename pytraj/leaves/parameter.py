@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pytraj.errors import ExplorationError, ParameterLockedError
 from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
 from pytraj.leaves.values import coerce_range, describe, short_repr
 from pytraj.storage.records import LazyValue
 
-__all__ = ["Parameter", "PickleParameter"]
+__all__ = ["Parameter", "PickleParameter", "RunValues"]
+
+
+class RunValues(Protocol):
+    """What a parameter reads explored values from: one value per run index."""
+
+    def __getitem__(self, index: int) -> Any: ...
+
+    def __setitem__(self, index: int, value: Any) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
 @register_leaf_class
@@ -39,10 +49,14 @@ class Parameter(Leaf):
         self._locked = False
 
     @classmethod
-    def _restore(
+    def restore(
         cls, name: str, default: Any, explored: list[Any] | None, *, comment: str = ""
     ) -> Parameter:
-        """Rebuild a stored parameter without checking its values again."""
+        """Rebuild a stored parameter without checking its values again.
+
+        ``default`` and the ``explored`` values may be :class:`LazyValue` placeholders,
+        read on first access; ``explored`` is held as given (not copied).
+        """
         leaf = cls.__new__(cls)
         Leaf.__init__(leaf, name, comment=comment)
         leaf._default = default
@@ -98,6 +112,30 @@ class Parameter(Leaf):
         return tuple(self._range)  # one C-level copy: 100,000 values in about 1 ms
 
     @property
+    def raw_default(self) -> Any:
+        """The default as held: a :class:`LazyValue` while not read from the file."""
+        return self._default
+
+    @property
+    def raw_range(self) -> list[Any] | None:
+        """The explored values as held, or None when not explored.
+
+        The same list, not a copy (point ids read it for every new point): values not
+        read from the file yet are :class:`LazyValue` placeholders. Do not change it;
+        exploring goes through :meth:`set_range` and :meth:`extend_range`.
+        """
+        return self._range
+
+    def load_values(self) -> None:
+        """Read the default and every explored value not read from the file yet, now."""
+        if type(self._default) is LazyValue:
+            self._default = self._default.load()
+        if self._range is not None:
+            for position, value in enumerate(self._range):
+                if type(value) is LazyValue:
+                    self._range[position] = value.load()
+
+    @property
     def is_explored(self) -> bool:
         """Whether the parameter has one value per run."""
         return self._range is not None
@@ -124,20 +162,32 @@ class Parameter(Leaf):
             )
 
     # -- exploration (driven by the trajectory) ----------------------------------------
-    def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
+    # ``traj.explore`` / ``traj.expand`` call these and keep the run table in step; call
+    # them directly only on a parameter outside a trajectory.
+    def coerce_range(self, values: Iterable[Any]) -> list[Any]:
         """Coerce explored values to the default's type, raising before anything changes."""
         return coerce_range(self._default, list(values), where=self.full_name or self.name)
 
-    def _set_range(self, values: Sequence[Any] | None) -> None:
-        """Install already coerced values (or None to stop exploring)."""
+    def set_range(self, values: Sequence[Any] | None) -> None:
+        """Install already coerced values, one per run (or None to stop exploring)."""
         self._range = list(values) if values is not None else None
         self._changed()
 
-    def _extend_range(self, values: Sequence[Any]) -> None:
+    def extend_range(self, values: Sequence[Any]) -> None:
+        """Append already coerced values for new runs to the explored ones."""
         if self._range is None:
             raise ExplorationError(f"{self.full_name!r} is not explored; explore it first")
         self._range.extend(values)
         self._changed()
+
+    def bind_range(self, values: RunValues) -> None:
+        """Read the explored values from ``values``, held as given (not copied nor checked).
+
+        For a worker's copy of the tree: ``values`` is a list-like holder that the worker
+        fills with the current point only; the root is not told (its point ids come from
+        the main process).
+        """
+        self._range = values  # type: ignore[assignment]  # read as a list: index, len
 
     def _changed(self) -> None:
         """Tell the root that parameter values changed (point ids must be recomputed)."""
@@ -146,7 +196,7 @@ class Parameter(Leaf):
         if hook is not None and root is not self:
             hook(self)
 
-    def _natural(self) -> Any:
+    def natural_value(self) -> Any:
         return self.value
 
     def _summary(self) -> str:
@@ -176,7 +226,7 @@ class PickleParameter(Parameter):
     def check_value(self, value: Any, where: str) -> None:
         check_picklable(value, where)
 
-    def _coerce_range(self, values: Iterable[Any]) -> list[Any]:
+    def coerce_range(self, values: Iterable[Any]) -> list[Any]:
         where = self.full_name or self.name
         values = list(values)
         for position, value in enumerate(values):

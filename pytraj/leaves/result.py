@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pytraj.errors import (
@@ -56,6 +56,27 @@ class Result(Leaf):
         for item, value in items.items():
             self._set_item(item, value)
 
+    @classmethod
+    def restore(
+        cls,
+        name: str,
+        items: dict[str, Any],
+        *,
+        comment: str = "",
+        per_run: bool = False,
+        loader: Callable[[], dict[str, Any]] | None = None,
+    ) -> Result:
+        """Rebuild a stored result without checking its items again.
+
+        ``items`` is held as given: values may be :class:`LazyValue` placeholders, or
+        None for a per-run result (its values live in storage). With ``loader``, the
+        values are fetched by calling it once, on first access.
+        """
+        leaf = cls(name, comment=comment, per_run=per_run)
+        leaf._items = items
+        leaf._loader = loader
+        return leaf
+
     # -- items -----------------------------------------------------------------------
     @property
     def per_run(self) -> bool:
@@ -73,6 +94,34 @@ class Result(Leaf):
     def item_names(self) -> list[str]:
         """Names of the items, in the order they were added."""
         return list(self._items)
+
+    @property
+    def raw_items(self) -> dict[str, Any]:
+        """The items as held, loading nothing: the same dict, not a copy.
+
+        Runs read it for every value they add (the hot path). Values not read from the
+        file yet are :class:`LazyValue` placeholders; a per-run result holds None for
+        each item. Do not change it; add names with :meth:`declare_items`.
+        """
+        return self._items
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the items were read from the file (False until first accessed)."""
+        return self._loader is None
+
+    def declare_items(self, names: Iterable[str]) -> bool:
+        """Add item names without values (a per-run result's values live in storage).
+
+        Names held already are kept as they are; returns whether any name was new.
+        """
+        items = self._items
+        added = False
+        for name in names:
+            if name not in items:
+                items[name] = None
+                added = True
+        return added
 
     def _loaded(self) -> dict[str, Any]:
         if self._loader is not None:
@@ -145,7 +194,7 @@ class Result(Leaf):
             )
         return self[names[0]]
 
-    def _natural(self) -> Any:
+    def natural_value(self) -> Any:
         if self._per_run:
             names = self.item_names()
             if len(names) == 1:

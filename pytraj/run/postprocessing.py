@@ -92,7 +92,7 @@ def new_points(traj: Trajectory, space: Mapping[str, Any] | Any) -> dict[str, li
     coerced: dict[str, list[Any]] = {}
     for name, values in columns.items():
         parameter = resolve_parameter(traj, name)
-        coerced[parameter.full_name] = parameter._coerce_range(values)
+        coerced[parameter.full_name] = parameter.coerce_range(values)
     parameters = parameters_of(traj)
     missing = [p.full_name for p in parameters if p.is_explored and p.full_name not in coerced]
     if missing:

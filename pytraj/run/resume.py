@@ -214,14 +214,14 @@ def _take_node(script: Trajectory, stored: Trajectory, node: Any) -> None:
         parent = node.parent
         if parent is None:
             return
-        parent._detach(node)
-        script.require_group(parent.full_name)._attach(node)
+        parent.detach(node)
+        script.require_group(parent.full_name).attach(node)
         return
     if not (isinstance(existing, Result) and isinstance(node, Result)):
         return
     if existing.per_run and node.per_run:
-        for item in node._items:  # items the stored runs produced that the script lacks
-            existing._items.setdefault(item, None)
+        # Items the stored runs produced that the script lacks.
+        existing.declare_items(node.raw_items)
 
 
 def refresh_run_table(script: Trajectory, path: Path) -> bool:

@@ -179,7 +179,7 @@ class WorkerSession:
                 parameter = traj.node(path)
                 assert isinstance(parameter, Parameter)  # the skeleton has it by construction
                 holder = _PointValue(study.n_runs)
-                parameter._range = holder  # type: ignore[assignment]  # list-like, one value
+                parameter.bind_range(holder)
                 self.points.append(holder)
         self.frozen: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         if isinstance(study.arguments, tuple):

@@ -71,6 +71,11 @@ class LazyValue:
         """Decode and return the value."""
         return self._load()
 
+    @property
+    def loader(self) -> Callable[[], Any]:
+        """The callable :meth:`load` calls (the same object, e.g. to share its cache)."""
+        return self._load
+
     def __repr__(self) -> str:
         return f"<not loaded: {self.description}>" if self.description else "<not loaded>"
 

@@ -34,7 +34,7 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
     leaves: list[LeafRecord] = []
     links: list[LinkRecord] = []
     for node in traj.iter_nodes():
-        annotations = node._annotations.to_dict() if node._annotations else {}
+        annotations = node.annotations.to_dict() if node.has_annotations else {}
         if isinstance(node, Link):
             links.append(LinkRecord(node.full_name, node.target.full_name, node.comment))
         elif isinstance(node, Group):
@@ -47,21 +47,21 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
                     comment=node.comment,
                     annotations=annotations,
                     pickled=node.pickles_values,
-                    default=node._default if keep_lazy else node.default,
+                    default=node.raw_default if keep_lazy else node.default,
                     explored=None
-                    if node._range is None
-                    else list(node._range)
+                    if node.raw_range is None
+                    else list(node.raw_range)
                     if keep_lazy
                     else list(node.range),
                 )
             )
         elif isinstance(node, Result):
             if node.per_run:
-                items: dict[str, Any] = dict.fromkeys(node._items)
-            elif node._loader is not None:
+                items: dict[str, Any] = dict.fromkeys(node.raw_items)
+            elif not node.is_loaded:
                 items = dict.fromkeys(node.item_names(), NOT_LOADED)
             else:
-                items = dict(node._items)
+                items = dict(node.raw_items)
             leaves.append(
                 LeafRecord(
                     path=node.full_name,
@@ -134,19 +134,24 @@ def _restore_leaf(traj: Trajectory, record: LeafRecord, storage: Storage) -> Non
     parent = traj.require_group(".".join(parts[:-1]))
     leaf: Any
     if issubclass(cls, Parameter):
-        leaf = cls._restore(parts[-1], record.default, record.explored, comment=record.comment)
+        leaf = cls.restore(parts[-1], record.default, record.explored, comment=record.comment)
     elif issubclass(cls, Result):
-        leaf = cls(parts[-1], comment=record.comment, per_run=record.per_run)
         if record.per_run:
-            leaf._items = dict.fromkeys(record.items)
+            leaf = cls.restore(
+                parts[-1], dict.fromkeys(record.items), comment=record.comment, per_run=True
+            )
         elif any(value is NOT_LOADED for value in record.items.values()):
             path = record.path
-            leaf._items = dict.fromkeys(record.items)
-            leaf._loader = lambda: storage.read_items(path)
+            leaf = cls.restore(
+                parts[-1],
+                dict.fromkeys(record.items),
+                comment=record.comment,
+                loader=lambda: storage.read_items(path),
+            )
         else:
-            leaf._items = dict(record.items)
+            leaf = cls.restore(parts[-1], dict(record.items), comment=record.comment)
     else:
         raise NodeTypeError(f"{record.leaf_class} is neither a Parameter nor a Result")
-    parent._attach(leaf)
+    parent.attach(leaf)
     if record.annotations:
         leaf.annotations.update(record.annotations)

@@ -79,7 +79,7 @@ class Exploration:
         if n == 0:
             raise ExplorationError("cannot explore zero points")
         for parameter, values in coerced.items():
-            parameter._set_range(values)
+            parameter.set_range(values)
         table.resize(n)
         self._ids_valid = False
         traj.mark_definition_changed()
@@ -103,9 +103,9 @@ class Exploration:
         self.ensure_point_ids()
         for parameter, values in coerced.items():
             if parameter.is_explored:
-                parameter._extend_range(values)
+                parameter.extend_range(values)
             else:  # newly explored: earlier runs ran with the default
-                parameter._set_range([parameter.default] * n_old + values)
+                parameter.set_range([parameter.default] * n_old + values)
         traj.run_table.resize(n_old + n_new)
         _compute_point_ids(traj, range(n_old, n_old + n_new))
         self._ids_valid = True
@@ -120,7 +120,7 @@ class Exploration:
         for path, values in points.items():
             parameter = traj.node(path)
             assert isinstance(parameter, Parameter)  # the plan names explored parameters
-            parameter._extend_range(values)
+            parameter.extend_range(values)
         table.resize(n_old + len(ids))
         table.set_point_ids([*table.point_ids()[:n_old], *ids])
         self._ids_valid = True
@@ -153,7 +153,7 @@ def resolve_parameter(traj: ExplorationHost, name: str) -> Parameter:
             try:
                 node = traj.par.node(name)
             except NodeNotFoundError:
-                node = traj.par._find_below(name)
+                node = traj.par.find_below(name)
     except (NodeNotFoundError, AttributeError):
         raise ExplorationError(
             f"cannot explore {name!r}: trajectory {traj.name!r} has no such parameter; "
@@ -173,7 +173,7 @@ def _coerced_columns(
         parameter = resolve_parameter(traj, name)
         if parameter in coerced:
             raise ExplorationError(f"{parameter.full_name!r} is given twice (as {name!r})")
-        coerced[parameter] = parameter._coerce_range(values)
+        coerced[parameter] = parameter.coerce_range(values)
     n = len(next(iter(coerced.values()))) if coerced else 0
     return coerced, n
 
@@ -181,7 +181,7 @@ def _coerced_columns(
 def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
-    explored = {name: p._range for name, p in parameters if p.is_explored}
+    explored = {name: p.raw_range for name, p in parameters if p.is_explored}
     rows = traj.run_table.rows
     # A batch at a time into the table: no list of a million ids is held meanwhile.
     for start in range(0, len(indices), POINT_ID_BATCH):

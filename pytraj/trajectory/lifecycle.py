@@ -200,10 +200,8 @@ class RunLifecycle:
                 f"a run produced per-run values for {record.path!r}, which is a "
                 f"trajectory-level {type(node).__name__}"
             )
-        for item in record.items:
-            if item not in node._items:
-                node._items[item] = None
-                self._host.mark_definition_changed()
+        if node.declare_items(record.items):
+            self._host.mark_definition_changed()
 
     def create_leaf(
         self, full: str, class_name: str, comment: str, item_names: list[str]
@@ -214,9 +212,9 @@ class RunLifecycle:
             raise NodeTypeError(f"per-run leaves must be Results, got {class_name}")
         parts = full.split(".")
         leaf = cls(parts[-1], comment=comment, per_run=True)
-        leaf._items = dict.fromkeys(item_names)
+        leaf.declare_items(item_names)
         parent = self._host.require_group(".".join(parts[:-1]))
-        parent._attach(leaf)
+        parent.attach(leaf)
         self._host.mark_definition_changed()
         return leaf
 
@@ -274,9 +272,9 @@ class RunLifecycle:
         if key in state.values:
             raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
         leaf.check_value(value, f"{full}[{item!r}]")
-        if item not in leaf._items:
+        if item not in leaf.raw_items:
             validate_name(item, parent=full)
-            leaf._items[item] = None
+            leaf.declare_items((item,))
             spec = state.leaves.get(full)
             if spec is None:
                 spec = state.leaves[full] = LeafRecord(
@@ -286,7 +284,7 @@ class RunLifecycle:
                     per_run=True,
                     pickled=leaf.pickles_values,
                 )
-            spec.items.update(dict.fromkeys(leaf._items))
+            spec.items.update(dict.fromkeys(leaf.raw_items))
             self._host.mark_definition_changed()
         state.values[key] = value
 

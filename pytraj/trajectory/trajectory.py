@@ -356,14 +356,13 @@ class Trajectory(StudyViews, MergeEntry, Group):
             parts = parts[1:]
         group = self._branch(branch)
         parent = group.require_group(".".join(parts[:-1])) if len(parts) > 1 else group
-        if parts[-1] in parent._children:
+        existing = parent.child(parts[-1])
+        if existing is not None:
             raise NodeExistsError(
-                f"{parent._children[parts[-1]].full_name!r} exists already; "
+                f"{existing.full_name!r} exists already; "
                 "change it through traj.node(path), or remove it first"
             )
-        if leaf.name != parts[-1]:
-            leaf._name = parts[-1]
-        parent._attach(leaf)
+        parent.attach(leaf, name=parts[-1])
         self._definition_dirty = True
         if isinstance(leaf, Parameter) and branch == "parameters":
             self._lifecycle.parameters_changed()
@@ -388,7 +387,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
             return None
 
     # -- natural naming --------------------------------------------------------------
-    def _find_below(self, name: str) -> Node:
+    def find_below(self, name: str) -> Node:
         """``traj.x``: the unique leaf named x, searching the branches in order."""
         found = self._short_names.get(name)
         if found is None:
@@ -401,7 +400,7 @@ class Trajectory(StudyViews, MergeEntry, Group):
             raise self._key_error(path)
         if "." not in path and "/" not in path and path not in self._children:
             try:
-                return self._find_below(path)
+                return self.find_below(path)
             except NodeAttributeError:
                 raise NodeNotFoundError(
                     f"trajectory {self.name!r} has no node named {path!r}"

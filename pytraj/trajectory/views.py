@@ -228,14 +228,14 @@ class RunNodeView:
             if len(names) == 1:
                 return self._traj.column_cache.cell(node.full_name, names[0], self._idx)
             return RunResultView(self._traj, self._idx, node)
-        return node._natural()
+        return node.natural_value()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        child = self._group._children.get(name)
+        child = self._group.child(name)
         if child is None:
-            child = self._group._find_below(name)
+            child = self._group.find_below(name)
         return self._value(child)
 
     def __getitem__(self, path: str) -> Any:
@@ -253,7 +253,7 @@ class RunNodeView:
         return self._value(node)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._group._children))
+        return sorted(set(super().__dir__()) | set(self._group.keys()))
 
     def __repr__(self) -> str:
         return f"<run {self._idx} of {self._group!r}>"

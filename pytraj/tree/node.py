@@ -3,7 +3,7 @@
 Natural naming: attribute access looks up methods and properties first and falls back
 to children (``group.x``), so methods always win; item access takes dotted or slashed
 paths (``group["a.b"]``, ``group["a/b"]``). Both return *values*: a group for a group,
-the current value for a parameter (see :meth:`Node._natural`). ``group.node(path)``
+the current value for a parameter (see :meth:`Node.natural_value`). ``group.node(path)``
 returns the node object itself.
 """
 
@@ -145,7 +145,12 @@ class Node:
             self._annotations = Annotations(self.full_name or self._name)
         return self._annotations
 
-    def _natural(self) -> Any:
+    @property
+    def has_annotations(self) -> bool:
+        """Whether the node holds annotations (reading it creates none, unlike ``annotations``)."""
+        return bool(self._annotations)
+
+    def natural_value(self) -> Any:
         """What natural naming returns for this node: the node, or its value for leaves."""
         return self
 
@@ -176,8 +181,8 @@ class Link(Node):
     def is_link(self) -> bool:
         return True
 
-    def _natural(self) -> Any:
-        return self._target._natural()
+    def natural_value(self) -> Any:
+        return self._target.natural_value()
 
     def __repr__(self) -> str:
         return f"<Link {self.full_name or self._name!r} -> {self._target.full_name!r}>"
@@ -231,8 +236,12 @@ class Group(Node):
         """Names of the direct children."""
         return list(self._children)
 
+    def child(self, name: str) -> Node | None:
+        """The direct child called ``name`` (a link stays a link), or None."""
+        return self._children.get(name)
+
     def __getitem__(self, path: str) -> Any:
-        return self.node(path)._natural()
+        return self.node(path).natural_value()
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup failed, so methods and properties always win.
@@ -244,8 +253,8 @@ class Group(Node):
             raise AttributeError(name) from None
         child = children.get(name)
         if child is not None:
-            return child._natural()
-        return self._find_below(name)._natural()
+            return child.natural_value()
+        return self.find_below(name).natural_value()
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or not hasattr(self, "_children") or hasattr(type(self), name):
@@ -320,7 +329,7 @@ class Group(Node):
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         return f"{where} has no child {name!r}{hint}"
 
-    def _find_below(self, name: str) -> Node:
+    def find_below(self, name: str) -> Node:
         """Find the unique node called ``name`` below this group (natural-naming shortcut)."""
         candidates = self._candidates(name)
         if not candidates:
@@ -361,14 +370,14 @@ class Group(Node):
             raise NodeExistsError(
                 f"{join_path(parent.full_name, name)!r} exists already; use require_group"
             )
-        return parent._attach(self._new_group(name, comment=comment))
+        return parent.attach(self._new_group(name, comment=comment))
 
     def require_group(self, path: str, *, comment: str = "") -> Group:
         """Return the group at ``path``, creating it (and its parents) if needed."""
         parent, name = self._parent_for(path)
         child = parent._children.get(name)
         if child is None:
-            return parent._attach(self._new_group(name, comment=comment))
+            return parent.attach(self._new_group(name, comment=comment))
         if not isinstance(child, Group):
             raise NodeTypeError(f"{child.full_name!r} exists and is not a group")
         return child
@@ -385,7 +394,7 @@ class Group(Node):
         parent, name = self._parent_for(path)
         if name in parent._children:
             raise NodeExistsError(f"{join_path(parent.full_name, name)!r} exists already")
-        return parent._attach(Link(name, target, comment=comment))
+        return parent.attach(Link(name, target, comment=comment))
 
     def remove(self, path: str, *, recursive: bool = False) -> None:
         """Remove the node at ``path``; a non-empty group needs ``recursive=True``."""
@@ -399,7 +408,7 @@ class Group(Node):
                 f"{child.full_name!r} has {len(child._children)} children; "
                 "pass recursive=True to remove them too"
             )
-        parent._detach(child)
+        parent.detach(child)
 
     def _on_detach(self, node: Node) -> None:
         """Called on the root after ``node`` left its tree; subclasses drop caches here."""
@@ -418,13 +427,29 @@ class Group(Node):
             parent = parent.require_group(part)
         return parent, parts[-1]
 
-    def _attach(self, child: NodeT) -> NodeT:
-        """Make ``child`` a child of this group, keeping the root's name index."""
-        name = child.name
+    def attach(self, child: NodeT, *, name: str | None = None) -> NodeT:
+        """Make the detached node ``child`` a child of this group and return it.
+
+        Parameters
+        ----------
+        child
+            A node that belongs to no group (see :meth:`detach`).
+        name
+            The name to give ``child`` here (a valid name; default: its own name).
+
+        Raises
+        ------
+        NodeExistsError
+            If this group has a child of that name.
+        NodeTypeError
+            If ``child`` belongs to a group.
+        """
+        name = child.name if name is None else name
         if name in self._children:
             raise NodeExistsError(f"{join_path(self.full_name, name)!r} exists already")
         if child._parent is not None:
             raise NodeTypeError(f"{child!r} belongs to {child._parent!r}; remove it there first")
+        child._name = name
         if not _QUIET_SHADOWING.get():
             self._warn_shadowing(child)
         self._children[name] = child
@@ -472,7 +497,12 @@ class Group(Node):
                 stacklevel=level,
             )
 
-    def _detach(self, child: Node) -> None:
+    def detach(self, child: Node) -> None:
+        """Take the direct child ``child`` (a node) out of this group, to attach elsewhere.
+
+        Unlike :meth:`remove`, it takes the node itself and checks nothing: a detached
+        group keeps its subtree (and becomes the root of its own name index).
+        """
         root = self.root
         if isinstance(root, Group) and root._index is not None:
             for node in _walk(child):

@@ -516,7 +516,7 @@ def pickled_lazy(raw: bytes, allowed: bool, where: str) -> LazyValue:
 def loader_of(value: Any) -> CachedLoader | None:
     """The :class:`CachedLoader` behind a LazyValue this module made, else None."""
     if type(value) is LazyValue:
-        load = value._load
+        load = value.loader
         if isinstance(load, CachedLoader):
             return load
     return None

@@ -409,9 +409,7 @@ class FileState:
         self.lock = None
         if self.journal is not None:
             journal, self.journal = self.journal, None
-            with contextlib.suppress(OSError):
-                os.close(journal._fd)
-            journal._fd = -1
+            journal.forget()
         self.writers.clear()
         self.journal_counts.clear()
         self.journal_names.clear()

@@ -426,6 +426,15 @@ class Journal:
         except OSError as exc:
             raise StorageError(f"cannot close the journal {self.path}: {exc.strerror}") from exc
 
+    def forget(self) -> None:
+        """Close the descriptor a forked child inherited: no fsync, nothing removed.
+
+        The parent still writes the journal; the child only lets go of it.
+        """
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1
+
     def __enter__(self) -> Journal:
         return self
 

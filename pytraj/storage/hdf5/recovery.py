@@ -37,7 +37,7 @@ import numpy as np
 from pytraj.crashpoints import ENV_VAR as CRASH_ENV_VAR
 from pytraj.crashpoints import crash_point
 from pytraj.errors import DamagedFileError, FileFormatError, RecoveryWarning, StorageError
-from pytraj.storage.hdf5.cells import forget_run_rows, list_columns
+from pytraj.storage.hdf5.cells import forget_run_rows
 from pytraj.storage.hdf5.codecs import resolve, set_attr
 from pytraj.storage.hdf5.damage import check_file, check_hdf5
 from pytraj.storage.hdf5.files import (
@@ -510,8 +510,7 @@ def _detached(definition: StudyDefinition) -> StudyDefinition:
 
 def _records_of(storage: TrajectoryStore, definition: StudyDefinition) -> list[RunRecord]:
     """Run records rebuilt from a stored run table and columns."""
-    with storage._state.reading() as h5:
-        keys = list_columns(h5.get_node(f"/{storage.name}/{RUNS}"))
+    keys = storage.column_keys()
     table = storage.read_run_table()
     point_ids = np.ascontiguousarray(table.rows["point_id"]).view("V16").tolist()
     records = {}

@@ -144,6 +144,11 @@ class TrajectoryStore(RunBuffers):
         """Whether this storage currently writes its file."""
         return self._is_writer
 
+    @property
+    def stored_definition(self) -> StudyDefinition | None:
+        """The definition the file holds, as last read or written here (None before)."""
+        return self._stored
+
     # -- writing into an open file ---------------------------------------------------
     def buffer_definition(self, definition: StudyDefinition) -> None:
         for leaf in definition.leaves:
@@ -151,8 +156,12 @@ class TrajectoryStore(RunBuffers):
         self._pending_definition = definition
         self._dirty = True
 
-    def start_writing(self, h5: Any) -> None:
-        """Learn what the writer needs from the file (called when it becomes the writer)."""
+    def start_writing(self, h5: Any, *, new: bool = False) -> None:
+        """Learn what the writer needs from the file (called when it becomes the writer).
+
+        ``new`` says that the trajectory's group was just created: it holds the empty
+        definition, which is not read back.
+        """
         group = h5.get_node(traj_path(self.name))
         runs = group._f_get_child(RUNS)
         hosts = run_nodes.read_hosts(runs)
@@ -170,7 +179,9 @@ class TrajectoryStore(RunBuffers):
             self._committed[indices] = True
         self._known_columns = set(list_columns(runs))
         self._column_states = {}
-        if self._stored is None:
+        if new:
+            self._stored = StudyDefinition(name=self.name, n_runs=1, created=0.0)
+        elif self._stored is None:
             self._stored = read_definition(h5, group, self)
         for leaf in self._stored.leaves:
             self._pickled.setdefault(leaf.path, leaf.pickled)
@@ -302,6 +313,12 @@ class TrajectoryStore(RunBuffers):
     def _read_items_now_or_raise(self, path: str) -> dict[str, Any]:
         with self._state.reading(node_path(self.name, path)) as h5:
             return read_items(h5, self._group(h5), path, self)
+
+    def column_keys(self) -> list[tuple[str, str]]:
+        """Every per-run column the file holds, as ``(leaf path, item)`` keys."""
+        self._state.flush_pending()
+        with self._state.reading() as h5:
+            return list_columns(h5.get_node(f"{traj_path(self.name)}/{RUNS}"))
 
     def read_run_table(self) -> RunTableData:
         self._state.flush_pending()

@@ -25,7 +25,6 @@ from pytraj.storage.hdf5.layout import TRAJECTORIES, is_plain_name, traj_path
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.skeleton import holds_definition
 from pytraj.storage.hdf5.store import TrajectoryStore
-from pytraj.storage.records import StudyDefinition
 
 __all__ = ["acquire", "create_file", "create_trajectory", "prepare_read", "release"]
 
@@ -158,7 +157,7 @@ def _swap_journal(state: FileState) -> None:
     state.journal_size_at_flush = state.journal.size
     for writer in state.writers.values():
         assert isinstance(writer, TrajectoryStore)  # acquire() registers only those
-        stored = writer._stored
+        stored = writer.stored_definition
         if stored is not None:
             state.journal.append_definition(writer.name, writer.materialized(stored, journal=True))
             state.journal_names.add(writer.name)
@@ -218,9 +217,8 @@ def create_trajectory(
                     state.journal_counts.get(name, 0),
                 )
                 set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join([*names, name]))
-                storage._stored = StudyDefinition(name=name, n_runs=1, created=0.0)
             with state.reading() as h5:
-                storage.start_writing(h5)
+                storage.start_writing(h5, new=True)
             state.writers[name] = storage
         except BaseException:
             if started and not state.writers:
