@@ -19,12 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytraj.errors import InvalidValueError, UnsupportedValueError
+from pytraj.trajectory.pointbatch import point_ids
 from pytraj.trajectory.pointid import (
     encode_point,
     encode_value,
     point_id,
     point_id_hex,
-    point_ids,
 )
 
 # -- the reference encoder ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
 from pytraj.storage.records import PENDING
-from pytraj.trajectory.pointid import POINT_ID_BATCH, point_ids
+from pytraj.trajectory.pointbatch import POINT_ID_BATCH, point_ids
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.spaces import ParameterSpace, as_columns
 from pytraj.tree.node import Group, Node

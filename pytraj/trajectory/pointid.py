@@ -85,7 +85,7 @@ import hashlib
 import pickle
 import struct
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from math import isnan
 from typing import Any
 
@@ -93,7 +93,7 @@ import numpy as np
 
 from pytraj.errors import InvalidValueError, UnsupportedValueError
 
-__all__ = ["encode_point", "encode_value", "point_id", "point_id_hex", "point_ids"]
+__all__ = ["CANONICAL_NAN_BITS", "encode_point", "encode_value", "point_id", "point_id_hex"]
 
 _Parts = list[bytes]
 _Encoder = Callable[[Any, _Parts], None]
@@ -105,7 +105,9 @@ _TAGGED_F64 = struct.Struct("<cd").pack
 _TAGGED_C128 = struct.Struct("<cdd").pack
 _F64 = struct.Struct("<d").pack
 
-_NAN_BITS = b"\x00\x00\x00\x00\x00\x00\xf8\x7f"  # 0x7FF8000000000000, the canonical quiet NaN
+#: 0x7FF8000000000000, the canonical quiet NaN every NaN is encoded as (little-endian).
+CANONICAL_NAN_BITS = b"\x00\x00\x00\x00\x00\x00\xf8\x7f"
+_NAN_BITS = CANONICAL_NAN_BITS
 _TAGGED_NAN = b"f" + _NAN_BITS
 _LITTLE_ENDIAN_HOST = sys.byteorder == "little"
 _INT64 = np.dtype(np.int64)
@@ -504,105 +506,6 @@ def point_id(params: Mapping[str, Any]) -> bytes:
     16
     """
     return hashlib.blake2b(encode_point(params), digest_size=16).digest()
-
-
-#: Python and numpy number types whose columns :func:`point_ids` encodes with numpy.
-_FLOAT_TYPES = frozenset({float, np.float64})
-_INT_TYPES = frozenset({int, np.int64})
-
-
-def _encoded_column(values: Sequence[Any]) -> np.ndarray | None:
-    """The encodings of a column of plain numbers as one (n, k) uint8 array, each row the
-    bytes :func:`encode_value` gives its value; None for any other column."""
-    types = set(map(type, values))
-    if not types:
-        return None
-    if types <= _FLOAT_TYPES:
-        numbers = np.array(values, dtype="<f8")
-        numbers[np.isnan(numbers)] = np.frombuffer(_NAN_BITS, dtype="<f8")[0]
-        tag = b"f"
-    elif types <= _INT_TYPES:
-        try:
-            numbers = np.array(values, dtype="<i8")
-        except OverflowError:
-            return None  # the one-by-one encoding names the value out of range
-        tag = b"i"
-    elif types == {bool}:
-        numbers = np.array(values, dtype=np.uint8)
-        tag = b"?"
-    else:
-        return None
-    payload = numbers.view(np.uint8).reshape(len(values), -1)
-    encoded = np.empty((len(values), 1 + payload.shape[1]), dtype=np.uint8)
-    encoded[:, 0] = tag[0]
-    encoded[:, 1:] = payload
-    return encoded
-
-
-#: Points encoded together by :func:`point_ids`: bounds its scratch memory (a few MB).
-POINT_ID_BATCH = 65_536
-
-
-def point_ids(
-    fixed: Mapping[str, Any], explored: Mapping[str, Sequence[Any]], indices: Sequence[int]
-) -> list[bytes]:
-    """The ids of many points: ``fixed`` values shared by all, ``explored[name][i]`` for
-    each ``i`` of ``indices``; exactly the ids :func:`point_id` gives one by one.
-
-    Columns of plain numbers (Python or numpy float64, int64, bool) are encoded with
-    numpy, :data:`POINT_ID_BATCH` points at a time, and only the hashing runs per point:
-    a million points take about a second instead of five.
-
-    Raises
-    ------
-    InvalidValueError, UnsupportedValueError
-        As :func:`point_id`, naming the parameter.
-    """
-    n = len(indices)
-    if not explored:
-        return [point_id(fixed)] * n  # nothing explored: one point
-    ids: list[bytes] = []
-    for start in range(0, n, POINT_ID_BATCH):
-        batch = indices[start : start + POINT_ID_BATCH]
-        if isinstance(batch, range):  # slicing a list is one C-level copy
-            picked = {
-                name: list(values[batch.start : batch.stop : batch.step])
-                for name, values in explored.items()
-            }
-        else:
-            picked = {name: [values[i] for i in batch] for name, values in explored.items()}
-        ids += _batch_ids(fixed, picked, len(batch))
-    return ids
-
-
-def _batch_ids(fixed: Mapping[str, Any], picked: dict[str, list[Any]], n: int) -> list[bytes]:
-    """Ids of ``n`` points: ``fixed`` values and the ``picked`` explored columns."""
-    columns = {name: _encoded_column(values) for name, values in picked.items()}
-    if any(column is None for column in columns.values()):
-        point = dict(fixed)
-        ids = []
-        for position in range(n):
-            for name, values in picked.items():
-                point[name] = values[position]
-            ids.append(point_id(point))
-        return ids
-    blocks: list[np.ndarray] = []
-    for name in sorted({*fixed, *picked}):
-        prefix = encode_point({name: None})[:-1]  # u32(len) + the name, without "N"
-        column = columns.get(name)
-        if column is None:
-            constant = prefix + encode_value(fixed[name])
-            blocks.append(
-                np.broadcast_to(np.frombuffer(constant, dtype=np.uint8), (n, len(constant)))
-            )
-        else:
-            blocks.append(np.broadcast_to(np.frombuffer(prefix, dtype=np.uint8), (n, len(prefix))))
-            blocks.append(column)
-    rows = np.ascontiguousarray(np.concatenate(blocks, axis=1))
-    # One bytes object per point (a void view keeps trailing NULs); only hashing is per point.
-    encoded = rows.view(f"V{rows.shape[1]}").reshape(n).tolist()
-    blake2b = hashlib.blake2b
-    return [blake2b(point, digest_size=16).digest() for point in encoded]
 
 
 def point_id_hex(params: Mapping[str, Any]) -> str:
