@@ -130,3 +130,25 @@ def test_to_xarray_of_a_non_grid_exploration_has_a_run_dimension() -> None:
     assert list(ds.x.values) == [1.0, 2.0, 3.0]
     assert list(ds.z.values) == [6.0, 7.0, 10.0]
     assert ds.z.sel(run=2).item() == 10.0
+
+
+def test_a_view_reads_runs_and_values_from_one_column_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live writer may flush between the column read and a second read of the runs that
+    # hold a value; the view must not pair the newer runs with the older values.
+    traj = pt.Trajectory("t", filename=tmp_path / "t.h5")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.0, 1.0, 2.0, 3.0]})
+    for i in range(3):
+        with traj.start_run(i):
+            traj.add_result("z", 10.0 * i)
+    traj.close()
+    loaded = pt.load(tmp_path / "t.h5", read_only=True)
+    view = loaded.results.z
+    view.to_numpy(fill=np.nan)  # reads (and caches) the column of runs 0-2
+    newer = np.array([0, 1, 2, 3])  # what a later read of the runs would see
+    monkeypatch.setattr(loaded.storage, "read_column_runs", lambda *key: newer)
+    assert view.to_series().to_dict() == {0: 0.0, 1: 10.0, 2: 20.0}
+    assert list(view) == [0.0, 10.0, 20.0]
+    assert view[[1, 3]].to_series().to_dict() == {1: 10.0}

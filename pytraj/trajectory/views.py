@@ -15,6 +15,7 @@ from pytraj.errors import (
 )
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
+from pytraj.storage.interface import ColumnData
 from pytraj.storage.records import STATUS_NAMES, WRITER_KEY, FailureRecord
 from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.notebook import per_run_html, run_html, runs_html
@@ -73,9 +74,16 @@ class PerRunView:
     def __len__(self) -> int:
         return len(self.runs)
 
+    def _runs_of(self, column: ColumnData) -> np.ndarray:
+        """The runs of this view that ``column`` holds: taken from the column itself, so a
+        writer's flush between two reads of a live file cannot make them disagree."""
+        if self._selection is None:
+            return column.runs
+        return column.runs[np.isin(column.runs, self._selection)]
+
     def __iter__(self) -> Iterator[Any]:
         column = self._traj.column_cache.column(self._leaf.full_name, self._item)
-        for idx in self.runs:
+        for idx in self._runs_of(column):
             yield column.value_at(column.position_of(int(idx)))
 
     @overload
@@ -130,7 +138,7 @@ class PerRunView:
         import pandas as pd
 
         column = self._traj.column_cache.column(self._leaf.full_name, self._item)
-        runs = self.runs
+        runs = self._runs_of(column)
         positions = np.searchsorted(column.runs, runs)
         index = pd.Index(runs, name="idx")
         if isinstance(column.values, np.ndarray) and column.values.ndim == 1:
