@@ -54,7 +54,7 @@ from pytraj.trajectory.mergecheck import (
     values_equal,
 )
 from pytraj.trajectory.mergecopy import differing_runs
-from pytraj.trajectory.pointid import point_id
+from pytraj.trajectory.pointbatch import point_ids
 
 if TYPE_CHECKING:
     from pytraj.trajectory.trajectory import Trajectory
@@ -415,13 +415,7 @@ def _writers(
 def _point_ids(traj: Trajectory, ranges: dict[str, list[Any]]) -> list[bytes]:
     """Point ids of ``traj``'s runs with its explored values replaced by ``ranges``."""
     fixed = {path: p.default for path, p in parameters(traj).items() if not p.is_explored}
-    ids = []
-    for idx in range(len(traj)):
-        point = dict(fixed)
-        for path, values in ranges.items():
-            point[path] = values[idx]
-        ids.append(point_id(point))
-    return ids
+    return point_ids(fixed, ranges, range(len(traj)))
 
 
 def _trajectory_level_copies(
