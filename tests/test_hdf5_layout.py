@@ -128,17 +128,41 @@ def test_python_ints_are_int64_and_come_back_as_int(tmp_path: Path) -> None:
     assert all(type(v) is int for v in loaded.node("parameters.k").range)
 
 
-def test_float_arrays_are_not_compressed_by_default_but_tables_are(tmp_path: Path) -> None:
+def test_float_arrays_and_point_ids_are_not_compressed_by_default_but_tables_are(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "arrays.h5"
     traj = pt.Trajectory("a", filename=path)
-    with traj.start_run(0):
-        traj.add_result("trace", np.linspace(0, 1, 1000))
-        traj.add_result("counts", np.arange(1000))
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.5, 1.5]})
+    for run in range(2):
+        with traj.start_run(run):
+            traj.add_result("trace", np.linspace(0, 1, 1000))
+            traj.add_result("counts", np.arange(1000))
     traj.close()
     with tables.open_file(str(path)) as f:
         assert f.get_node("/a/results/trace/trace/values").filters.complevel == 0
         assert f.get_node("/a/results/counts/counts/values").filters.complib == "zlib"
-        assert f.get_node("/a/runs/table").filters.complib == "zlib"
+        assert f.get_node("/a/results/counts/counts/cells").filters.complib == "zlib"
+        assert f.get_node("/a/runs/failures").filters.complib == "zlib"
+        # Random 16-byte point ids: zlib cannot shrink them and costs ~50 MB/s.
+        assert f.get_node("/a/runs/table").filters.complevel == 0
+        assert f.get_node("/a/runs/explored").filters.complevel == 0
+    assert list(load(path).results.counts[1]) == list(range(1000))
+
+
+@pytest.mark.parametrize(("complib", "keyed_level"), [("zlib", 0), ("blosc2:lz4", 5)])
+def test_point_id_tables_are_compressed_by_fast_codecs_only(
+    tmp_path: Path, complib: str, keyed_level: int
+) -> None:
+    if complib not in available_complibs():
+        pytest.skip(f"{complib} is not available in this PyTables")
+    path = tmp_path / "k.h5"
+    w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
+    with tables.open_file(str(path)) as f:
+        assert f.get_node("/w1/runs/table").filters.complevel == keyed_level
+        assert f.get_node("/w1/results/n/n/cells").filters.complib == complib
+    assert list(load(path).results.n) == list(range(20))
 
 
 @pytest.mark.parametrize("complib", ["blosc2:zstd", "bzip2", "zlib"])
@@ -148,7 +172,7 @@ def test_other_compression_libraries(tmp_path: Path, complib: str) -> None:
     path = tmp_path / "c.h5"
     w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
     with tables.open_file(str(path)) as f:
-        assert f.get_node("/w1/runs/table").filters.complib == complib
+        assert f.get_node("/w1/runs/failures").filters.complib == complib
     assert list(load(path).results.n) == list(range(20))
 
 

@@ -114,6 +114,21 @@ class FileOptions:
             fletcher32=self.fletcher32,
         )
 
+    def keyed_table_filters(self) -> Any:
+        """PyTables filters for the tables whose rows start with a 16-byte point id.
+
+        Point ids are hashes: random bytes that zlib and bzip2 cannot shrink and get
+        through at about 50 MB/s, which made compressing them most of the cost of
+        writing the run table and the explored values (and of a merge appending them).
+        With zlib and bzip2 these tables are stored uncompressed, as float arrays are;
+        the blosc codecs are fast enough to keep compressing them.
+        """
+        import tables  # keeps import pytraj fast: PyTables loads on first use
+
+        if not self.compresses_floats:
+            return tables.Filters(complevel=0, fletcher32=self.fletcher32)
+        return self.table_filters()
+
     def array_filters(self, kind: str) -> Any:
         """PyTables filters for an extendable array of dtype kind ``kind``."""
         import tables  # keeps import pytraj fast: PyTables loads on first use

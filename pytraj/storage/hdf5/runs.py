@@ -70,10 +70,11 @@ def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: 
         runs,
         RUN_TABLE,
         description=run_table_file_dtype(),
-        filters=options.table_filters(),
+        filters=options.keyed_table_filters(),
         # Not sized by ``expected``: a study often grows after its trajectory is created.
-        # Not bigger either: every flush rewrites the last, partly filled compressed
-        # chunk, and HDF5 does not reuse the space of the old copy once the file closed.
+        # Not bigger either: with a blosc codec, every flush rewrites the last, partly
+        # filled compressed chunk, and HDF5 does not reuse the space of the old copy once
+        # the file closed.
         chunkshape=(TABLE_CHUNK_BYTES // RUN_TABLE_DTYPE.itemsize,),
     )
     # Few rows each: small chunks (a VLArray chunk holds 16-byte references).
