@@ -151,9 +151,11 @@ def test_float_arrays_and_point_ids_are_not_compressed_by_default_but_tables_are
     assert list(load(path).results.counts[1]) == list(range(1000))
 
 
-@pytest.mark.parametrize(("complib", "keyed_level"), [("zlib", 0), ("blosc2:lz4", 5)])
+@pytest.mark.parametrize(
+    ("complib", "keyed_level", "chunk_rows"), [("zlib", 0, 297), ("blosc2:lz4", 5, 1191)]
+)
 def test_point_id_tables_are_compressed_by_fast_codecs_only(
-    tmp_path: Path, complib: str, keyed_level: int
+    tmp_path: Path, complib: str, keyed_level: int, chunk_rows: int
 ) -> None:
     if complib not in available_complibs():
         pytest.skip(f"{complib} is not available in this PyTables")
@@ -161,6 +163,8 @@ def test_point_id_tables_are_compressed_by_fast_codecs_only(
     w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
     with tables.open_file(str(path)) as f:
         assert f.get_node("/w1/runs/table").filters.complevel == keyed_level
+        # Uncompressed, the last chunk is allocated whole: 16 KB chunks (55-byte rows).
+        assert f.get_node("/w1/runs/table").chunkshape == (chunk_rows,)
         assert f.get_node("/w1/results/n/n/cells").filters.complib == complib
     assert list(load(path).results.n) == list(range(20))
 
