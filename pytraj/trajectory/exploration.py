@@ -112,8 +112,9 @@ class Exploration:
         traj.mark_definition_changed()
         _warn_duplicates(traj.run_table, n_old)
 
-    def append_points(self, points: Mapping[str, list[Any]], ids: list[bytes]) -> None:
-        """Add runs whose (already coerced) values and point ids are known (a merge)."""
+    def append_points(self, points: Mapping[str, list[Any]], ids: np.ndarray) -> None:
+        """Add runs whose (already coerced) values and point ids (``V16``) are known (a
+        merge)."""
         traj = self._host
         table = traj.run_table
         n_old = len(table)
@@ -122,7 +123,7 @@ class Exploration:
             assert isinstance(parameter, Parameter)  # the plan names explored parameters
             parameter.extend_range(values)
         table.resize(n_old + len(ids))
-        table.set_point_ids([*table.point_ids()[:n_old], *ids])
+        table.set_point_ids(np.concatenate([table.point_id_array()[:n_old], ids]))
         self._ids_valid = True
         traj.mark_definition_changed()
 

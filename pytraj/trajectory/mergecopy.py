@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytraj.storage.interface import ColumnData, RunTableData, value_nbytes
+from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, value_nbytes
 from pytraj.storage.records import WRITER_KEY, FailureRecord
 from pytraj.trajectory.mergecheck import values_equal
 
@@ -64,7 +64,7 @@ _Columns = dict[tuple[str, str], ColumnData]
 
 
 def column_batches(
-    plan: MergePlan, there: Trajectory, point_ids: Sequence[bytes], most_runs: int = BULK_RUNS
+    plan: MergePlan, there: Trajectory, point_ids: np.ndarray, most_runs: int = BULK_RUNS
 ) -> Iterator[tuple[RunTableData, _Columns]]:
     """The planned runs of ``there`` as run-table rows and columns, a batch at a time.
 
@@ -84,7 +84,7 @@ def column_batches(
     there
         The other trajectory.
     point_ids
-        Point ids of the trajectory merged into, after the new points were added.
+        Point ids (``V16``) of the trajectory merged into, after the new points were added.
     most_runs
         Most runs per batch.
     """
@@ -96,7 +96,7 @@ def column_batches(
         history.setdefault(failure.idx, []).append(position)
     order = np.argsort(plan.sources, kind="stable")
     sources, targets = plan.sources[order], plan.targets[order]
-    ids = np.array(list(point_ids), dtype="V16")
+    ids = np.asarray(point_ids, dtype=RUN_TABLE_DTYPE["point_id"])
     cursors = [
         (key, _Cursor(there.storage.iter_column(*key, block_bytes=BATCH_BYTES)))
         for key in plan.columns
@@ -163,10 +163,20 @@ def _rows_of(
     rows: np.ndarray, sources: np.ndarray, targets: np.ndarray, ids: np.ndarray
 ) -> np.ndarray:
     """Rows of the copied runs, renumbered (their ``error`` is set by :func:`_failures_of`)."""
-    copied = np.array(rows[sources], copy=True)
+    copied = _take(rows, sources)
     copied["idx"] = targets
-    copied["point_id"] = ids[targets]
+    copied["point_id"] = _take(ids, targets)
     return copied
+
+
+def _take(array: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """A copy of ``array[positions]``; one slice when the positions are consecutive (the
+    runs appended by a merge), which copies rows in blocks instead of one by one."""
+    if len(positions) > 1:
+        first, last = int(positions[0]), int(positions[-1])
+        if last - first + 1 == len(positions) and bool((np.diff(positions) == 1).all()):
+            return array[first : last + 1].copy()
+    return array[positions]
 
 
 def _failures_of(

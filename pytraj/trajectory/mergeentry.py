@@ -101,7 +101,7 @@ class MergeEntry:
             self._copy_leaf(copy.leaf, copy.destination)
         for leaf in plan.per_run_leaves:
             traj.lifecycle.learn_leaf(leaf)
-        point_ids = traj.run_table.point_ids()
+        point_ids = traj.run_table.point_id_array().copy()
         # A storage that journals the runs (a file you opened) gets them in batches as
         # small as env.run's; a disposable one (memory, merge_files' temporary output)
         # stores whole columns as they come.

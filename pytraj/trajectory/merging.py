@@ -44,6 +44,7 @@ from pytraj.errors import MergeConflictError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
+from pytraj.storage.interface import RUN_TABLE_DTYPE
 from pytraj.storage.records import COMPLETED, FAILED, PENDING, WRITER_KEY, LeafRecord
 from pytraj.trajectory.mergecheck import (
     MergeOptions,
@@ -53,7 +54,7 @@ from pytraj.trajectory.mergecheck import (
     source_name,
     values_equal,
 )
-from pytraj.trajectory.mergecopy import differing_runs
+from pytraj.trajectory.mergecopy import differing_runs, positions_of
 from pytraj.trajectory.pointbatch import point_ids
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class MergePlan:
     new_points
         Explored parameter full name -> values of the appended runs (in order).
     new_ids
-        Point ids of the appended runs.
+        Point ids of the appended runs (``V16``, one per run).
     sources
         Run indices of the other trajectory to copy (appended or updated).
     targets
@@ -206,7 +207,7 @@ class MergePlan:
 
     report: MergeReport
     new_points: dict[str, list[Any]]
-    new_ids: list[bytes]
+    new_ids: np.ndarray
     sources: np.ndarray
     targets: np.ndarray
     per_run_leaves: list[LeafRecord]
@@ -264,11 +265,12 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
     """
     explored = check_mergeable(here, there, options)
     ours_table, theirs_table = here.run_table, there.run_table
-    ours_ids, theirs_ids = ours_table.point_ids(), theirs_table.point_ids()
+    # Point ids as V16 columns: compared, sliced and taken without an object per run.
+    ours_ids, theirs_ids = ours_table.point_id_array(), theirs_table.point_id_array()
     n_ours, n_theirs = len(ours_ids), len(theirs_ids)
     common = min(n_ours, n_theirs)
     trial = options.trial_parameter
-    same = trial is None and ours_ids[:common] == theirs_ids[:common]
+    same = trial is None and bool(np.array_equal(ours_ids[:common], theirs_ids[:common]))
     report = MergeReport(
         kind=SAME_STUDY if same else DIFFERENT_STUDIES,
         source=source_name(there),
@@ -297,20 +299,21 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
 
     # Points of the appended runs (trial numbers moved after ours, ids recomputed).
     ranges = {path: list(parameters(there)[path].range) for path in explored}
-    new_ids = theirs_ids
+    new_ids: np.ndarray = theirs_ids
     if trial is not None:
         full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
         values = ranges[full]
         shift = max(parameters(here)[full].range) + 1 - min(values)
         ranges[full] = [value + shift for value in values]
-        new_ids = _point_ids(there, ranges)
+        new_ids = np.array(_point_ids(there, ranges), dtype=RUN_TABLE_DTYPE["point_id"])
 
     if options.remove_duplicates:
         # One hash lookup per point (never a comparison of every pair).
-        seen = {point_key(pid): idx for idx, pid in enumerate(ours_ids)}
+        seen = {point_key(pid): idx for idx, pid in enumerate(ours_ids.tolist())}
+        candidates = new_ids.tolist()
         kept: list[int] = []
         for idx in range(first, n_theirs):
-            key = point_key(new_ids[idx])
+            key = point_key(candidates[idx])
             if key in seen:
                 report.duplicates_removed += 1
                 continue
@@ -318,11 +321,10 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
             kept.append(idx)
         appended = np.array(kept, dtype=np.int64)
         new_points = {path: [values[i] for i in kept] for path, values in ranges.items()}
-        appended_ids = [new_ids[i] for i in kept]
     else:
         appended = np.arange(first, n_theirs, dtype=np.int64)
         new_points = {path: values[first:] for path, values in ranges.items()}
-        appended_ids = new_ids[first:]
+    appended_ids = new_ids[appended]  # a copy: ``there``'s table is not referenced
     report.appended = len(appended)
     report.runs_after = n_ours + len(appended)
     copied = theirs_status[appended] != PENDING
@@ -391,9 +393,10 @@ def _writers(
         else:
             writers.append(dict(writer))
             mapping[position] = len(writers) - 1
-    known = there.storage.read_column(*WRITER_KEY).runs
+    known = there.storage.read_column(*WRITER_KEY)
     unknown = -1
-    if len(sources) and not bool(np.isin(sources, known).all()):
+    # Runs of a column are ascending: one sorted lookup, not np.isin's hashing.
+    if len(sources) and bool((positions_of(known, sources) < 0).any()):
         location = getattr(there.storage, "path", None)  # file-backed storages have one
         entry = {
             "file": None if location is None else str(location),

@@ -111,7 +111,7 @@ class RunTable:
             fresh["error"] = -1
         self._n = n_runs
 
-    def set_point_ids(self, point_ids: Sequence[bytes]) -> None:
+    def set_point_ids(self, point_ids: Sequence[bytes] | np.ndarray) -> None:
         """Set the point id of every run (one 16-byte id per run)."""
         if len(point_ids) != self._n:
             # numpy would broadcast a single id to every run: refuse instead.
@@ -121,6 +121,13 @@ class RunTable:
     def point_id(self, idx: int) -> bytes:
         """The 16-byte point id of run ``idx``."""
         return bytes(self._rows["point_id"][idx])
+
+    def point_id_array(self) -> np.ndarray:
+        """The point ids of all runs as one ``V16`` array (a view; do not modify).
+
+        For code that handles ids as columns (a merge): no Python object per run.
+        """
+        return self._rows["point_id"][: self._n]
 
     def point_ids(self) -> list[bytes]:
         """The 16-byte point ids of all runs (raw bytes, trailing NULs included)."""
