@@ -452,7 +452,7 @@ def _scalar_column(values: list[Any]) -> tuple[str, np.dtype[Any]] | None:
         return None
     if first[0] == "numpy" and any(value.dtype != dtype for value in values):
         return None
-    if kind_type is int and not (-(2**63) <= min(values) and max(values) < 2**63):
+    if kind_type is int and not (min(values) >= -(2**63) and max(values) < 2**63):
         return None
     return first
 
