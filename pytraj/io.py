@@ -289,9 +289,9 @@ def merge_files(
                     with _held_open(target, other):
                         reports.append(target.merge(other, **options))
                 finally:
-                    other.close()
+                    _close_input(other)
         finally:
-            target.close()
+            _close_output(target)
         _fsync(temporary)
         os.replace(temporary, target_path)
         _fsync(target_path.parent)
@@ -377,7 +377,7 @@ def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory,
         target = _copy_of(first, path)
         report = target.merge(first)
     finally:
-        first.close()
+        _close_input(first)
     return target, report
 
 
@@ -408,6 +408,21 @@ def _make_disposable(traj: Trajectory) -> None:
     storage = traj.storage
     if isinstance(storage, HDF5Storage):
         storage.disposable = True
+
+
+def _close_input(traj: Trajectory) -> None:
+    """Release an input's file without storing into it: inputs are only read
+    (``Trajectory.close`` would store its definition again, after comparing it)."""
+    traj.storage.close()
+
+
+def _close_output(traj: Trajectory) -> None:
+    """Release the merged file. ``Trajectory.merge`` stores the definition when it ends,
+    so it is stored here only if something changed since, not described and compared
+    once more (100,000 point ids and explored values)."""
+    if traj.definition_dirty:
+        traj.store_definition()
+    traj.storage.close()
 
 
 @contextlib.contextmanager
