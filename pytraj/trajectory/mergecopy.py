@@ -101,7 +101,11 @@ def column_batches(
         (key, _Cursor(there.storage.iter_column(*key, block_bytes=BATCH_BYTES)))
         for key in plan.columns
     ]
-    writer_cursor = _Cursor(there.storage.iter_column(*WRITER_KEY))
+    writer_cursor = _Cursor(
+        iter([plan.writer_column])  # read for the plan already: small integers
+        if plan.writer_column is not None
+        else there.storage.iter_column(*WRITER_KEY)
+    )
     begin, step = 0, 16
     while begin < len(sources):
         batch_begin = begin

@@ -103,19 +103,33 @@ class MergeEntry:
             traj.lifecycle.learn_leaf(leaf)
         point_ids = traj.run_table.point_id_array().copy()
         # A storage that journals the runs (a file you opened) gets them in batches as
-        # small as env.run's; a disposable one (memory, merge_files' temporary output)
-        # stores whole columns as they come.
-        most = mergecopy.BULK_RUNS if traj.storage.disposable else mergecopy.BATCH_RUNS
+        # small as env.run's, and the merge is recorded once they are in; a disposable
+        # one (memory, merge_files' temporary output, which a crash discards whole)
+        # stores whole columns as they come, and the record goes into the definition
+        # written with the first batch instead of a second definition after the last.
+        disposable = traj.storage.disposable
+        most = mergecopy.BULK_RUNS if disposable else mergecopy.BATCH_RUNS
+        if disposable:
+            self._record(plan)
         for table, columns in mergecopy.column_batches(plan, source, point_ids, most):
             traj.lifecycle.commit_columns(table, columns, plan.per_run_leaves)
             traj.storage.flush()  # memory stays bounded by one batch, whatever the data
+        if not disposable:
+            self._record(plan)
+        if traj.storage.writable:
+            if traj.definition_dirty:
+                traj.store()
+            else:
+                traj.storage.flush()
+        return plan.report
+
+    def _record(self, plan: merging.MergePlan) -> None:
+        """Enter the merge (and the writer sessions it brings) into the provenance."""
+        traj = self._trajectory
         if plan.writers:
             traj.provenance["writers"] = plan.writers
         traj.provenance["merges"] = [*self.merges, plan.report.to_record()]
         traj.mark_definition_changed()
-        if traj.storage.writable:
-            traj.store()
-        return plan.report
 
     def _copy_leaf(self, leaf: Leaf, destination: str) -> None:
         branch, rest = destination.split(".", 1)

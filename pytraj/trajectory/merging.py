@@ -44,7 +44,7 @@ from pytraj.errors import MergeConflictError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
-from pytraj.storage.interface import RUN_TABLE_DTYPE
+from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData
 from pytraj.storage.records import COMPLETED, FAILED, PENDING, WRITER_KEY, LeafRecord
 from pytraj.trajectory.mergecheck import (
     MergeOptions,
@@ -203,6 +203,9 @@ class MergePlan:
     unknown_writer
         Position in ``writers`` of the entry for copied runs whose writer the other
         trajectory does not know (manual runs, layout-1 files); -1 when none is needed.
+    writer_column
+        The other trajectory's per-run writer column (small integers, read once for
+        the plan and the copy).
     """
 
     report: MergeReport
@@ -216,6 +219,7 @@ class MergePlan:
     writers: list[dict[str, Any]] = field(default_factory=list)
     writer_map: dict[int, int] = field(default_factory=dict)
     unknown_writer: int = -1
+    writer_column: ColumnData | None = None
 
 
 # -- the trajectories' parts ------------------------------------------------------------------
@@ -364,11 +368,13 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
                 "\n  " + "\n  ".join(report.differing[:50]),
                 report.differing,
             )
-    writers, writer_map, unknown = _writers(here, there, sources_array)
+    writer_column = there.storage.read_column(*WRITER_KEY)
+    writers, writer_map, unknown = _writers(here, there, sources_array, writer_column)
     return MergePlan(
         writers=writers,
         writer_map=writer_map,
         unknown_writer=unknown,
+        writer_column=writer_column,
         report=report,
         new_points=new_points,
         new_ids=appended_ids,
@@ -381,7 +387,7 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
 
 
 def _writers(
-    here: Trajectory, there: Trajectory, sources: np.ndarray
+    here: Trajectory, there: Trajectory, sources: np.ndarray, known: ColumnData
 ) -> tuple[list[dict[str, Any]], dict[int, int], int]:
     """The merged list of writer sessions, where the other's go, and the entry for
     copied runs without a writer (-1 when every copied run has one)."""
@@ -393,7 +399,6 @@ def _writers(
         else:
             writers.append(dict(writer))
             mapping[position] = len(writers) - 1
-    known = there.storage.read_column(*WRITER_KEY)
     unknown = -1
     # Runs of a column are ascending: one sorted lookup, not np.isin's hashing.
     if len(sources) and bool((positions_of(known, sources) < 0).any()):
