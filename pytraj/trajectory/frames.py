@@ -123,7 +123,12 @@ def to_dataframe(
     columns: dict[str, Any] = {}
     for leaf in traj.par.iter_leaves():
         if isinstance(leaf, Parameter) and leaf.is_explored:
-            columns[leaf.full_name] = as_array(leaf.range)
+            stored = leaf.range_array()
+            if stored is not None and stored.dtype.kind in "biuf":
+                # A stored column of Python numbers is the array as_array would build.
+                columns[leaf.full_name] = stored.copy()
+            else:
+                columns[leaf.full_name] = as_array(leaf.range)
     for name, leaf, item, named in wanted_items(traj, results):
         column = _column(PerRunView(traj, leaf, item), n)
         if column is None:
