@@ -14,7 +14,7 @@ Both pickle (and copy) as plain lists, so a worker process never needs the file.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
@@ -29,7 +29,7 @@ __all__ = ["ONE_BY_ONE", "ExploredColumn", "StoredPointIds", "is_stored_column"]
 ONE_BY_ONE = 1024
 
 
-class _StoredColumn(ABC):
+class _StoredColumn(Sequence[Any]):
     """A column of ``length`` values read by ``load`` (one read) on first use."""
 
     __slots__ = ("__weakref__", "_array", "_items", "_length", "_load", "_reads", "description")
@@ -201,6 +201,8 @@ class StoredPointIds(_StoredColumn):
         if isinstance(other, StoredPointIds | list | tuple):
             return self.same_as(other)
         return NotImplemented
+
+    __hash__ = None
 
 
 def is_stored_column(values: object) -> bool:

@@ -78,9 +78,7 @@ def _column(view: PerRunView, n: int) -> Any | None:
     """The item as one cell per run, or None when its values are not scalars."""
     import pandas as pd
 
-    series = view.to_series()
-    values = series.to_numpy()
-    runs = series.index.to_numpy(dtype=np.int64)
+    runs, values = view.to_arrays()  # what to_series holds, without building it
     if values.dtype == object:
         if not all(isinstance(v, bool | int | float | complex | str | np.generic) for v in values):
             return None  # arrays, lists ...: not one cell per run

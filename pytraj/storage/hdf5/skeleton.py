@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytraj.errors import FileFormatError
+from pytraj.storage.explored import ExploredColumn, StoredPointIds
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
     TYPE_ATTR,
@@ -45,7 +46,6 @@ from pytraj.storage.hdf5.layout import (
     node_path,
 )
 from pytraj.storage.hdf5.sizes import read_leaf
-from pytraj.storage.explored import ExploredColumn, StoredPointIds
 from pytraj.storage.records import (
     NOT_LOADED,
     GroupRecord,

@@ -20,6 +20,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import TrajectoryNotFoundError
+from pytraj.storage.explored import is_stored_column
 from pytraj.storage.hdf5 import runs as run_nodes
 from pytraj.storage.hdf5.buffering import RunBuffers
 from pytraj.storage.hdf5.cells import (
@@ -56,7 +57,6 @@ from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import BLOCK_BYTES, ColumnData, RunTableData, value_nbytes
-from pytraj.storage.explored import is_stored_column
 from pytraj.storage.records import LazyValue, StudyDefinition
 
 __all__ = ["CELL_READS_PER_COLUMN", "TrajectoryStore"]
