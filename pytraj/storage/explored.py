@@ -22,7 +22,13 @@ import numpy as np
 
 from pytraj.errors import FileFormatError
 
-__all__ = ["ONE_BY_ONE", "ExploredColumn", "StoredPointIds", "is_stored_column"]
+__all__ = [
+    "ONE_BY_ONE",
+    "ExploredColumn",
+    "StoredPointIds",
+    "is_stored_column",
+    "same_stored_values",
+]
 
 #: Values asked one at a time after which a column holds all of them as Python objects
 #: (a list index is cheaper than converting one element of the array each time).
@@ -180,6 +186,14 @@ class StoredPointIds(_StoredColumn):
 
     __slots__ = ()
 
+    @classmethod
+    def of_array(cls, ids: np.ndarray, description: str = "point ids") -> StoredPointIds:
+        """Ids held in memory as an array of ``V16`` (a copy of a run table's column):
+        compared with stored ids as arrays, without a ``bytes`` object per run."""
+        column = cls(len(ids), lambda: ids, description)
+        column.load()
+        return column
+
     def _objects(self, array: np.ndarray) -> list[Any]:
         return array.tolist()  # V16 values become bytes of 16
 
@@ -190,11 +204,12 @@ class StoredPointIds(_StoredColumn):
             return False
         if isinstance(other, StoredPointIds):
             return bool(np.array_equal(self.to_numpy(), other.to_numpy()))
-        if not all(type(p) is bytes for p in other):
+        if not set(map(type, other)) <= {bytes}:
             other = [bytes(p) for p in other]
-        if max(map(len, other), default=0) > 16:
+        raw = np.array(other, dtype="S")
+        if raw.dtype.itemsize > 16:
             return False
-        padded = np.array(other, dtype="S16").view("V16")
+        padded = raw.astype("S16").view("V16")  # shorter ids get their NUL bytes back
         return bool(np.array_equal(self.to_numpy(), padded))
 
     def __eq__(self, other: object) -> bool:
@@ -203,6 +218,41 @@ class StoredPointIds(_StoredColumn):
         return NotImplemented
 
     __hash__ = None
+
+
+#: The Python type of each value of a column of Python scalars, by numpy dtype kind.
+_PYTHON_TYPES: dict[str, type] = {"b": bool, "i": int, "f": float, "c": complex}
+
+
+def same_stored_values(old: Sequence[Any], new: Sequence[Any]) -> bool | None:
+    """Whether two explored ranges store the same, compared as arrays when one of them
+    is an :class:`ExploredColumn` of Python scalars; None when that cannot decide (then
+    compare value by value).
+
+    Equal bits are the same stored values (``-0.0`` is not ``0.0``); a list matches a
+    column only when every value has the column's one Python type.
+    """
+    columns = [v for v in (old, new) if isinstance(v, ExploredColumn) and v.has_python_values]
+    if not columns or len(old) != len(new):
+        return None if not columns else False
+    arrays = []
+    for values in (old, new):
+        if isinstance(values, ExploredColumn):
+            if not values.has_python_values:
+                return None
+            arrays.append(values.to_numpy())
+            continue
+        expected = _PYTHON_TYPES.get(columns[0].to_numpy().dtype.kind)
+        if expected is None or set(map(type, values)) != {expected}:
+            return None
+        try:
+            arrays.append(np.array(values, dtype=columns[0].to_numpy().dtype))
+        except OverflowError:
+            return False  # an int the stored column could not hold
+    first, second = arrays
+    if first.dtype != second.dtype:
+        return None
+    return bool(np.array_equal(first.view(np.uint8), second.view(np.uint8)))
 
 
 def is_stored_column(values: object) -> bool:

@@ -81,7 +81,10 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
         leaves=leaves,
         links=links,
         n_runs=len(traj),
-        point_ids=traj.run_table.point_ids(),
+        # The run table's ids as one array (no bytes object per run until one is asked).
+        point_ids=StoredPointIds.of_array(  # type: ignore[arg-type]  # a sequence of bytes
+            traj.run_table.rows["point_id"][: len(traj)].copy(), f"the point ids of {traj.name!r}"
+        ),
     )
 
 

@@ -41,7 +41,7 @@ from pytraj.storage.hdf5.codecs import (
     read_value,
 )
 from pytraj.storage.hdf5.columns import ColumnSpec
-from pytraj.storage.hdf5.definitions import materialize, write_definition
+from pytraj.storage.hdf5.definitions import materialize, same_explored, write_definition
 from pytraj.storage.hdf5.files import FileState
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
@@ -202,7 +202,8 @@ class TrajectoryStore(RunBuffers):
         runs = group._f_get_child(RUNS)
         pending = self._pending_definition
         if pending is not None:
-            self._pin_stored_columns()
+            if not same_explored(self._stored, pending):
+                self._pin_stored_columns()
             write_definition(h5, group, self._stored, pending, self.options)
             self._stored = pending
             self._pending_definition = None
@@ -302,7 +303,8 @@ class TrajectoryStore(RunBuffers):
 
     def _pin_stored_columns(self) -> None:
         """Read every explored column handed out and not read yet: the file's explored
-        table is about to be rewritten, and they must keep what it holds now."""
+        table is about to be rewritten or grow, and they must keep what it holds now
+        (the definition being written may hold some of them)."""
         handed_out, self._handed_out = self._handed_out, []
         for ref in handed_out:
             column = ref()
