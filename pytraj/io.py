@@ -128,10 +128,15 @@ def load(
     StorageError
         When the file is missing.
     """
-    from pytraj.storage.hdf5 import open_trajectory
+    from pytraj.storage.hdf5 import loading_trajectory
 
-    storage = open_trajectory(path, name, index, allow_pickle=allow_pickle, read_only=read_only)
-    with storage.reading():  # one open of the file for the whole skeleton
+    # One open of the file to find the trajectory and read its whole skeleton.
+    with (
+        loading_trajectory(
+            path, name, index, allow_pickle=allow_pickle, read_only=read_only
+        ) as storage,
+        storage.reading(),
+    ):
         defined = storage.has_definition()
         traj = Trajectory.from_definition(storage.read_definition(), storage)
     if not defined:

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pytraj.tree.node",),
     ("pytraj.tree",),
     ("pytraj.storage.records",),
+    ("pytraj.storage.explored",),
     ("pytraj.storage.valuecodec_base",),
     ("pytraj.storage.valuecodec_registry",),
     ("pytraj.storage.valuecodec",),

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytraj.errors import ExplorationError, ParameterLockedError
 from pytraj.leaves.base import Leaf, check_picklable, register_leaf_class
 from pytraj.leaves.values import coerce_range, describe, short_repr
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.records import LazyValue
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Parameter", "PickleParameter", "RunValues"]
 
@@ -107,6 +111,8 @@ class Parameter(Leaf):
         """The explored values, one per run (empty when not explored)."""
         if self._range is None:
             return ()
+        if type(self._range) is ExploredColumn:
+            return tuple(self._range.tolist())  # one read of the column, converted in C
         if LazyValue in set(map(type, self._range)):
             return tuple(self.value_at(i) for i in range(len(self._range)))
         return tuple(self._range)  # one C-level copy: 100,000 values in about 1 ms
@@ -121,16 +127,30 @@ class Parameter(Leaf):
         """The explored values as held, or None when not explored.
 
         The same list, not a copy (point ids read it for every new point): values not
-        read from the file yet are :class:`LazyValue` placeholders. Do not change it;
-        exploring goes through :meth:`set_range` and :meth:`extend_range`.
+        read from the file yet are :class:`LazyValue` placeholders. A range loaded from
+        a file and not changed since is an
+        :class:`~pytraj.storage.explored.ExploredColumn` (a sequence that reads its
+        column on first use). Do not change it; exploring goes through
+        :meth:`set_range` and :meth:`extend_range`.
         """
         return self._range
+
+    def range_array(self) -> np.ndarray | None:
+        """The explored values as the numpy array the file holds, when the range is a
+        stored column of Python numbers still unchanged (no Python object per run);
+        None otherwise (use :attr:`range`)."""
+        stored = self._range
+        if type(stored) is ExploredColumn and stored.has_python_values:
+            return stored.to_numpy()
+        return None
 
     def load_values(self) -> None:
         """Read the default and every explored value not read from the file yet, now."""
         if type(self._default) is LazyValue:
             self._default = self._default.load()
-        if self._range is not None:
+        if type(self._range) is ExploredColumn:
+            self._range.load()
+        elif self._range is not None:
             for position, value in enumerate(self._range):
                 if type(value) is LazyValue:
                     self._range[position] = value.load()
@@ -177,6 +197,8 @@ class Parameter(Leaf):
         """Append already coerced values for new runs to the explored ones."""
         if self._range is None:
             raise ExplorationError(f"{self.full_name!r} is not explored; explore it first")
+        if type(self._range) is ExploredColumn:
+            self._range = self._range.tolist()  # the stored column itself stays as stored
         self._range.extend(values)
         self._changed()
 

@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pytraj.errors import OptionError, StudyMismatchError
 from pytraj.leaves.result import Result
+from pytraj.storage.explored import StoredPointIds
 from pytraj.storage.records import COMPLETED, FAILED, LazyValue, StudyDefinition
 from pytraj.trajectory.exploration import parameters_of
 from pytraj.trajectory.pointid import encode_value
@@ -111,10 +114,16 @@ def _loaded(value: Any) -> Any:
 
 def _point_differences(script: Trajectory, stored: StudyDefinition) -> list[Difference]:
     script.exploration.ensure_point_ids()
+    theirs = stored.point_ids
+    if isinstance(theirs, StoredPointIds):
+        # The file's ids as one array against the run table's: no bytes object per run.
+        run_ids = script.run_table.rows["point_id"]
+        common = min(len(run_ids), len(theirs))
+        if np.array_equal(run_ids[:common], theirs.to_numpy()[:common]):
+            return []
     # Compared as 16 raw bytes each: an id read back from a layout-1 ``S16`` column by a
     # reader that dropped trailing NULs gets them back first.
     ours = script.run_table.point_ids()
-    theirs = stored.point_ids
     if set(map(type, theirs)) - {bytes} or set(map(len, theirs)) - {16}:
         theirs = [bytes(pid).ljust(16, b"\x00") for pid in theirs]
     common = min(len(ours), len(theirs))

@@ -8,6 +8,7 @@ from pytraj.errors import NodeTypeError
 from pytraj.leaves.base import leaf_class
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
+from pytraj.storage.explored import StoredPointIds, is_stored_column
 from pytraj.storage.interface import Storage
 from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, LinkRecord, StudyDefinition
 from pytraj.trajectory.runtable import RunTable
@@ -48,11 +49,7 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
                     annotations=annotations,
                     pickled=node.pickles_values,
                     default=node.raw_default if keep_lazy else node.default,
-                    explored=None
-                    if node.raw_range is None
-                    else list(node.raw_range)
-                    if keep_lazy
-                    else list(node.range),
+                    explored=_explored_record(node, keep_lazy),
                 )
             )
         elif isinstance(node, Result):
@@ -84,8 +81,26 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
         leaves=leaves,
         links=links,
         n_runs=len(traj),
-        point_ids=traj.run_table.point_ids(),
+        # The run table's ids as one array (no bytes object per run until one is asked).
+        point_ids=StoredPointIds.of_array(  # type: ignore[arg-type]  # a sequence of bytes
+            traj.run_table.rows["point_id"][: len(traj)].copy(), f"the point ids of {traj.name!r}"
+        ),
     )
+
+
+def _explored_record(parameter: Parameter, keep_lazy: bool) -> list[Any] | None:
+    """The explored values a definition records for ``parameter`` (None: not explored).
+
+    A range still the column the file holds is handed on as that very column when the
+    definition goes back to the same storage: it is not read, and comparing it with
+    what the file holds is an identity check.
+    """
+    raw = parameter.raw_range
+    if raw is None:
+        return None
+    if keep_lazy:
+        return raw if is_stored_column(raw) else list(raw)
+    return list(parameter.range)
 
 
 def restore_tree(traj: Trajectory, definition: StudyDefinition, storage: Storage) -> None:
@@ -116,7 +131,10 @@ def deferred_run_table(definition: StudyDefinition, storage: Storage) -> RunTabl
     def read_run_table() -> RunTable:
         table = RunTable.from_stored(storage.read_run_table(), n_runs)
         if len(point_ids) >= n_runs:
-            table.set_point_ids(point_ids[:n_runs])
+            if isinstance(point_ids, StoredPointIds):  # one read, no bytes object per run
+                table.set_point_ids(point_ids.to_numpy()[:n_runs])  # type: ignore[arg-type]  # V16 ids
+            else:
+                table.set_point_ids(point_ids[:n_runs])
         return table
 
     return RunTable.deferred(n_runs, read_run_table)

@@ -78,9 +78,7 @@ def _column(view: PerRunView, n: int) -> Any | None:
     """The item as one cell per run, or None when its values are not scalars."""
     import pandas as pd
 
-    series = view.to_series()
-    values = series.to_numpy()
-    runs = series.index.to_numpy(dtype=np.int64)
+    runs, values = view.to_arrays()  # what to_series holds, without building it
     if values.dtype == object:
         if not all(isinstance(v, bool | int | float | complex | str | np.generic) for v in values):
             return None  # arrays, lists ...: not one cell per run
@@ -123,7 +121,12 @@ def to_dataframe(
     columns: dict[str, Any] = {}
     for leaf in traj.par.iter_leaves():
         if isinstance(leaf, Parameter) and leaf.is_explored:
-            columns[leaf.full_name] = as_array(leaf.range)
+            stored = leaf.range_array()
+            if stored is not None and stored.dtype.kind in "biuf":
+                # A stored column of Python numbers is the array as_array would build.
+                columns[leaf.full_name] = stored.copy()
+            else:
+                columns[leaf.full_name] = as_array(leaf.range)
     for name, leaf, item, named in wanted_items(traj, results):
         column = _column(PerRunView(traj, leaf, item), n)
         if column is None:

@@ -31,6 +31,11 @@ __all__ = ["PerRunView", "RunNodeView", "RunView", "RunsView"]
 _MISSING: Any = object()
 
 
+def _positions(column: ColumnData, runs: np.ndarray) -> np.ndarray:
+    """Positions of ``runs`` (each one the column holds) in ``column.runs``."""
+    return np.searchsorted(column.runs, runs)
+
+
 class PerRunView:
     """The values of one per-run result item across runs (``traj.results.z``).
 
@@ -137,16 +142,28 @@ class PerRunView:
         """A pandas Series indexed by run index (only runs with a value)."""
         import pandas as pd
 
+        runs, values = self.to_arrays()
+        index = pd.Index(runs, name="idx")
+        if values.dtype != object:
+            return pd.Series(values, index=index, name=self.name)
+        return pd.Series(values, index=index, name=self.name, dtype=object)
+
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(runs, values)``: the runs of this view that have a value, ascending, and
+        their values (a typed array for a plain numeric column, else an object array of
+        the values with their exact types); what :meth:`to_series` is built from."""
         column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         runs = self._runs_of(column)
-        positions = np.searchsorted(column.runs, runs)
-        index = pd.Index(runs, name="idx")
         if isinstance(column.values, np.ndarray) and column.values.ndim == 1:
-            return pd.Series(column.values[positions], index=index, name=self.name)
+            # All of the column's runs: its values as they are (a copy), no search.
+            every = runs is column.runs
+            taken = column.values.copy() if every else column.values[_positions(column, runs)]
+            return runs, taken
+        positions = _positions(column, runs)
         values = [column.value_at(int(p)) for p in positions]
         data = np.empty(len(values), dtype=object)
         data[:] = values
-        return pd.Series(data, index=index, name=self.name, dtype=object)
+        return runs, data
 
     def to_numpy(self, *, fill: Any = _MISSING) -> np.ndarray:
         """The values as an array, in run order.
@@ -157,6 +174,13 @@ class PerRunView:
         """
         column = self._traj.column_cache.column(self._leaf.full_name, self._item)
         wanted = self._selected()
+        if (
+            isinstance(column.values, np.ndarray)
+            and column.values.ndim >= 1
+            and np.array_equal(column.runs, wanted)
+        ):
+            # Every wanted run has a value, in order (the usual whole column): no search.
+            return column.values.copy()
         positions = np.searchsorted(column.runs, wanted)
         positions = np.minimum(positions, max(len(column.runs) - 1, 0))
         present = (

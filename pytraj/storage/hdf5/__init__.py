@@ -13,7 +13,10 @@ Most code meets it through :class:`pytraj.Trajectory` (``filename=``) and
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from pytraj.errors import OptionError, StorageError, TrajectoryNotFoundError
 from pytraj.storage.hdf5 import writer
@@ -38,6 +41,7 @@ __all__ = [
     "available_complibs",
     "journal_status_of",
     "list_trajectories_in",
+    "loading_trajectory",
     "open_new_trajectory",
     "open_trajectory",
 ]
@@ -99,9 +103,8 @@ def open_new_trajectory(
     return storage
 
 
-def _open_state(
-    filename: str | os.PathLike[str], *, read_only: bool = False
-) -> tuple[FileState, list[str]]:
+def _prepared_state(filename: str | os.PathLike[str], *, read_only: bool = False) -> FileState:
+    """The file's state, its journal replayed first unless ``read_only``."""
     state = file_state(filename)
     if read_only and not state.is_writer:
         pass  # read what the writer flushed so far; a journal stays as it is
@@ -109,9 +112,20 @@ def _open_state(
         # Buffered runs to flush or a journal to replay.
         writer.prepare_read(state)
     check_hdf5(state.path)
+    return state
+
+
+def _stored_names(state: FileState, h5: Any) -> list[str]:
+    check_file(h5, state.path)
+    return stored_names(h5)
+
+
+def _open_state(
+    filename: str | os.PathLike[str], *, read_only: bool = False
+) -> tuple[FileState, list[str]]:
+    state = _prepared_state(filename, read_only=read_only)
     with state.reading() as h5:
-        check_file(h5, state.path)
-        names = stored_names(h5)
+        names = _stored_names(state, h5)
     return state, names
 
 
@@ -164,6 +178,35 @@ def open_trajectory(
         When no trajectory has that name or index (the message lists those present).
     """
     state, names = _open_state(filename, read_only=read_only)
+    return _storage_of(state, names, name, index, allow_pickle=allow_pickle, read_only=read_only)
+
+
+@contextlib.contextmanager
+def loading_trajectory(
+    filename: str | os.PathLike[str],
+    name: str | None = None,
+    index: int = -1,
+    *,
+    allow_pickle: bool = True,
+    read_only: bool = False,
+) -> Iterator[HDF5Storage | OverlaidStorage]:
+    """:func:`open_trajectory`, with the file left open for the block (one open of the
+    file for finding the trajectory and reading its skeleton, as ``pytraj.load`` does)."""
+    state = _prepared_state(filename, read_only=read_only)
+    with state.reading() as h5:
+        names = _stored_names(state, h5)
+        yield _storage_of(state, names, name, index, allow_pickle=allow_pickle, read_only=read_only)
+
+
+def _storage_of(
+    state: FileState,
+    names: list[str],
+    name: str | None,
+    index: int,
+    *,
+    allow_pickle: bool,
+    read_only: bool,
+) -> HDF5Storage | OverlaidStorage:
     path = state.path
     if name is None:
         if not names:

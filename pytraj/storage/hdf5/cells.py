@@ -320,12 +320,13 @@ def read_mapping(group: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]
     node = _index_of(group)
     if node is not None:
         every = read_leaf(node)
-        runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64)
+        runs = np.flatnonzero(every != _NO_VALUE).astype(np.int64, copy=False)
         # Each run with a value has a cell. An index that says more (a flush killed after
         # rewriting some of its blocks, or damaged bytes) would hand some run another
         # run's value: the cells decide instead.
         if len(runs) <= int(getattr(node._v_attrs, _COVERS)):
-            return runs, every[runs]
+            # Every run has a value (the usual finished study): the index is the rows.
+            return runs, every if len(runs) == len(every) else every[runs]
     idx, row = _cells_mapping(group)
     keep = row != _NO_VALUE
     if not keep.all():

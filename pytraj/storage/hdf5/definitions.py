@@ -19,6 +19,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
+from pytraj.storage.explored import same_stored_values
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
@@ -74,6 +75,7 @@ __all__ = [
     "materialize",
     "check_reserved",
     "same_definition",
+    "same_explored",
     "write_definition",
 ]
 
@@ -176,6 +178,9 @@ def _same_list(old: list[Any] | None, new: list[Any] | None, pickled: bool) -> b
         return True
     if len(old) != len(new):
         return False
+    stored = same_stored_values(old, new)  # a range still the file's column: as arrays
+    if stored is not None:
+        return stored
     if all(map(operator.is_, old, new)):
         return True  # the usual case (a range copied, not changed), checked in C
     same = _same_plain_list(old, new)
@@ -257,6 +262,11 @@ def _same_explored(old: StudyDefinition, new: StudyDefinition) -> bool:
         for leaf in new.leaves
         if leaf.explored is not None
     )
+
+
+def same_explored(old: StudyDefinition | None, new: StudyDefinition) -> bool:
+    """Whether ``new`` holds the explored points and values ``old`` (the stored one) does."""
+    return old is not None and _same_explored(old, new)
 
 
 def same_definition(old: StudyDefinition | None, new: StudyDefinition) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -177,6 +178,22 @@ class PendingSync:
             ) from self._error
 
 
+def _frame_name(path: Path, offset: int, kind: int, payload: bytes) -> str:
+    """The trajectory a frame belongs to, read from its head (the whole frame is decoded,
+    raising its error, only when the head is not a name)."""
+    try:
+        (size,) = _NAME_SIZE.unpack_from(payload)
+        if 4 + size <= len(payload):
+            return str(payload[4 : 4 + size], "utf-8", "surrogatepass")
+    except (struct.error, UnicodeDecodeError):
+        pass
+    return decode_entry(path, offset, kind, payload).name
+
+
+#: The u32 length in front of a frame's trajectory name (see ``name_chunk``).
+_NAME_SIZE = struct.Struct("<I")
+
+
 class Journal:
     """An open journal that the single writer appends to.
 
@@ -187,7 +204,7 @@ class Journal:
     too.
     """
 
-    __slots__ = ("_fd", "_pickled", "_size", "header", "path")
+    __slots__ = ("_fd", "_pickled", "_size", "_undecoded", "header", "path")
 
     def __init__(self, path: Path, fd: int, header: JournalHeader, size: int) -> None:
         self.path = path
@@ -197,6 +214,8 @@ class Journal:
         # Pickle leaves per trajectory, learned from definitions, so that run records
         # need not carry their leaves for their values to be pickled.
         self._pickled: dict[str, set[str]] = {}
+        # Definition frames of a continued journal not decoded yet, by trajectory name.
+        self._undecoded: dict[str, tuple[int, bytes]] = {}
 
     # -- construction ----------------------------------------------------------------
     @classmethod
@@ -285,13 +304,14 @@ class Journal:
             it holds nothing: create a new one with ``overwrite=True``).
         """
         path = Path(journal_path)
-        pickled: dict[str, set[str]] = {}
+        # Each trajectory's newest definition, decoded only if its Pickle leaves are
+        # needed before a new definition replaces it (a re-run journals its own first):
+        # decoding a definition of a million explored values takes seconds.
+        newest: dict[str, tuple[int, bytes]] = {}
         scan = JournalScan()
         for offset, kind, payload in iter_frames(path, scan):
             if kind == DEFINITION:
-                entry = decode_entry(path, offset, kind, payload)
-                leaves = entry.definition.leaves if entry.definition is not None else []
-                pickled[entry.name] = {leaf.path for leaf in leaves if leaf.pickled}
+                newest[_frame_name(path, offset, kind, payload)] = (offset, payload)
         header = scan.header
         if header is None:
             raise FileFormatError(
@@ -311,8 +331,19 @@ class Journal:
         except OSError as exc:
             raise StorageError(f"cannot open the journal {path}: {exc.strerror}") from exc
         journal = cls(path, fd, header, scan.valid_size)
-        journal._pickled = pickled
+        journal._undecoded = newest
         return journal
+
+    def _pickled_of(self, traj_name: str) -> set[str] | None:
+        """The Pickle leaves of ``traj_name`` (None: none known), decoding its newest
+        journaled definition on first need."""
+        found = self._undecoded.pop(traj_name, None)
+        if found is not None:
+            offset, payload = found
+            entry = decode_entry(self.path, offset, DEFINITION, payload)
+            leaves = entry.definition.leaves if entry.definition is not None else []
+            self._pickled[traj_name] = {leaf.path for leaf in leaves if leaf.pickled}
+        return self._pickled.get(traj_name)
 
     # -- appending -------------------------------------------------------------------
     def _append(self, kind: int, chunks: list[bytes]) -> None:
@@ -348,6 +379,7 @@ class Journal:
         """
         body = encode_definition(definition)
         self._append(DEFINITION, [name_chunk(traj_name), body])
+        self._undecoded.pop(traj_name, None)  # replaced: never decoded
         self._pickled[traj_name] = {leaf.path for leaf in definition.leaves if leaf.pickled}
 
     def append_runs(self, traj_name: str, records: Sequence[RunRecord]) -> None:
@@ -358,7 +390,7 @@ class Journal:
         """
         if not records:
             return
-        pickled = self._pickled.get(traj_name)
+        pickled = self._pickled_of(traj_name)
         for record in records:
             for leaf in record.leaves:
                 if leaf.pickled:

@@ -505,7 +505,8 @@ def _detached(definition: StudyDefinition) -> StudyDefinition:
         )
         for leaf in definition.leaves
     ]
-    return replace(definition, leaves=leaves)
+    # Point ids too: a loaded definition leaves them in the file until first used.
+    return replace(definition, leaves=leaves, point_ids=list(definition.point_ids))
 
 
 def _records_of(storage: TrajectoryStore, definition: StudyDefinition) -> list[RunRecord]:

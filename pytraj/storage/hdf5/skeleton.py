@@ -1,19 +1,22 @@
 """Reading a study definition back: the skeleton a lazily loaded trajectory starts from.
 
-Names, classes, comments, annotations, small parameter defaults and explored values are
-read; trajectory-level result items stay in the file (:data:`NOT_LOADED`), and big values
-and pickles come back as :class:`~pytraj.storage.records.LazyValue` objects that read or
-unpickle them on first access.
+Names, classes, comments, annotations and small parameter defaults are read;
+trajectory-level result items stay in the file (:data:`NOT_LOADED`), big values and
+pickles come back as :class:`~pytraj.storage.records.LazyValue` objects that read or
+unpickle them on first access, and the explored table (point ids and scalar explored
+values) as :mod:`~pytraj.storage.explored` columns read on first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from pytraj.errors import FileFormatError
+from pytraj.storage.explored import ExploredColumn, StoredPointIds
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
     TYPE_ATTR,
@@ -74,6 +77,12 @@ class Loaders(Protocol):
     def pickled(self, raw: bytes, where: str) -> LazyValue:
         """A pickle unpickled on first access (or refused)."""
 
+    def table_field(
+        self, path: str, field: str, convert: Callable[[np.ndarray], np.ndarray]
+    ) -> Callable[[], np.ndarray]:
+        """A reader of column ``field`` of table ``path`` (one read when called),
+        its raw array passed through ``convert``."""
+
 
 def read_node(node: Any, where: str, loaders: Loaders) -> Any:
     """A value node's value, or a LazyValue for big and pickled ones."""
@@ -91,30 +100,55 @@ def _catalog(traj_group: Any) -> list[list[str]]:
     return [decode_text(raw).split("\t") for raw in read_leaf(traj_group._f_get_child(CATALOG))]
 
 
-def _explored_table(traj_group: Any) -> tuple[list[bytes], dict[str, list[Any]]]:
-    """Point ids and the scalar explored values, by parameter path."""
+def _explored_table(
+    traj_group: Any, loaders: Loaders
+) -> tuple[list[bytes] | StoredPointIds, dict[str, ExploredColumn]]:
+    """Point ids and the scalar explored values, by parameter path, left in the file.
+
+    Only the table's attributes and length are read here: each column is read (one
+    read of that field) when first used, through ``loaders``.
+    """
     runs = traj_group._f_get_child(RUNS)
     if EXPLORED not in runs._v_children:
         return [], {}
     table = runs._f_get_child(EXPLORED)
-    data = read_leaf(table)
     attrs = table._v_attrs
-    point_ids: list[bytes] = []
+    where = table._v_pathname
+    length = int(table.nrows)
+    point_ids: list[bytes] | StoredPointIds = []
     if bool(attrs["pytraj_point_ids"]):
-        # As raw bytes, whatever the layout's column type (S16 in layout 1, 16 uint8 in
-        # layout 2): numpy would drop trailing NUL bytes of S16 ids.
-        point_ids = np.ascontiguousarray(data["point_id"]).view("V16").reshape(-1).tolist()
+        point_ids = StoredPointIds(
+            length,
+            loaders.table_field(where, "point_id", _as_point_ids),
+            f"the point ids of {where}",
+        )
     paths = [path for path in str(get_attr(attrs, COLUMN_PATHS)).split(",") if path]
-    columns = [name for name in data.dtype.names if name != "point_id"]
-    explored: dict[str, list[Any]] = {}
+    columns = [name for name in table.dtype.names if name != "point_id"]
+    explored: dict[str, ExploredColumn] = {}
     for path, column in zip(paths, columns, strict=True):
         tag = str(attrs[f"{column}.{TYPE_ATTR}"])
         dtype = np.dtype(str(attrs[f"{column}.{DTYPE_ATTR}"]))
-        values = np.ascontiguousarray(data[column])
-        if dtype.kind in "Mm":
-            values = values.view(dtype)
-        explored[path] = values.tolist() if tag != "numpy" else list(values)
+        explored[path] = ExploredColumn(
+            length,
+            loaders.table_field(where, column, _as_values(dtype)),
+            numpy_scalars=tag == "numpy",
+            description=f"the explored values of {path}",
+        )
     return point_ids, explored
+
+
+def _as_point_ids(raw: np.ndarray) -> np.ndarray:
+    # As raw bytes, whatever the layout's column type (S16 in layout 1, 16 uint8 in
+    # layout 2): numpy would drop trailing NUL bytes of S16 ids.
+    return np.ascontiguousarray(raw).view("V16").reshape(-1)
+
+
+def _as_values(dtype: np.dtype[Any]) -> Callable[[np.ndarray], np.ndarray]:
+    def convert(raw: np.ndarray) -> np.ndarray:
+        values = np.ascontiguousarray(raw)
+        return values.view(dtype) if dtype.kind in "Mm" else values
+
+    return convert
 
 
 def _rows_store(node: Any, where: str, loaders: Loaders) -> list[Any]:
@@ -132,7 +166,7 @@ def _rows_store(node: Any, where: str, loaders: Loaders) -> list[Any]:
 
 
 def _read_leaf(
-    h5: Any, traj: str, path: str, explored: dict[str, list[Any]], loaders: Loaders
+    h5: Any, traj: str, path: str, explored: dict[str, ExploredColumn], loaders: Loaders
 ) -> LeafRecord:
     try:
         node = h5.get_node(node_path(traj, path))
@@ -160,7 +194,7 @@ def _read_leaf(
         if DEFAULT in node._v_children:
             leaf.default = read_node(node._f_get_child(DEFAULT), f"the default of {path}", loaders)
         if path in explored:
-            leaf.explored = explored[path]
+            leaf.explored = explored[path]  # type: ignore[assignment]  # a list-like column
         elif EXPLORED in node._v_children:
             leaf.explored = _rows_store(node, f"the explored values of {path}", loaders)
     return leaf
@@ -182,14 +216,14 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
     attrs = traj_group._v_attrs
     file_path = Path(h5.filename)
     with read_guard(file_path, f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}", h5):
-        point_ids, explored = _explored_table(traj_group)
+        point_ids, explored = _explored_table(traj_group, loaders)
     definition = StudyDefinition(
         name=traj,
         comment=get_attr(attrs, COMMENT, ""),
         created=float(get_attr(attrs, "created", 0.0)),
         provenance=get_mapping(attrs, PROVENANCE),
         n_runs=int(get_attr(attrs, "n_runs", 1)),
-        point_ids=point_ids,
+        point_ids=point_ids,  # type: ignore[arg-type]  # a sequence of bytes, read on use
     )
     with read_guard(file_path, f"{traj_group._v_pathname}/{CATALOG}", h5):
         catalog = _catalog(traj_group)
@@ -210,7 +244,7 @@ def _read_entry(
     definition: StudyDefinition,
     entry: list[str],
     *,
-    explored: dict[str, list[Any]],
+    explored: dict[str, ExploredColumn],
     loaders: Loaders,
 ) -> None:
     """Add one catalog entry (a group, leaf or link) to ``definition``."""

@@ -11,7 +11,8 @@ It takes no lock and keeps no journal: recovery replays a journal through it, an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import TrajectoryNotFoundError
+from pytraj.storage.explored import is_stored_column
 from pytraj.storage.hdf5 import runs as run_nodes
 from pytraj.storage.hdf5.buffering import RunBuffers
 from pytraj.storage.hdf5.cells import (
@@ -39,7 +41,7 @@ from pytraj.storage.hdf5.codecs import (
     read_value,
 )
 from pytraj.storage.hdf5.columns import ColumnSpec
-from pytraj.storage.hdf5.definitions import materialize, write_definition
+from pytraj.storage.hdf5.definitions import materialize, same_explored, write_definition
 from pytraj.storage.hdf5.files import FileState
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
@@ -127,6 +129,8 @@ class TrajectoryStore(RunBuffers):
         self._specs: dict[_Key, tuple[int, ColumnSpec]] = {}
         self._columns: dict[_Key, tuple[int, ColumnData]] = {}
         self._cell_reads: dict[_Key, int] = {}
+        # Explored columns read lazily from this file (see _pin_stored_columns).
+        self._handed_out: list[weakref.ref[Any]] = []
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -183,6 +187,7 @@ class TrajectoryStore(RunBuffers):
             self._stored = StudyDefinition(name=self.name, n_runs=1, created=0.0)
         elif self._stored is None:
             self._stored = read_definition(h5, group, self)
+            self._hand_out(self._stored)
         for leaf in self._stored.leaves:
             self._pickled.setdefault(leaf.path, leaf.pickled)
         self._is_writer = True
@@ -197,6 +202,8 @@ class TrajectoryStore(RunBuffers):
         runs = group._f_get_child(RUNS)
         pending = self._pending_definition
         if pending is not None:
+            if not same_explored(self._stored, pending):
+                self._pin_stored_columns()
             write_definition(h5, group, self._stored, pending, self.options)
             self._stored = pending
             self._pending_definition = None
@@ -267,6 +274,43 @@ class TrajectoryStore(RunBuffers):
         """A pickled value, unpickled when first accessed (if allowed)."""
         return pickled_lazy(raw, self.allow_pickle, where)
 
+    def table_field(
+        self, path: str, field: str, convert: Callable[[np.ndarray], np.ndarray]
+    ) -> Callable[[], np.ndarray]:
+        """A reader of column ``field`` of table ``path``: one read of that field."""
+        state = self._state
+        traj = self.name
+
+        def load() -> np.ndarray:
+            with state.reading(path) as h5:
+                try:
+                    table = h5.get_node(path)
+                except LookupError:
+                    raise TrajectoryNotFoundError(
+                        f"{state.path} no longer holds {path} of trajectory {traj!r} (was it "
+                        "overwritten or removed?); load it again with pytraj.load"
+                    ) from None
+                return convert(read_leaf(table, field=field))
+
+        return load
+
+    def _hand_out(self, definition: StudyDefinition) -> None:
+        """Remember the columns of ``definition`` still in the file (see below)."""
+        columns = [leaf.explored for leaf in definition.leaves]
+        alive = [ref for ref in self._handed_out if ref() is not None]
+        alive += [weakref.ref(c) for c in [*columns, definition.point_ids] if is_stored_column(c)]
+        self._handed_out = alive
+
+    def _pin_stored_columns(self) -> None:
+        """Read every explored column handed out and not read yet: the file's explored
+        table is about to be rewritten or grow, and they must keep what it holds now
+        (the definition being written may hold some of them)."""
+        handed_out, self._handed_out = self._handed_out, []
+        for ref in handed_out:
+            column = ref()
+            if column is not None:
+                column.load()
+
     # -- reading ---------------------------------------------------------------------
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -288,6 +332,7 @@ class TrajectoryStore(RunBuffers):
         self._state.flush_pending()
         with self._state.reading(traj_path(self.name)) as h5:
             definition = read_definition(h5, self._group(h5), self)
+        self._hand_out(definition)
         # What the file holds now: later definitions are compared with it.
         self._stored = definition
         return definition
