@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData, run_table_row
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    RunTableData,
+    run_table_row,
+    uniform_table_rows,
+)
 from pytraj.storage.records import (
     COMPLETED,
     FAILED,
@@ -17,6 +22,7 @@ from pytraj.storage.records import (
     FailureRecord,
     RunRecord,
 )
+from pytraj.storage.runbatch import uniform_runs
 
 __all__ = ["RunTable"]
 
@@ -174,6 +180,21 @@ class RunTable:
             self._failures.append(record.failure)
         self._rows[record.idx] = run_table_row(record, host, error)
 
+    def record_all(self, records: Sequence[RunRecord]) -> None:
+        """Enter finished attempts in order (:meth:`record` for each; a uniform batch of
+        completed runs is written as one block of rows)."""
+        batch = uniform_runs(records) if len(records) > 1 else None
+        if batch is None:
+            for record in records:
+                self.record(record)
+            return
+        host = self._host_ids.get(batch.host)
+        if host is None:
+            host = self._host_ids[batch.host] = len(self._hosts)
+            self._hosts.append(batch.host)
+        rows = uniform_table_rows(batch, host)
+        self._rows[rows["idx"]] = rows
+
     def enter(self, data: RunTableData) -> None:
         """Enter finished runs in bulk (rows as :meth:`Storage.append_columns` takes them).
 
@@ -194,6 +215,12 @@ class RunTable:
         rows["error"] = np.where(failed, rows["error"] + len(self._failures), -1)
         self._failures.extend(data.failures)
         self._rows[rows["idx"]] = rows
+
+    def start_info(self, idx: int) -> tuple[int, bytes, int]:
+        """Status, point id and next attempt of run ``idx``, from one row read (every run
+        starts with this; see :meth:`status`, :meth:`point_id` and :meth:`next_attempt`)."""
+        _, point_id, status, attempt = self._rows[idx].item()[:4]
+        return status, point_id, 1 if status == PENDING and attempt == 0 else attempt + 1
 
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""

@@ -320,6 +320,10 @@ class Trajectory(StudyViews, MergeEntry, Group):
         ``comment`` and ``leaf_class`` are this method's options; add such an item with
         ``traj.node("results.stats")["comment"] = 1`` (outside runs).
         """
+        if len(args) == 1 and not items and type(name) is str and self._lifecycle.active:
+            return self._lifecycle.add_single(  # a run's single value: the hot path
+                "results", name, args[0], comment=comment, cls=leaf_class
+            )
         if isinstance(name, Result):
             if self._lifecycle.active is not None:
                 return self._lifecycle.add_per_run(
@@ -501,6 +505,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
     def check_index(self, idx: int) -> int:
         """Run index ``idx`` as a position (negative counts from the end), or RunError."""
         n = len(self._run_table)
+        if type(idx) is int and 0 <= idx < n:
+            return idx
         if not isinstance(idx, int | np.integer):
             raise TypeError(f"run indices are integers, got {type(idx).__name__}")
         position = int(idx) + n if idx < 0 else int(idx)
