@@ -242,7 +242,7 @@ def encode_runs_into(
         itself (``record.leaves``) are taken into account without it.
     """
     out.append(_VERSION + _U32.pack(len(records)))
-    batch = uniform_runs(records, pickled) if len(records) > 1 else None
+    batch = uniform_runs(records, pickled)
     if batch is not None:
         out.append(encode_uniform(batch))  # the same bytes, column by column
         return

@@ -21,7 +21,7 @@ import numpy as np
 from pytraj.storage.records import RunRecord
 from pytraj.storage.valuecodec import FORMAT_VERSION
 
-__all__ = ["UniformRuns", "encode_uniform", "uniform_runs"]
+__all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "uniform_runs"]
 
 _U32 = struct.Struct("<I")
 # One run's head as recordcodec packs it: "<qqqddqIIIBII".
@@ -65,16 +65,46 @@ class UniformRuns:
     kinds: list[type]
 
 
+class RecordBatch(list[RunRecord]):
+    """The records of one commit: a list that keeps its :func:`uniform_runs` columns once
+    computed, for the journal, the writer's buffers and the run table to share.
+
+    The columns describe the records as they were when first computed; appending
+    computes them again, any other change to the list is not noticed.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, records: Sequence[RunRecord] = ()) -> None:
+        super().__init__(records)
+        #: ``(len(self), the columns or None)`` once computed, else None.
+        self.columns: tuple[int, UniformRuns | None] | None = None
+
+
 def uniform_runs(records: Sequence[RunRecord], pickled: Collection[str] = ()) -> UniformRuns | None:
     """The columns of ``records`` when they form a uniform batch, else None.
 
-    Uniform: no failure, log or leaf declaration in any record, one host, point ids of
-    one width, the same items in the same order in every record, and each item's values
-    all floats or all ints within int64 (exact types: a bool or a numpy scalar is not
-    one), none of them of a Pickle leaf (``pickled``), and no run twice.
+    Uniform: at least two records, no failure, log or leaf declaration in any record,
+    one host, point ids of one width, the same items in the same order in every record,
+    and each item's values all floats or all ints within int64 (exact types: a bool or a
+    numpy scalar is not one), none of them of a Pickle leaf (``pickled``), and no run
+    twice. A :class:`RecordBatch` computes its columns once.
     """
-    if not records:
+    if type(records) is RecordBatch:
+        cached = records.columns
+        if cached is None or cached[0] != len(records):
+            cached = records.columns = (len(records), _columns(records))
+        batch = cached[1]
+    else:
+        batch = _columns(records)
+    if batch is not None and pickled and any(path in pickled for path, _ in batch.keys):
         return None
+    return batch
+
+
+def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
+    if len(records) < 2:
+        return None  # a single run goes run by run: columns would cost more than they save
     first = records[0]
     host = first.host
     keys = tuple(first.values)
@@ -92,8 +122,6 @@ def uniform_runs(records: Sequence[RunRecord], pickled: Collection[str] = ()) ->
             or tuple(record.values) != keys
         ):
             return None
-    if any(path in pickled for path, _ in keys):
-        return None
     idx = [record.idx for record in records]
     if len(set(idx)) != len(idx):
         return None

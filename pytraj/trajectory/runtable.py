@@ -183,7 +183,7 @@ class RunTable:
     def record_all(self, records: Sequence[RunRecord]) -> None:
         """Enter finished attempts in order (:meth:`record` for each; a uniform batch of
         completed runs is written as one block of rows)."""
-        batch = uniform_runs(records) if len(records) > 1 else None
+        batch = uniform_runs(records)
         if batch is None:
             for record in records:
                 self.record(record)

@@ -54,7 +54,7 @@ class RunBuffers:
 
     def buffer_runs(self, records: Sequence[RunRecord]) -> None:
         """Enter records into the buffers (the per-run hot path: no HDF5 call)."""
-        batch = uniform_runs(records) if len(records) > 1 else None
+        batch = uniform_runs(records)
         if batch is not None and self._buffer_uniform(batch):
             return
         rows = self._rows
