@@ -219,8 +219,10 @@ class RunTable:
     def start_info(self, idx: int) -> tuple[int, bytes, int]:
         """Status, point id and next attempt of run ``idx``, from one row read (every run
         starts with this; see :meth:`status`, :meth:`point_id` and :meth:`next_attempt`)."""
-        _, point_id, status, attempt, *_ = self._rows.item(idx)
-        return status, point_id, 1 if status == PENDING and attempt == 0 else attempt + 1
+        row: tuple[Any, ...] = self._rows.item(idx)  # plain Python values, no numpy scalars
+        status: int = row[2]
+        attempt: int = row[3]
+        return status, row[1], 1 if status == PENDING and attempt == 0 else attempt + 1
 
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""
