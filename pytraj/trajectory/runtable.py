@@ -219,7 +219,7 @@ class RunTable:
     def start_info(self, idx: int) -> tuple[int, bytes, int]:
         """Status, point id and next attempt of run ``idx``, from one row read (every run
         starts with this; see :meth:`status`, :meth:`point_id` and :meth:`next_attempt`)."""
-        row: tuple[Any, ...] = self._rows.item(idx)  # plain Python values, no numpy scalars
+        row: Any = self._rows.item(idx)  # a tuple of plain Python values, no numpy scalars
         status: int = row[2]
         attempt: int = row[3]
         return status, row[1], 1 if status == PENDING and attempt == 0 else attempt + 1
