@@ -109,8 +109,8 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
     host = first.host
     keys = tuple(first.values)
     width = len(first.point_id)
-    if not width:
-        return None
+    if not width or any(type(value) not in _NUMBER_TAGS for value in first.values.values()):
+        return None  # no id, or an item that is not a number: nothing to look at further
     for record in records:
         if (
             record.failure is not None
