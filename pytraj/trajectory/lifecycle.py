@@ -82,6 +82,7 @@ class RunLifecycle:
         "_parameters_locked",
         "_per_run_nodes",
         "_single_items",
+        "_wheres",
     )
 
     def __init__(self, host: RunHost) -> None:
@@ -93,6 +94,8 @@ class RunLifecycle:
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
         # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
         self._single_items: dict[tuple[str, str], tuple[Result, str, tuple[str, str], str]] = {}
+        # (full name, item) -> the text errors name a value by (built once, not per run).
+        self._wheres: dict[tuple[str, str], str] = {}
 
     # -- state ---------------------------------------------------------------------
     @property
@@ -127,6 +130,7 @@ class RunLifecycle:
         """The tree changed: drop the resolved per-run leaves and unlock the parameters."""
         self._per_run_nodes.clear()
         self._single_items.clear()
+        self._wheres.clear()
         self._parameters_locked = False
 
     def parameters_changed(self) -> None:
@@ -308,7 +312,10 @@ class RunLifecycle:
         key = (full, item)
         if key in state.values:
             raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
-        leaf.check_value(value, f"{full}[{item!r}]")
+        where = self._wheres.get(key)
+        if where is None:
+            where = self._wheres[key] = f"{full}[{item!r}]"
+        leaf.check_value(value, where)
         if item not in leaf.raw_items:
             validate_name(item, parent=full)
             leaf.declare_items((item,))
