@@ -43,7 +43,7 @@ class RunJob:
     """
 
     traj: Trajectory
-    indices: list[int]
+    indices: Sequence[int]
     func: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]

@@ -18,6 +18,7 @@ from typing import Any
 
 from pytraj.run.progress import Progress
 from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
+from pytraj.storage.runbatch import RecordBatch
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
@@ -109,7 +110,7 @@ class RunSession:
         self._keep_values = keep_values
         self._completed = 0
         self.failed: list[int] = []
-        self._batch: list[RunRecord] = []
+        self._batch = RecordBatch()
         self._batch_failed = 0
         self._last_commit = time.monotonic()
         #: Seconds of run time reported by records (worker side), for efficiency figures.
@@ -143,7 +144,7 @@ class RunSession:
         if not self._batch:
             return
         batch, failed = self._batch, self._batch_failed
-        self._batch, self._batch_failed = [], 0
+        self._batch, self._batch_failed = RecordBatch(), 0
         self.traj.lifecycle.commit(batch)
         self.progress.update(len(batch), failed)
 

@@ -55,9 +55,10 @@ def shard_runs(indices: Sequence[int], point_ids: Sequence[bytes], shard: Shard)
     return [i for i in indices if shard_of(point_ids[i], shard.count) == shard.index]
 
 
-def runs_to_do(table: RunTable, shard: Shard, *, retry_failed: bool, name: str) -> list[int]:
-    """The runs an ``env.run`` of trajectory ``name`` executes: the pending ones of
-    ``shard``, and its failed ones with ``retry_failed``."""
+def runs_to_do(table: RunTable, shard: Shard, *, retry_failed: bool, name: str) -> Sequence[int]:
+    """The runs an ``env.run`` of trajectory ``name`` executes, in order: the pending ones
+    of ``shard``, and its failed ones with ``retry_failed``. Consecutive runs (a fresh
+    study) come as a ``range``, which holds a million runs in a few bytes."""
     indices = table.indices(PENDING)
     if not shard.is_whole:
         ids = table.point_ids()
@@ -75,4 +76,6 @@ def runs_to_do(table: RunTable, shard: Shard, *, retry_failed: bool, name: str) 
             failed,
             name,
         )
-    return [int(i) for i in indices]
+    if len(indices) and int(indices[-1]) - int(indices[0]) + 1 == len(indices):
+        return range(int(indices[0]), int(indices[-1]) + 1)  # sorted and unique: all of them
+    return indices.tolist()

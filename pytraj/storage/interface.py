@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.storage.records import FAILED, FailureRecord, LeafRecord, RunRecord, StudyDefinition
+from pytraj.storage.runbatch import UniformRuns
 
 __all__ = [
     "BLOCK_BYTES",
@@ -26,6 +27,7 @@ __all__ = [
     "records_of",
     "renumbered_rows",
     "run_table_row",
+    "uniform_table_rows",
     "value_nbytes",
 ]
 
@@ -49,6 +51,22 @@ RUN_TABLE_DTYPE = np.dtype(
         ("pid", "<i4"),
     ]
 )
+
+
+def uniform_table_rows(batch: UniformRuns, host: int) -> np.ndarray:
+    """The run-table rows of a uniform batch (:data:`RUN_TABLE_DTYPE`), ``host`` being
+    the index of ``batch.host`` in the caller's host list (:func:`run_table_row` at once)."""
+    rows = np.zeros(len(batch.idx), dtype=RUN_TABLE_DTYPE)
+    rows["idx"] = batch.idx
+    rows["point_id"] = batch.point_ids
+    rows["status"] = batch.status
+    rows["attempt"] = batch.attempt
+    rows["start"] = batch.start
+    rows["finish"] = batch.finish
+    rows["host"] = host
+    rows["error"] = -1
+    rows["pid"] = batch.pid
+    return rows
 
 
 def run_table_row(record: RunRecord, host: int, error: int) -> tuple[Any, ...]:

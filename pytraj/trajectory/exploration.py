@@ -55,6 +55,11 @@ class Exploration:
         """Parameters changed: pending runs' point ids are computed again when needed."""
         self._ids_valid = False
 
+    @property
+    def ids_valid(self) -> bool:
+        """Whether the pending runs' point ids are up to date."""
+        return self._ids_valid
+
     def set_ids_valid(self, valid: bool = True) -> None:
         """Say that the run table's point ids were set from a trusted source (a file)."""
         self._ids_valid = valid

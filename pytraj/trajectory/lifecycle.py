@@ -9,6 +9,7 @@ through the single writer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -74,7 +75,15 @@ class RunLifecycle:
     ``add_result``) and whether every parameter is locked already.
     """
 
-    __slots__ = ("_active", "_current_idx", "_host", "_parameters_locked", "_per_run_nodes")
+    __slots__ = (
+        "_active",
+        "_current_idx",
+        "_host",
+        "_parameters_locked",
+        "_per_run_nodes",
+        "_single_items",
+        "_wheres",
+    )
 
     def __init__(self, host: RunHost) -> None:
         self._host = host
@@ -83,6 +92,10 @@ class RunLifecycle:
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+        # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
+        self._single_items: dict[tuple[str, str], tuple[Result, str, tuple[str, str], str]] = {}
+        # (full name, item) -> the text errors name a value by (built once, not per run).
+        self._wheres: dict[tuple[str, str], str] = {}
 
     # -- state ---------------------------------------------------------------------
     @property
@@ -116,6 +129,8 @@ class RunLifecycle:
     def forget_nodes(self) -> None:
         """The tree changed: drop the resolved per-run leaves and unlock the parameters."""
         self._per_run_nodes.clear()
+        self._single_items.clear()
+        self._wheres.clear()
         self._parameters_locked = False
 
     def parameters_changed(self) -> None:
@@ -130,18 +145,22 @@ class RunLifecycle:
         host = self._host
         idx = host.check_index(idx)
         table = host.run_table
-        if table.status(idx) == COMPLETED:
+        status, point_id, attempt = table.start_info(idx)
+        if status == COMPLETED:
             raise RunError(
                 f"run {idx} of {host.name!r} is completed already; completed runs are not "
                 "run again (expand the trajectory to add points)"
             )
-        host.exploration.ensure_point_ids()
+        exploration = host.exploration
+        if not exploration.ids_valid:
+            exploration.ensure_point_ids()
+            point_id = table.point_id(idx)
         if not self._parameters_locked:
             for leaf in host.par.iter_leaves():
                 if isinstance(leaf, Parameter):
                     leaf.lock()
             self._parameters_locked = True
-        state = RunState(idx, table.point_id(idx), table.next_attempt(idx))
+        state = RunState(idx, point_id, attempt, time.time())
         self._active = state
         self._current_idx = idx
         return state
@@ -169,9 +188,7 @@ class RunLifecycle:
         if host.definition_dirty and storage.writable:
             host.store_definition()
         storage.commit_runs(records)
-        table = host.run_table
-        for record in records:
-            table.record(record)
+        host.run_table.record_all(records)
         host.column_cache.changed()
 
     def commit_columns(
@@ -255,6 +272,30 @@ class RunLifecycle:
             self.set_value(node, item, value, full)
         return node
 
+    def add_single(
+        self, branch: str, path: str, value: Any, *, comment: str, cls: type[Leaf]
+    ) -> Any:
+        """``add_result("z", value)`` in the active run: :meth:`add_per_run` with one item
+        named after the path's last part, through a cache of what the first call resolved
+        (the leaf, the value's key and the text errors name it by)."""
+        cached = self._single_items.get((branch, path))
+        state = self._active
+        if cached is None or state is None or cached[1] not in cached[0].raw_items:
+            node = self.add_per_run(
+                branch, path, {split_path(path)[-1]: value}, comment=comment, cls=cls
+            )
+            item = split_path(path)[-1]
+            full = self._per_run_nodes[(branch, path)][1]
+            where = f"{full}[{item!r}]"
+            self._single_items[(branch, path)] = (node, item, (full, item), where)
+            return node
+        leaf, _, key, where = cached
+        if key in state.values:
+            raise NodeExistsError(f"{where} in run {state.idx} was added already")
+        leaf.check_value(value, where)
+        state.values[key] = value
+        return leaf
+
     def set_value(self, leaf: Result, item: str, value: Any, full: str | None = None) -> None:
         """Add run-local value ``item`` of per-run ``leaf`` (the hot path of every run).
 
@@ -271,7 +312,10 @@ class RunLifecycle:
         key = (full, item)
         if key in state.values:
             raise NodeExistsError(f"{full}[{item!r}] in run {state.idx} was added already")
-        leaf.check_value(value, f"{full}[{item!r}]")
+        where = self._wheres.get(key)
+        if where is None:
+            where = self._wheres[key] = f"{full}[{item!r}]"
+        leaf.check_value(value, where)
         if item not in leaf.raw_items:
             validate_name(item, parent=full)
             leaf.declare_items((item,))

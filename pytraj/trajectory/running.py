@@ -16,6 +16,18 @@ __all__ = ["RunState", "failure_record", "this_host"]
 _HOST: str | None = None
 
 
+_PID = os.getpid()
+
+
+def _forked() -> None:
+    global _PID  # noqa: PLW0603  # cached per process; a forked child has its own
+    _PID = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; spawned processes import this module afresh
+    os.register_at_fork(after_in_child=_forked)
+
+
 def this_host() -> str:
     """This machine's host name (looked up once per process)."""
     global _HOST  # noqa: PLW0603  # cached per process; the host does not change
@@ -46,7 +58,7 @@ class RunState:
             start=self.start,
             finish=time.time(),
             host=this_host(),
-            pid=os.getpid(),
+            pid=_PID,
             # A failed attempt keeps no partial results: its values would mix with a retry's.
             # It still declares new leaves: the producing tree will not declare them again.
             values=self.values if failure is None else {},

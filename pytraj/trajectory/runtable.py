@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, RunTableData, run_table_row
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    RunTableData,
+    run_table_row,
+    uniform_table_rows,
+)
 from pytraj.storage.records import (
     COMPLETED,
     FAILED,
@@ -17,6 +22,7 @@ from pytraj.storage.records import (
     FailureRecord,
     RunRecord,
 )
+from pytraj.storage.runbatch import uniform_runs
 
 __all__ = ["RunTable"]
 
@@ -181,6 +187,21 @@ class RunTable:
             self._failures.append(record.failure)
         self._rows[record.idx] = run_table_row(record, host, error)
 
+    def record_all(self, records: Sequence[RunRecord]) -> None:
+        """Enter finished attempts in order (:meth:`record` for each; a uniform batch of
+        completed runs is written as one block of rows)."""
+        batch = uniform_runs(records)
+        if batch is None:
+            for record in records:
+                self.record(record)
+            return
+        host = self._host_ids.get(batch.host)
+        if host is None:
+            host = self._host_ids[batch.host] = len(self._hosts)
+            self._hosts.append(batch.host)
+        rows = uniform_table_rows(batch, host)
+        self._rows[rows["idx"]] = rows
+
     def enter(self, data: RunTableData) -> None:
         """Enter finished runs in bulk (rows as :meth:`Storage.append_columns` takes them).
 
@@ -201,6 +222,14 @@ class RunTable:
         rows["error"] = np.where(failed, rows["error"] + len(self._failures), -1)
         self._failures.extend(data.failures)
         self._rows[rows["idx"]] = rows
+
+    def start_info(self, idx: int) -> tuple[int, bytes, int]:
+        """Status, point id and next attempt of run ``idx``, from one row read (every run
+        starts with this; see :meth:`status`, :meth:`point_id` and :meth:`next_attempt`)."""
+        row: Any = self._rows.item(idx)  # a tuple of plain Python values, no numpy scalars
+        status: int = row[2]
+        attempt: int = row[3]
+        return status, row[1], 1 if status == PENDING and attempt == 0 else attempt + 1
 
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""

@@ -36,6 +36,7 @@ from pytraj.trajectory.definition import (
 from pytraj.trajectory.exploration import Exploration
 from pytraj.trajectory.lifecycle import RestoreRun, RunLifecycle
 from pytraj.trajectory.mergeentry import MergeEntry
+from pytraj.trajectory.runfolders import RunFolders
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.shortnames import BRANCHES, choose
 from pytraj.trajectory.views import RunsView
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["BRANCHES", "Trajectory"]
 
 
-class Trajectory(StudyViews, MergeEntry, Group):
+class Trajectory(StudyViews, MergeEntry, RunFolders, Group):
     """The root of a study: parameters, derived parameters, results, config and runs.
 
     Parameters
@@ -320,6 +321,10 @@ class Trajectory(StudyViews, MergeEntry, Group):
         ``comment`` and ``leaf_class`` are this method's options; add such an item with
         ``traj.node("results.stats")["comment"] = 1`` (outside runs).
         """
+        if len(args) == 1 and not items and type(name) is str and self._lifecycle.active:
+            return self._lifecycle.add_single(  # a run's single value: the hot path
+                "results", name, args[0], comment=comment, cls=leaf_class
+            )
         if isinstance(name, Result):
             if self._lifecycle.active is not None:
                 return self._lifecycle.add_per_run(
@@ -387,6 +392,18 @@ class Trajectory(StudyViews, MergeEntry, Group):
             return None
 
     # -- natural naming --------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # ``traj.x`` in a run (the hot path): a plain parameter found before, read at the
+        # current point without the search; anything else as every group does it.
+        try:
+            found = self._short_names.get(name) if name[:1] != "_" else None
+        except AttributeError:  # not initialised yet (unpickling, copying)
+            found = None
+        if type(found) is Parameter and name not in self._children:
+            idx = self._lifecycle.current_idx
+            return found.value_at(idx) if idx >= 0 else found.default
+        return super().__getattr__(name)
+
     def find_below(self, name: str) -> Node:
         """``traj.x``: the unique leaf named x, searching the branches in order."""
         found = self._short_names.get(name)
@@ -444,14 +461,6 @@ class Trajectory(StudyViews, MergeEntry, Group):
         return RunsView(self)
 
     @property
-    def seed(self) -> int:
-        """A reproducible seed for the current run, derived from its point id."""
-        idx = self._lifecycle.current_idx
-        if idx < 0:
-            raise RunError("traj.seed needs a current run (inside a run or after set_run)")
-        return int.from_bytes(self.point_id(idx)[:8], "little") >> 1
-
-    @property
     def study_dir(self) -> Path:
         """Folder for files the study writes besides results (per-run working dirs).
 
@@ -471,20 +480,6 @@ class Trajectory(StudyViews, MergeEntry, Group):
         """Whether a study folder was chosen (else :attr:`study_dir` is the default)."""
         return self._study_dir is not None
 
-    @property
-    def run_dir(self) -> Path:
-        """A working directory for the current run, created on first use.
-
-        Named by run index and point id (``runs/run_00000003_1a2b3c4d``), so a rerun of
-        the same point in a later study finds its own folder again.
-        """
-        idx = self._lifecycle.current_idx
-        if idx < 0:
-            raise RunError("traj.run_dir needs a current run (inside a run or after set_run)")
-        folder = self.study_dir / "runs" / f"run_{idx:08d}_{self.point_id(idx).hex()[:8]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     def point_id(self, idx: int) -> bytes:
         """The 16-byte point id of run ``idx`` (``traj.runs[idx].point_id`` is its hex)."""
         self._exploration.ensure_point_ids()
@@ -501,6 +496,8 @@ class Trajectory(StudyViews, MergeEntry, Group):
     def check_index(self, idx: int) -> int:
         """Run index ``idx`` as a position (negative counts from the end), or RunError."""
         n = len(self._run_table)
+        if type(idx) is int and 0 <= idx < n:
+            return idx
         if not isinstance(idx, int | np.integer):
             raise TypeError(f"run indices are integers, got {type(idx).__name__}")
         position = int(idx) + n if idx < 0 else int(idx)

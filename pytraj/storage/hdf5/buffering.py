@@ -23,8 +23,10 @@ from pytraj.storage.interface import (
     check_bulk,
     renumbered_rows,
     run_table_row,
+    uniform_table_rows,
 )
 from pytraj.storage.records import FailureRecord, LeafRecord, RunRecord
+from pytraj.storage.runbatch import UniformRuns, uniform_runs
 
 __all__ = ["RunBuffers"]
 
@@ -52,6 +54,9 @@ class RunBuffers:
 
     def buffer_runs(self, records: Sequence[RunRecord]) -> None:
         """Enter records into the buffers (the per-run hot path: no HDF5 call)."""
+        batch = uniform_runs(records)
+        if batch is not None and self._buffer_uniform(batch):
+            return
         rows = self._rows
         buffers = self._buffers
         host_ids = self._host_ids
@@ -87,6 +92,35 @@ class RunBuffers:
             else:
                 self._mark_committed(idx)
         self._dirty = True
+
+    def _buffer_uniform(self, batch: UniformRuns) -> bool:
+        """Enter a uniform batch column by column; False (nothing done) when one of its
+        runs was committed before (the run-by-run path then replaces its cells)."""
+        idxs = np.array(batch.idx, dtype=np.int64)
+        committed = self._committed
+        inside = idxs[idxs < len(committed)]
+        if committed[inside].any():
+            return False
+        host = self._host_ids.get(batch.host)
+        if host is None:
+            host = self._host_ids[batch.host] = len(self._host_ids)
+            self._new_hosts.append(batch.host)
+        rows = uniform_table_rows(batch, host)
+        if self._rows:  # keep commit order: earlier single rows go first
+            self._row_blocks.append(np.array(self._rows, dtype=RUN_TABLE_DTYPE))
+            self._rows = []
+        self._row_blocks.append(rows)
+        for key, values in zip(batch.keys, batch.values, strict=True):
+            buffer = self._buffers.get(key)
+            if buffer is None:
+                buffer = self._buffers[key] = ([], [])
+                self._known_columns.add(key)
+            buffer[0].extend(batch.idx)
+            buffer[1].extend(values)
+        self._mark_committed(int(idxs.max()))
+        self._committed[idxs] = True
+        self._dirty = True
+        return True
 
     def buffer_columns(
         self,

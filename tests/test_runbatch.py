@@ -1,0 +1,76 @@
+"""A uniform batch of run records: recognised exactly, encoded with the same bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pytraj.storage.recordcodec import decode_runs, encode_run, encode_runs
+from pytraj.storage.records import FailureRecord, LeafRecord, RunRecord
+from pytraj.storage.runbatch import uniform_runs
+
+
+def _record(i: int, **changes: object) -> RunRecord:
+    fields: dict[str, object] = {
+        "idx": i,
+        "point_id": bytes([i % 256]) * 16,
+        "attempt": 1,
+        "start": 100.0 + i,
+        "finish": 100.5 + i,
+        "host": "nodé",
+        "pid": 42,
+        "values": {("results.z", "z"): 2.0 * i + 1.0, ("results.n", "n"): i - 3},
+    }
+    fields.update(changes)
+    return RunRecord(**fields)  # type: ignore[arg-type]
+
+
+def _run_by_run(records: list[RunRecord]) -> bytes:
+    head = encode_runs(records[:1])[:5]  # version byte + count of one
+    count = len(records).to_bytes(4, "little")
+    return head[:1] + count + b"".join(encode_run(r)[1:] for r in records)
+
+
+def test_a_uniform_batch_is_encoded_as_run_by_run() -> None:
+    records = [_record(i) for i in range(300)]
+    batch = uniform_runs(records)
+    assert batch is not None
+    assert batch.keys == (("results.z", "z"), ("results.n", "n"))
+    assert batch.kinds == [float, int]
+    assert batch.values[1][:3] == [-3, -2, -1]
+    encoded = encode_runs(records)
+    assert encoded == _run_by_run(records)
+    decoded = decode_runs(encoded)
+    assert decoded == records
+    assert type(decoded[5].values[("results.n", "n")]) is int
+
+
+def test_a_batch_on_an_empty_host_name_is_encoded_as_run_by_run() -> None:
+    records = [_record(i, host="") for i in range(3)]
+    assert uniform_runs(records) is not None
+    assert encode_runs(records) == _run_by_run(records)
+
+
+def test_batches_that_are_not_uniform_go_run_by_run() -> None:
+    failure = FailureRecord(idx=1, attempt=1, exc_type="ValueError", message="no", traceback="tb")
+    leaf = LeafRecord(path="results.z", leaf_class="Result", per_run=True)
+    others = {
+        "failure": _record(1, failure=failure, status=3, values={}),
+        "leaf": _record(1, leaves=[leaf]),
+        "log": _record(1, log="printed"),
+        "host": _record(1, host="other"),
+        "bool": _record(1, values={("results.z", "z"): True, ("results.n", "n"): 1}),
+        "numpy": _record(1, values={("results.z", "z"): np.float64(1), ("results.n", "n"): 1}),
+        "order": _record(1, values={("results.n", "n"): 1, ("results.z", "z"): 1.0}),
+        "repeat": _record(0),
+    }
+    for name, other in others.items():
+        records = [_record(0), other, _record(2)]
+        assert uniform_runs(records) is None, name
+        assert decode_runs(encode_runs(records)) == records, name
+    records = [_record(0), _record(1)]
+    assert uniform_runs(records, pickled={"results.n"}) is None
+
+
+def test_an_int_beyond_int64_is_not_uniform() -> None:
+    records = [_record(0), _record(1, values={("results.z", "z"): 1.0, ("results.n", "n"): 2**63})]
+    assert uniform_runs(records) is None
