@@ -152,7 +152,8 @@ def test_float_arrays_and_point_ids_are_not_compressed_by_default_but_tables_are
 
 
 @pytest.mark.parametrize(
-    ("complib", "keyed_level", "chunk_rows"), [("zlib", 0, 297), ("blosc2:lz4", 5, 1191)]
+    ("complib", "keyed_level", "chunk_rows"),
+    [("zlib", 0, 297), ("bzip2", 0, 297), ("blosc2:lz4", 5, 1191)],
 )
 def test_point_id_tables_are_compressed_by_fast_codecs_only(
     tmp_path: Path, complib: str, keyed_level: int, chunk_rows: int
@@ -163,10 +164,13 @@ def test_point_id_tables_are_compressed_by_fast_codecs_only(
     w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
     with tables.open_file(str(path)) as f:
         assert f.get_node("/w1/runs/table").filters.complevel == keyed_level
+        assert f.get_node("/w1/runs/explored").filters.complevel == keyed_level
         # Uncompressed, the last chunk is allocated whole: 16 KB chunks (55-byte rows).
         assert f.get_node("/w1/runs/table").chunkshape == (chunk_rows,)
         assert f.get_node("/w1/results/n/n/cells").filters.complib == complib
-    assert list(load(path).results.n) == list(range(20))
+    loaded = load(path)
+    assert list(loaded.results.n) == list(range(20))
+    assert [run.status for run in loaded.runs] == ["completed"] * 20
 
 
 @pytest.mark.parametrize("complib", ["blosc2:zstd", "bzip2", "zlib"])

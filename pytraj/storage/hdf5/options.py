@@ -119,9 +119,11 @@ class FileOptions:
 
         Point ids are hashes: random bytes that zlib and bzip2 cannot shrink and get
         through at about 50 MB/s, which made compressing them most of the cost of
-        writing the run table and the explored values (and of a merge appending them).
-        With zlib and bzip2 these tables are stored uncompressed, as float arrays are;
-        the blosc codecs are fast enough to keep compressing them.
+        writing the run table and the explored values (and of a merge appending them:
+        about 70 ms for two 50,000-run files). With zlib and bzip2 these tables are
+        stored uncompressed, as float arrays are; the blosc codecs are fast enough to
+        keep compressing them. The price: 55 bytes a run-table row instead of about 20,
+        which loading a study reads on first use of its run table.
         """
         import tables  # keeps import pytraj fast: PyTables loads on first use
 
