@@ -524,7 +524,7 @@ def _write_explored(
         runs,
         EXPLORED,
         obj=data,
-        filters=options.explored_table_filters() if with_ids else options.table_filters(),
+        filters=options.keyed_table_filters() if with_ids else options.table_filters(),
         chunkshape=(chunk_rows(data.dtype.itemsize, n_rows, ARRAY_CHUNK_BYTES),),
     )
     set_attr(table._v_attrs, COLUMN_PATHS, ",".join(leaf.path for leaf, *_ in columns))

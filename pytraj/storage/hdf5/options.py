@@ -114,17 +114,16 @@ class FileOptions:
             fletcher32=self.fletcher32,
         )
 
-    def explored_table_filters(self) -> Any:
-        """PyTables filters for the explored table (a 16-byte point id per row, then the
-        explored values).
+    def keyed_table_filters(self) -> Any:
+        """PyTables filters for the tables whose rows start with a 16-byte point id.
 
         Point ids are hashes: random bytes that zlib and bzip2 cannot shrink and get
-        through at about 50 MB/s. They are two thirds of an explored table of one float
-        parameter, so with zlib and bzip2 the table is stored uncompressed, as float
-        arrays are (compressed, 24 bytes a row became about 17, for 45 ms per 50,000
-        rows a merge appends); the blosc codecs are fast enough to keep compressing it.
-        The run table stays compressed: 39 of its 55 bytes a row shrink to about 2, and
-        loading a study reads it whole on first use.
+        through at about 50 MB/s, which made compressing them most of the cost of
+        writing the run table and the explored values (and of a merge appending them:
+        about 70 ms for two 50,000-run files). With zlib and bzip2 these tables are
+        stored uncompressed, as float arrays are; the blosc codecs are fast enough to
+        keep compressing them. The price: 55 bytes a run-table row instead of about 20,
+        which loading a study reads on first use of its run table.
         """
         import tables  # keeps import pytraj fast: PyTables loads on first use
 
