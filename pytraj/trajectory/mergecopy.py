@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, value_nbytes
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    ColumnData,
+    RunTableData,
+    row_bytes,
+    value_nbytes,
+)
 from pytraj.storage.records import WRITER_KEY, FailureRecord
 from pytraj.trajectory.mergecheck import values_equal
 
@@ -176,11 +182,12 @@ def _rows_of(
 def _take(array: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """A copy of ``array[positions]``; one slice when the positions are consecutive (the
     runs appended by a merge), which copies rows in blocks instead of one by one."""
+    raw = row_bytes(array) if array.dtype == RUN_TABLE_DTYPE else array
     if len(positions) > 1:
         first, last = int(positions[0]), int(positions[-1])
         if last - first + 1 == len(positions) and bool((np.diff(positions) == 1).all()):
-            return array[first : last + 1].copy()
-    return array[positions]
+            return raw[first : last + 1].copy().view(array.dtype)
+    return raw[positions].view(array.dtype)
 
 
 def _failures_of(
