@@ -273,30 +273,34 @@ def merge_files(
     temporary = target_path.with_name(f".{target_path.name}{MERGING_INFIX}{os.getpid()}")
     lock = WriterLock.acquire(target_path) if exists else None
     try:
-        if exists:
-            if backup:
-                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-                kept = target_path.with_stem(f"{target_path.stem}.backup-{stamp}")
-                shutil.copy2(target_path, kept)
-            shutil.copyfile(target_path, temporary)
-            target = load(temporary, name)
-            reports = []
-        else:
-            target, first_report = _first_copy(sources[0], name, temporary)
-            reports = [first_report]
-            sources = sources[1:]
-        _make_disposable(target)
-        try:
-            for source in sources:
-                other = load(source, name)
-                try:
-                    # Each file opened once for the whole merge, not once per read/write.
-                    with _held_open(target, other):
-                        reports.append(target.merge(other, **options))
-                finally:
-                    _close_input(other)
-        finally:
-            _close_output(target)
+        # Each file is opened once for the whole merge (the output for writing, each
+        # input for reading), from loading it to releasing it, not once per step.
+        with contextlib.ExitStack() as output:
+            if exists:
+                if backup:
+                    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+                    kept = target_path.with_stem(f"{target_path.stem}.backup-{stamp}")
+                    shutil.copy2(target_path, kept)
+                shutil.copyfile(target_path, temporary)
+                output.enter_context(_kept_for_writing(temporary))
+                target = load(temporary, name)
+                reports = []
+            else:
+                target, first_report = _first_copy(sources[0], name, temporary, output)
+                reports = [first_report]
+                sources = sources[1:]
+            _make_disposable(target)
+            try:
+                for source in sources:
+                    with _kept_for_reading(source):
+                        other = load(source, name)
+                        try:
+                            with _held_open(target, other):
+                                reports.append(target.merge(other, **options))
+                        finally:
+                            _close_input(other)
+            finally:
+                _close_output(target)
         _fsync(temporary)
         os.replace(temporary, target_path)
         _fsync(target_path.parent)
@@ -344,12 +348,14 @@ def merge_folder(
     return merge_files(paths, out, **options)
 
 
-def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory, MergeReport]:
+def _first_copy(
+    source: Path, name: str | None, path: Path, output: contextlib.ExitStack
+) -> tuple[Trajectory, MergeReport]:
     """A copy of ``source``'s trajectory in the new file ``path``, and its report.
 
     A file holding only that trajectory, closed cleanly, is copied byte for byte (under
-    its writer lock, so no writer changes it meanwhile); otherwise the trajectory's
-    definition is copied and its runs merged in.
+    its writer lock, so no writer changes it meanwhile) and kept open for writing in
+    ``output``; otherwise the trajectory's definition is copied and its runs merged in.
     """
     from pytraj.storage.hdf5.files import WriterLock
     from pytraj.storage.hdf5.layout import journal_path_for
@@ -366,6 +372,7 @@ def _first_copy(source: Path, name: str | None, path: Path) -> tuple[Trajectory,
         finally:
             lock.release()
         if copied:
+            output.enter_context(_kept_for_writing(path))
             target = load(path, name)
             n = len(target)
             report = MergeReport(
@@ -428,6 +435,25 @@ def _close_output(traj: Trajectory) -> None:
     if traj.definition_dirty:
         traj.store_definition()
     traj.storage.close()
+
+
+def _kept_for_writing(path: Path) -> contextlib.AbstractContextManager[Any]:
+    """The merge's temporary output open for writing until the block ends: loading it,
+    merging into it and releasing it reuse the one handle."""
+    from pytraj.storage.hdf5.files import file_state
+
+    return file_state(path).writing()
+
+
+def _kept_for_reading(path: Path) -> contextlib.AbstractContextManager[Any]:
+    """An input open for reading until the block ends (loading and merging it reuse
+    the handle); not when a journal beside it is to be replayed first, which writes."""
+    from pytraj.storage.hdf5.files import file_state
+    from pytraj.storage.hdf5.layout import journal_path_for
+
+    if journal_path_for(path).exists():
+        return contextlib.nullcontext()
+    return file_state(path).reading()
 
 
 @contextlib.contextmanager

@@ -24,8 +24,10 @@ __all__ = [
     "RunTableData",
     "Storage",
     "check_bulk",
+    "copy_rows",
     "records_of",
     "renumbered_rows",
+    "row_bytes",
     "run_table_row",
     "uniform_table_rows",
     "value_nbytes",
@@ -51,6 +53,27 @@ RUN_TABLE_DTYPE = np.dtype(
         ("pid", "<i4"),
     ]
 )
+#: A row of the run table as one opaque block of bytes (see :func:`row_bytes`).
+_ROW_BYTES = np.dtype((np.void, RUN_TABLE_DTYPE.itemsize))
+
+
+def row_bytes(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (:data:`RUN_TABLE_DTYPE`) viewed as one block of bytes per row.
+
+    numpy copies, takes and assigns a packed structured array field by field: 50,000
+    rows take 2.3 ms to copy and 4.4 ms to take by index, as blocks of bytes 0.08 and
+    0.33 ms. A merge moves every row several times, so whole rows move as bytes.
+    """
+    if rows.dtype != RUN_TABLE_DTYPE:
+        raise TypeError(f"run-table rows expected, got an array of {rows.dtype}")
+    return rows.view(_ROW_BYTES)
+
+
+def copy_rows(rows: np.ndarray) -> np.ndarray:
+    """A copy of ``rows`` as run-table rows (converted when of another dtype)."""
+    if rows.dtype == RUN_TABLE_DTYPE:
+        return row_bytes(rows).copy().view(RUN_TABLE_DTYPE)
+    return np.array(rows, dtype=RUN_TABLE_DTYPE, copy=True)
 
 
 def uniform_table_rows(batch: UniformRuns, host: int) -> np.ndarray:
@@ -294,9 +317,10 @@ def check_bulk(table: RunTableData, columns: Mapping[tuple[str, str], ColumnData
     ValueError
         For two rows of one run, or a failure or value of a run without a row.
     """
-    # Sorted once, then every check is a comparison or a binary search (a merge hands
-    # over 100,000 runs at a time, usually in order, so the sort is a single pass).
-    idxs = np.sort(table.rows["idx"])
+    # Sorted once, then every check is a comparison or a binary search. A merge hands
+    # over 100,000 runs at a time, usually in order: a stable sort (timsort) finds them
+    # sorted in one pass, where the default quicksort took 1.7 ms for 50,000.
+    idxs = np.sort(table.rows["idx"], kind="stable")
     if len(idxs) > 1 and not bool((idxs[1:] != idxs[:-1]).all()):
         raise ValueError("append_columns got two rows of one run")
     failed = np.array([failure.idx for failure in table.failures], dtype=np.int64)
@@ -309,9 +333,13 @@ def check_bulk(table: RunTableData, columns: Mapping[tuple[str, str], ColumnData
 
 
 def _present(ordered: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """Whether each of ``runs`` is in ``ordered`` (ascending)."""
+    """Whether each of ``runs`` is in ``ordered`` (ascending, no run twice)."""
     if not len(ordered):
         return np.zeros(len(runs), dtype=bool)
+    first, last = int(ordered[0]), int(ordered[-1])
+    if last - first + 1 == len(ordered):
+        # Every run from first to last (the runs a merge appends): no search needed.
+        return (runs >= first) & (runs <= last)
     position = np.minimum(np.searchsorted(ordered, runs), len(ordered) - 1)
     return ordered[position] == runs
 
@@ -325,7 +353,7 @@ def renumbered_rows(
     that of the rows without a host (-1); failure ``i`` of the table becomes failure
     ``first_failure + i``. Both backends append columns through it.
     """
-    rows = np.array(table.rows, dtype=RUN_TABLE_DTYPE, copy=True)
+    rows = copy_rows(table.rows)
     host_map = np.array([*host_ids, blank_host], dtype=np.int32)
     rows["host"] = host_map[np.where(rows["host"] >= 0, rows["host"], len(host_ids))]
     rows["error"] = np.where(rows["error"] >= 0, rows["error"] + first_failure, -1)

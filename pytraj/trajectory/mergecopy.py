@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData, RunTableData, value_nbytes
+from pytraj.storage.interface import (
+    RUN_TABLE_DTYPE,
+    ColumnData,
+    RunTableData,
+    row_bytes,
+    value_nbytes,
+)
 from pytraj.storage.records import WRITER_KEY, FailureRecord
 from pytraj.trajectory.mergecheck import values_equal
 
@@ -36,8 +42,15 @@ __all__ = [
 
 def positions_of(column: ColumnData, runs: np.ndarray) -> np.ndarray:
     """Position of each run in ``column`` (-1 where it has no value)."""
-    if not len(column.runs):
+    have = column.runs
+    if not len(have):
         return np.full(len(runs), -1, dtype=np.int64)
+    first, last = int(have[0]), int(have[-1])
+    if last - first + 1 == len(have) and bool((have[1:] > have[:-1]).all()):
+        # Every run from first to last has a value (a column of a study whose runs all
+        # completed): positions by subtraction, not a binary search of each run.
+        inside = (runs >= first) & (runs <= last)
+        return np.where(inside, runs - first, -1).astype(np.int64, copy=False)
     position = np.searchsorted(column.runs, runs)
     clipped = np.minimum(position, len(column.runs) - 1)
     return np.where(column.runs[clipped] == runs, clipped, -1)
@@ -176,11 +189,12 @@ def _rows_of(
 def _take(array: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """A copy of ``array[positions]``; one slice when the positions are consecutive (the
     runs appended by a merge), which copies rows in blocks instead of one by one."""
+    raw = row_bytes(array) if array.dtype == RUN_TABLE_DTYPE else array
     if len(positions) > 1:
         first, last = int(positions[0]), int(positions[-1])
         if last - first + 1 == len(positions) and bool((np.diff(positions) == 1).all()):
-            return array[first : last + 1].copy()
-    return array[positions]
+            return raw[first : last + 1].copy().view(array.dtype)
+    return raw[positions].view(array.dtype)
 
 
 def _failures_of(

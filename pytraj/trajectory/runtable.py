@@ -11,6 +11,8 @@ import numpy as np
 from pytraj.storage.interface import (
     RUN_TABLE_DTYPE,
     RunTableData,
+    copy_rows,
+    row_bytes,
     run_table_row,
     uniform_table_rows,
 )
@@ -107,7 +109,7 @@ class RunTable:
                 raise ValueError("cannot drop runs that have been stored")
         elif n_runs > len(self._rows):
             grown = np.zeros(max(n_runs, 2 * len(self._rows)), dtype=RUN_TABLE_DTYPE)
-            grown[: self._n] = self._rows[: self._n]
+            row_bytes(grown)[: self._n] = row_bytes(self._rows[: self._n])
             self._rows = grown
         if n_runs > self._n:
             fresh = self._rows[self._n : n_runs]
@@ -208,7 +210,7 @@ class RunTable:
         The same as :meth:`record` for each failure no row points to (an earlier failed
         attempt), then for each row.
         """
-        rows = np.array(data.rows, dtype=RUN_TABLE_DTYPE, copy=True)
+        rows = copy_rows(data.rows)
         host_map = np.empty(len(data.hosts) + 1, dtype=np.int32)
         for position, host in enumerate([*data.hosts, ""]):
             found = self._host_ids.get(host)
@@ -221,7 +223,7 @@ class RunTable:
         failed = (rows["status"] == FAILED) & (rows["error"] >= 0)
         rows["error"] = np.where(failed, rows["error"] + len(self._failures), -1)
         self._failures.extend(data.failures)
-        self._rows[rows["idx"]] = rows
+        row_bytes(self._rows)[rows["idx"]] = row_bytes(rows)  # whole rows, as bytes
 
     def start_info(self, idx: int) -> tuple[int, bytes, int]:
         """Status, point id and next attempt of run ``idx``, from one row read (every run
@@ -250,7 +252,8 @@ class RunTable:
         table._failures = list(data.failures)
         rows = data.rows
         if len(rows) == n_runs and np.array_equal(rows["idx"], np.arange(n_runs)):
-            table._rows[:n_runs] = rows  # the usual case: one row per run, in order
+            # The usual case: one row per run, in order (copied as bytes, not by field).
+            row_bytes(table._rows)[:n_runs] = row_bytes(np.asarray(rows, RUN_TABLE_DTYPE))
             return table
         rows = rows[rows["idx"] < n_runs]
         # The latest row of a run wins (a retry appends a new one): keep last occurrences.

@@ -50,13 +50,22 @@ class RunBuffers:
     _host_ids: dict[str, int]
     _n_failures: int
     _committed: np.ndarray
+    #: Runs below this may be committed in the file and are not in ``_committed`` yet:
+    #: :meth:`read_committed` reads them when a commit first touches one (0: none).
+    _unread_below: int
     _known_columns: set[_Key]
+
+    def read_committed(self) -> None:
+        """Enter the runs the file holds into ``_committed`` (the storage reads them)."""
+        raise NotImplementedError  # pragma: no cover - TrajectoryStore implements it
 
     def buffer_runs(self, records: Sequence[RunRecord]) -> None:
         """Enter records into the buffers (the per-run hot path: no HDF5 call)."""
         batch = uniform_runs(records)
         if batch is not None and self._buffer_uniform(batch):
             return
+        if self._unread_below and min(record.idx for record in records) < self._unread_below:
+            self.read_committed()
         rows = self._rows
         buffers = self._buffers
         host_ids = self._host_ids
@@ -97,6 +106,8 @@ class RunBuffers:
         """Enter a uniform batch column by column; False (nothing done) when one of its
         runs was committed before (the run-by-run path then replaces its cells)."""
         idxs = np.array(batch.idx, dtype=np.int64)
+        if self._unread_below and int(idxs.min()) < self._unread_below:
+            self.read_committed()
         committed = self._committed
         inside = idxs[idxs < len(committed)]
         if committed[inside].any():
@@ -153,6 +164,8 @@ class RunBuffers:
             self._rows = []
         self._row_blocks.append(rows)
         # Runs committed before lose what this commit does not give them again.
+        if self._unread_below and len(idxs) and int(idxs.min()) < self._unread_below:
+            self.read_committed()
         committed = self._committed
         inside = idxs[idxs < len(committed)]
         again = inside[committed[inside]]

@@ -19,7 +19,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
-from pytraj.storage.explored import same_stored_values
+from pytraj.storage.explored import StoredPointIds, same_stored_values
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
@@ -245,6 +245,23 @@ def _padded(point_ids: list[bytes]) -> list[bytes]:
     if set(map(type, point_ids)) <= {bytes} and min(map(len, point_ids), default=16) >= 16:
         return point_ids  # the usual case, checked without a Python-level loop
     return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
+
+
+def _id_array(point_ids: list[bytes]) -> np.ndarray | None:
+    """The ids as one ``V16`` array (shorter ids padded back with NULs); None when one
+    is longer than 16 bytes.
+
+    Ids held as an array (a definition made from a run table, or read from the file)
+    are taken as they are: a merge appends 50,000 of them, and turning each into a
+    ``bytes`` object to compare and join them cost more than writing them.
+    """
+    if isinstance(point_ids, StoredPointIds):
+        return point_ids.to_numpy()
+    padded = _padded(point_ids)
+    joined = b"".join(padded)
+    if len(joined) != 16 * len(padded):
+        return None  # padded ids are at least 16 bytes: then all are exactly 16
+    return np.frombuffer(joined, dtype="V16")
 
 
 def _same_explored(old: StudyDefinition, new: StudyDefinition) -> bool:
@@ -554,18 +571,17 @@ def _append_explored(traj_group: Any, old: StudyDefinition, new: StudyDefinition
     paths = [path for path in str(get_attr(attrs, COLUMN_PATHS)).split(",") if path]
     if paths != [leaf.path for leaf in explored] or set(paths) != old_explored:
         return False  # a parameter explored anew, or one stored outside the table
-    added_ids = _padded(new.point_ids[n_old:])
-    joined = b"".join(added_ids)
-    if len(joined) != 16 * len(added_ids):
-        return False  # padded ids are at least 16 bytes: then all are exactly 16
+    new_ids = _id_array(new.point_ids)
+    if new_ids is None:
+        return False  # an id longer than 16 bytes: not a point id of this layout
     # A point id hashes the values of every parameter of its run, so equal ids of the
     # first runs mean equal stored rows (``old``'s explored lists may be the very lists
     # a range was extended in, so they cannot tell).
-    kept = new.point_ids[:n_old]
-    if kept != old.point_ids and _padded(kept) != _padded(old.point_ids):
+    old_ids = _id_array(old.point_ids)
+    if old_ids is None or not np.array_equal(new_ids[:n_old], old_ids):
         return False
     data = np.empty(n_new - n_old, dtype=table.dtype)
-    ids = np.frombuffer(joined, dtype=np.uint8).reshape(-1, 16)
+    ids = np.ascontiguousarray(new_ids[n_old:]).view(np.uint8).reshape(-1, 16)
     id_dtype = table.dtype["point_id"]
     data["point_id"] = ids if id_dtype.subdtype is not None else ids.view("S16")[:, 0]
     columns = [name for name in table.dtype.names if name != "point_id"]

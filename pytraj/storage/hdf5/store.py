@@ -122,6 +122,7 @@ class TrajectoryStore(RunBuffers):
         self._host_ids: dict[str, int] = {}
         self._n_failures = 0
         self._committed = np.zeros(0, dtype=bool)
+        self._unread_below = 0
         self._known_columns: set[_Key] = set()
         self._column_states: dict[_Key, ColumnState] = {}
         # Read caches, valid for one flush generation.
@@ -173,14 +174,12 @@ class TrajectoryStore(RunBuffers):
         self._n_failures = run_nodes.count_failures(runs)
         table = runs._f_get_child(RUN_TABLE)
         self._committed = np.zeros(0, dtype=bool)
-        if table.nrows:
-            indices = read_leaf(table, field="idx")
-            # A run index sizes an array: a damaged one must not ask for terabytes. A run
-            # is committed only after the definition that counts it.
-            known = max(int(get_attr(group._v_attrs, "n_runs", 1)), int(table.nrows))
-            top = check_count(table, int(indices.max()) + 1, known, "run index")
-            self._committed = np.zeros(top, dtype=bool)
-            self._committed[indices] = True
+        # The runs the file holds are read when a commit first touches a run below this
+        # bound (a run is committed only after the definition that counts it), not here:
+        # a merge appends runs above it, and reading 100,000 rows would be wasted.
+        self._unread_below = (
+            max(int(get_attr(group._v_attrs, "n_runs", 1)), int(table.nrows)) if table.nrows else 0
+        )
         self._known_columns = set(list_columns(runs))
         self._column_states = {}
         if new:
@@ -191,6 +190,24 @@ class TrajectoryStore(RunBuffers):
         for leaf in self._stored.leaves:
             self._pickled.setdefault(leaf.path, leaf.pickled)
         self._is_writer = True
+
+    def read_committed(self) -> None:
+        """Mark the runs the file holds as committed (see :meth:`start_writing`)."""
+        self._unread_below = 0
+        with self._state.reading(f"{traj_path(self.name)}/{RUNS}/{RUN_TABLE}") as h5:
+            group = self._group(h5)
+            table = group._f_get_child(RUNS)._f_get_child(RUN_TABLE)
+            indices = read_leaf(table, field="idx")
+            if not len(indices):
+                return
+            # A run index sizes an array: a damaged one must not ask for terabytes. A run
+            # is committed only after the definition that counts it (or by this writer).
+            known = max(
+                int(get_attr(group._v_attrs, "n_runs", 1)), int(table.nrows), len(self._committed)
+            )
+            top = check_count(table, int(indices.max()) + 1, known, "run index")
+        self._mark_committed(top - 1)
+        self._committed[indices] = True
 
     def stop_writing(self) -> None:
         """Forget the writer's view of the file (called when it gives the role up)."""
