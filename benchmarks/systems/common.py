@@ -141,6 +141,22 @@ def timed_peak_mb() -> float | None:
     return _PEAK_KIB[0] / 1024.0 if _PEAK_KIB[0] else None
 
 
+def other_runs(n: int, count: int = 7) -> list[int]:
+    """``count`` runs spread over a study of ``n`` runs, none of them its middle one
+    (W5 with the file open: each in another part of the file)."""
+    return [(n // 2 + k * n // (count + 1) + 1) % n for k in range(1, count + 1)]
+
+
+def median_of(read: Callable[[int], Any], runs: Sequence[int]) -> float:
+    """The median time (s) of ``read(j)`` over ``runs``, each timed alone."""
+    times = []
+    for j in runs:
+        start = time.perf_counter()
+        read(j)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 @contextmanager
 def timed() -> Iterator[Stopwatch]:
     """Time the block with :func:`time.perf_counter`."""
