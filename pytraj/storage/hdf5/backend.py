@@ -18,6 +18,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +37,14 @@ __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
 FLUSH_SECONDS = 1.0
 FLUSH_RUNS = 10_000
 FLUSH_BYTES = 64 * 1024 * 1024
+
+
+def _same_provenance(old: StudyDefinition, new: StudyDefinition) -> bool:
+    """Whether two definitions hold the same provenance (compared as stored values)."""
+    return same_definition(
+        StudyDefinition(old.name, provenance=old.provenance),
+        StudyDefinition(old.name, provenance=new.provenance),
+    )
 
 
 class HDF5Storage(TrajectoryStore, Storage):
@@ -66,12 +75,23 @@ class HDF5Storage(TrajectoryStore, Storage):
     def write_definition(self, definition: StudyDefinition) -> None:
         check_reserved(definition)
         current = self._pending_definition or self._stored
-        if same_definition(current, definition):
+        # Compared with the current provenance: a writer session starting or ending
+        # changes only that, and journals it alone (below).
+        only_provenance = current is not None and same_definition(
+            current, replace(definition, provenance=current.provenance)
+        )
+        if only_provenance and _same_provenance(current, definition):
             return
         self._ensure_writer()
         journal = self._state.journal
         if journal is not None:
-            journal.append_definition(self.name, self.materialized(definition, journal=True))
+            if only_provenance and journal.takes_provenance(self.name):
+                # The journal's latest definition of this trajectory is ``current``: a
+                # small frame amends it, instead of the whole study (its explored values
+                # and point ids) journaled again.
+                journal.append_provenance(self.name, definition.provenance)
+            else:
+                journal.append_definition(self.name, self.materialized(definition, journal=True))
             self._state.journal_names.add(self.name)
         else:
             assert self.disposable  # every other writer holds the journal

@@ -188,6 +188,9 @@ def _unflushed_frames(state: FileState) -> JournalContents | None:
         tail.header is None
         or tail.header.journal_id.hex() != flushed_id
         or not set(tail.trajectories) <= known
+        # A provenance frame amends a definition frame before the tail: the whole
+        # journal holds both.
+        or any(entry.provenance is not None for entry in tail.trajectories.values())
     ):
         return None
     return tail
