@@ -249,8 +249,11 @@ class RunTable:
         table._host_ids = {host: i for i, host in enumerate(data.hosts)}
         table._failures = list(data.failures)
         rows = data.rows
-        if len(rows) == n_runs and np.array_equal(rows["idx"], np.arange(n_runs)):
-            table._rows[:n_runs] = rows  # the usual case: one row per run, in order
+        count = len(rows)
+        if count <= n_runs and np.array_equal(rows["idx"], np.arange(count)):
+            # The usual cases, a finished study and one stopped part-way: one row per
+            # run that ran, in order (the rest stay pending).
+            table._rows[:count] = rows
             return table
         rows = rows[rows["idx"] < n_runs]
         # The latest row of a run wins (a retry appends a new one): keep last occurrences.
