@@ -77,15 +77,17 @@ class HDF5Storage(TrajectoryStore, Storage):
         current = self._pending_definition or self._stored
         # Compared with the current provenance: a writer session starting or ending
         # changes only that, and journals it alone (below).
-        only_provenance = current is not None and same_definition(
+        unchanged: StudyDefinition | None = None  # ``current``, when only provenance differs
+        if current is not None and same_definition(
             current, replace(definition, provenance=current.provenance)
-        )
-        if only_provenance and _same_provenance(current, definition):
-            return
+        ):
+            if _same_provenance(current, definition):
+                return
+            unchanged = current
         self._ensure_writer()
         journal = self._state.journal
         if journal is not None:
-            if only_provenance and journal.takes_provenance(self.name):
+            if unchanged is not None and journal.takes_provenance(self.name):
                 # The journal's latest definition of this trajectory is ``current``: a
                 # small frame amends it, instead of the whole study (its explored values
                 # and point ids) journaled again.
@@ -95,6 +97,10 @@ class HDF5Storage(TrajectoryStore, Storage):
             self._state.journal_names.add(self.name)
         else:
             assert self.disposable  # every other writer holds the journal
+        if unchanged is not None:
+            # The same study as stored with a new provenance: buffered as the stored
+            # records themselves, so writing it compares no explored values again.
+            definition = replace(unchanged, provenance=definition.provenance)
         self.buffer_definition(definition)
 
     def commit_runs(self, records: Sequence[RunRecord]) -> None:
