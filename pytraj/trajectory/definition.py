@@ -132,7 +132,7 @@ def deferred_run_table(definition: StudyDefinition, storage: Storage) -> RunTabl
         table = RunTable.from_stored(storage.read_run_table(), n_runs)
         if len(point_ids) >= n_runs:
             if isinstance(point_ids, StoredPointIds):  # one read, no bytes object per run
-                table.set_point_ids(point_ids.to_numpy()[:n_runs])  # type: ignore[arg-type]  # V16 ids
+                table.set_point_ids(point_ids.to_numpy()[:n_runs])  # V16 ids
             else:
                 table.set_point_ids(point_ids[:n_runs])
         return table
