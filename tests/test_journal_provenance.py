@@ -206,3 +206,44 @@ def test_a_changed_definition_is_journaled_whole(tmp_path: Path) -> None:
     assert contents.definitions["study"].comment == "new comment"
     assert contents.definitions["study"].provenance["note"] == "too"
     traj.close()
+
+
+# Stored and flushed, then only the provenance changed (a provenance frame after the
+# file's last flush), then gone without a clean close.
+AMEND_CHILD = """
+import os, sys
+import pytraj as pt
+
+traj = pt.Trajectory("study", filename=sys.argv[1])
+traj.add_parameter("x", 0.0)
+traj.explore({"x": [1.0, 2.0, 3.0]})
+traj.store()
+traj.provenance["note"] = "after the flush"
+traj.mark_definition_changed()
+traj.store_definition()
+os._exit(0)
+"""
+
+
+def test_a_provenance_frame_after_the_last_flush_is_replayed_onto_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "study.h5"
+    script = tmp_path / "amend.py"
+    script.write_text(textwrap.dedent(AMEND_CHILD))
+    done = subprocess.run(
+        [sys.executable, str(script), str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    journal = journal_path_for(path)
+    assert [entry.kind for entry in iter_journal(journal)][-1] == PROVENANCE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecoveryWarning)  # no runs to replay: none told
+        traj = pt.load(path, "study")
+    assert traj.provenance["note"] == "after the flush"
+    assert list(traj.parameters.node("x").range) == [1.0, 2.0, 3.0]
