@@ -143,7 +143,7 @@ def test_written_journal_reads_back_exactly(data_path: Path) -> None:
     contents = read_journal(path)
     assert contents.header is not None
     assert contents.header.data_path == data_path.resolve()
-    assert contents.header.version == 1
+    assert contents.header.version == 2
     assert len(contents.header.journal_id) == 16
     assert contents.torn_tail is False
     assert contents.valid_size == ends[-1] == path.stat().st_size
@@ -449,8 +449,8 @@ def test_bad_headers_are_refused_with_the_way_out(tmp_path: Path) -> None:
     path.write_bytes(b"HDF\x89 not a journal at all")
     with pytest.raises(FileFormatError, match=r"not a pytraj journal.*'study\.h5' without it"):
         read_journal(path)
-    path.write_bytes(_header(2))
-    with pytest.raises(FileFormatError, match="format version 2, newer than this pytraj"):
+    path.write_bytes(_header(3))
+    with pytest.raises(FileFormatError, match="format version 3, newer than this pytraj"):
         read_journal(path)
     damaged = bytearray(_header(1))
     damaged[HEADER_FIXED + 2] ^= 0x10

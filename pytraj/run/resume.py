@@ -181,7 +181,7 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
         # The script's own table has one run; the stored runs keep the ids they ran with
         # (each run's seed derives from its id).
         stored.exploration.ensure_point_ids()
-        stored_ids = stored.run_table.point_ids()
+        stored_ids = stored.run_table.point_id_array()
     with quiet_shadowing():  # stored names warned when the study was defined
         for node in list(stored.iter_nodes(links=False)):
             _take_node(script, stored, node)
@@ -196,7 +196,8 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
         ids = stored_ids
     else:
         script.exploration.ensure_point_ids()
-        ids = script.run_table.point_ids()[:n]
+        # As one V16 array (set_point_ids copies it): no bytes object per run.
+        ids = script.run_table.point_id_array()[:n]
     table = RunTable.from_stored(stored.storage.read_run_table(), n)
     table.set_point_ids(ids)
     longer = len(stored) > n
@@ -245,7 +246,7 @@ def refresh_run_table(script: Trajectory, path: Path) -> bool:
     if differences:
         raise mismatch_error(script.name, path, differences)
     n = len(script)
-    ids = script.run_table.point_ids()[:n]
+    ids = script.run_table.point_id_array()[:n]  # copied into the new table
     table = RunTable.from_stored(script.storage.read_run_table(), n)
     table.set_point_ids(ids)
     longer = len(definition.point_ids) > n

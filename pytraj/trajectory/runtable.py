@@ -246,14 +246,20 @@ class RunTable:
     @classmethod
     def from_stored(cls, data: RunTableData, n_runs: int) -> RunTable:
         """Rebuild the table of ``n_runs`` runs from what a backend returned."""
-        table = cls(n_runs)
+        rows = data.rows
+        count = len(rows)
+        in_order = count <= n_runs and np.array_equal(rows["idx"], np.arange(count))
+        # The usual cases, a finished study and one stopped part-way (one row per run
+        # that ran, in order), start from a copy of the rows: the rest grow pending.
+        table = cls(0 if in_order else n_runs)
         table._hosts = list(data.hosts)
         table._host_ids = {host: i for i, host in enumerate(data.hosts)}
         table._failures = list(data.failures)
-        rows = data.rows
-        if len(rows) == n_runs and np.array_equal(rows["idx"], np.arange(n_runs)):
-            # The usual case: one row per run, in order (copied as bytes, not by field).
-            row_bytes(table._rows)[:n_runs] = row_bytes(np.asarray(rows, RUN_TABLE_DTYPE))
+        if in_order:
+            if count:
+                table._rows = np.array(rows, dtype=RUN_TABLE_DTYPE)
+                table._n = count
+            table.resize(n_runs)
             return table
         rows = rows[rows["idx"] < n_runs]
         # The latest row of a run wins (a retry appends a new one): keep last occurrences.

@@ -192,7 +192,10 @@ def cartesian_product(
         outer = total // inner if inner else 0  # how often the group's cycle repeats
         inner = inner // length if length else 0  # points per value of the group: its stride
         for name in group:
-            cycle = [value for value in values[name] for _ in range(inner)]
+            if inner == 1:  # the fastest group (often the only one): its values as given
+                cycle = list(values[name])
+            else:
+                cycle = [value for value in values[name] for _ in range(inner)]
             result[name] = cycle * outer
     return {name: result[name] for name in values}
 

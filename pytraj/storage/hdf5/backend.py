@@ -18,6 +18,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +37,14 @@ __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
 FLUSH_SECONDS = 1.0
 FLUSH_RUNS = 10_000
 FLUSH_BYTES = 64 * 1024 * 1024
+
+
+def _same_provenance(old: StudyDefinition, new: StudyDefinition) -> bool:
+    """Whether two definitions hold the same provenance (compared as stored values)."""
+    return same_definition(
+        StudyDefinition(old.name, provenance=old.provenance),
+        StudyDefinition(old.name, provenance=new.provenance),
+    )
 
 
 class HDF5Storage(TrajectoryStore, Storage):
@@ -66,15 +75,32 @@ class HDF5Storage(TrajectoryStore, Storage):
     def write_definition(self, definition: StudyDefinition) -> None:
         check_reserved(definition)
         current = self._pending_definition or self._stored
-        if same_definition(current, definition):
-            return
+        # Compared with the current provenance: a writer session starting or ending
+        # changes only that, and journals it alone (below).
+        unchanged: StudyDefinition | None = None  # ``current``, when only provenance differs
+        if current is not None and same_definition(
+            current, replace(definition, provenance=current.provenance)
+        ):
+            if _same_provenance(current, definition):
+                return
+            unchanged = current
         self._ensure_writer()
         journal = self._state.journal
         if journal is not None:
-            journal.append_definition(self.name, self.materialized(definition, journal=True))
+            if unchanged is not None and journal.takes_provenance(self.name):
+                # The journal's latest definition of this trajectory is ``current``: a
+                # small frame amends it, instead of the whole study (its explored values
+                # and point ids) journaled again.
+                journal.append_provenance(self.name, definition.provenance)
+            else:
+                journal.append_definition(self.name, self.materialized(definition, journal=True))
             self._state.journal_names.add(self.name)
         else:
             assert self.disposable  # every other writer holds the journal
+        if unchanged is not None:
+            # The same study as stored with a new provenance: buffered as the stored
+            # records themselves, so writing it compares no explored values again.
+            definition = replace(unchanged, provenance=definition.provenance)
         self.buffer_definition(definition)
 
     def commit_runs(self, records: Sequence[RunRecord]) -> None:

@@ -39,6 +39,8 @@ from pytraj.storage.hdf5.journal_format import (
     DEFINITION,
     JOURNAL_FORMAT_VERSION,
     JOURNAL_SUFFIX,
+    PROVENANCE,
+    PROVENANCE_VERSION,
     RUNS,
     JournalContents,
     JournalEntry,
@@ -53,6 +55,7 @@ from pytraj.storage.hdf5.journal_format import (
     iter_journal,
     journal_path_for,
     name_chunk,
+    provenance_body,
     read_journal,
 )
 from pytraj.storage.hdf5.writeguard import NO_SPACE
@@ -64,6 +67,7 @@ __all__ = [
     "DEFINITION",
     "JOURNAL_FORMAT_VERSION",
     "JOURNAL_SUFFIX",
+    "PROVENANCE",
     "RUNS",
     "Journal",
     "JournalContents",
@@ -204,7 +208,7 @@ class Journal:
     too.
     """
 
-    __slots__ = ("_fd", "_pickled", "_size", "_undecoded", "header", "path")
+    __slots__ = ("_defined", "_fd", "_pickled", "_size", "_undecoded", "header", "path")
 
     def __init__(self, path: Path, fd: int, header: JournalHeader, size: int) -> None:
         self.path = path
@@ -216,6 +220,9 @@ class Journal:
         self._pickled: dict[str, set[str]] = {}
         # Definition frames of a continued journal not decoded yet, by trajectory name.
         self._undecoded: dict[str, tuple[int, bytes]] = {}
+        # Trajectories with a definition frame in this journal: only those may take a
+        # provenance frame (it amends that definition).
+        self._defined: set[str] = set()
 
     # -- construction ----------------------------------------------------------------
     @classmethod
@@ -332,6 +339,7 @@ class Journal:
             raise StorageError(f"cannot open the journal {path}: {exc.strerror}") from exc
         journal = cls(path, fd, header, scan.valid_size)
         journal._undecoded = newest
+        journal._defined = set(newest)
         return journal
 
     def _pickled_of(self, traj_name: str) -> set[str] | None:
@@ -381,6 +389,32 @@ class Journal:
         self._append(DEFINITION, [name_chunk(traj_name), body])
         self._undecoded.pop(traj_name, None)  # replaced: never decoded
         self._pickled[traj_name] = {leaf.path for leaf in definition.leaves if leaf.pickled}
+        self._defined.add(traj_name)
+
+    def takes_provenance(self, traj_name: str) -> bool:
+        """Whether a provenance frame of ``traj_name`` may be appended: this journal holds
+        a definition of it and is of a version whose readers know provenance frames (a
+        continued version-1 journal takes whole definitions only)."""
+        return traj_name in self._defined and self.header.version >= PROVENANCE_VERSION
+
+    def append_provenance(self, traj_name: str, provenance: dict[str, Any]) -> None:
+        """Append a new provenance for the latest definition of ``traj_name``.
+
+        A study whose only change is its provenance (a writer session starting or
+        ending) journals this small frame instead of its whole definition again.
+
+        Raises
+        ------
+        StorageError
+            When the journal holds no definition of ``traj_name`` to amend.
+        """
+        if not self.takes_provenance(traj_name):
+            raise StorageError(
+                f"the journal {self.path} (format version {self.header.version}) holds no "
+                f"definition of trajectory {traj_name!r} for a provenance frame to amend; "
+                "append the whole definition instead"
+            )
+        self._append(PROVENANCE, [name_chunk(traj_name), provenance_body(traj_name, provenance)])
 
     def append_runs(self, traj_name: str, records: Sequence[RunRecord]) -> None:
         """Append a batch of finished runs of trajectory ``traj_name`` as one frame.

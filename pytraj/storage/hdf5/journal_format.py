@@ -3,7 +3,7 @@
 The writer side is :class:`pytraj.storage.hdf5.journal.Journal`, which re-exports what
 this module offers; import from there.
 
-Format (version 1)
+Format (version 2)
 ------------------
 Little-endian throughout. A header, then frames, each appended with one ``os.writev``::
 
@@ -20,6 +20,14 @@ their payloads (records encoded by :mod:`pytraj.storage.recordcodec`)::
     1 definition   I length + UTF-8 trajectory name, encode_definition(...)
     2 runs         I length + UTF-8 trajectory name, encode_runs(...)
     3 checkpoint   d time: the data file held everything before this frame
+    4 provenance   I length + UTF-8 trajectory name, encode_definition(...) of a
+                   definition holding only the name and the new provenance: it replaces
+                   the provenance of the trajectory's latest definition frame, which
+                   comes before it in the same journal (version 2 on)
+
+A reader refuses a journal of a newer version than its own with a clear message, and a
+writer writes its own version: version 1 readers refuse version 2 journals, which may
+hold provenance frames they do not know.
 
 A kill can tear only the frame being appended, so a last frame that is incomplete or
 fails its checksum is ignored (``torn_tail``); a bad frame followed by more data is damage and
@@ -35,13 +43,18 @@ import pickle
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pytraj.errors import FileFormatError, StorageError
 from pytraj.storage.hdf5.layout import JOURNAL_SUFFIX, journal_path_for
-from pytraj.storage.recordcodec import RecordDecodeError, decode_definition, decode_runs
+from pytraj.storage.recordcodec import (
+    RecordDecodeError,
+    decode_definition,
+    decode_runs,
+    encode_definition,
+)
 from pytraj.storage.records import RunRecord, StudyDefinition
 
 __all__ = [
@@ -50,6 +63,8 @@ __all__ = [
     "JOURNAL_FORMAT_VERSION",
     "JOURNAL_SUFFIX",
     "OUT_OF_LINE_BYTES",
+    "PROVENANCE",
+    "PROVENANCE_VERSION",
     "RUNS",
     "JournalContents",
     "JournalEntry",
@@ -66,13 +81,16 @@ __all__ = [
     "journal_path_for",
     "move_aside_hint",
     "name_chunk",
+    "provenance_body",
     "read_journal",
 ]
 
-JOURNAL_FORMAT_VERSION = 1
+JOURNAL_FORMAT_VERSION = 2
 #: Frame kinds.
-DEFINITION, RUNS, CHECKPOINT = 1, 2, 3
-_KINDS = frozenset([DEFINITION, RUNS, CHECKPOINT])
+DEFINITION, RUNS, CHECKPOINT, PROVENANCE = 1, 2, 3, 4
+_KINDS = frozenset([DEFINITION, RUNS, CHECKPOINT, PROVENANCE])
+#: The first format version with provenance frames.
+PROVENANCE_VERSION = 2
 
 _MAGIC = b"\x89PTJRNL\n"  # PNG-style: a high byte and a newline catch text-mode mangling
 _HEAD = struct.Struct("<8sHHI")
@@ -110,7 +128,11 @@ class JournalTrajectory:
     Attributes
     ----------
     definition
-        The latest study definition journaled, or None.
+        The latest study definition journaled (with the provenance of any provenance
+        frame after it), or None.
+    provenance
+        The provenance of a provenance frame read without the definition frame before
+        it (a read that started past it, see :func:`read_journal`'s ``start``), or None.
     runs
         Every run record, in the order journaled (a retried run appears again later).
     flushed
@@ -122,6 +144,7 @@ class JournalTrajectory:
     definition: StudyDefinition | None = None
     runs: list[RunRecord] = field(default_factory=list)
     flushed: int = 0
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -167,13 +190,15 @@ class JournalContents:
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
-    """One frame, decoded (``records`` is empty unless ``kind`` is :data:`RUNS`)."""
+    """One frame, decoded (``records`` is empty unless ``kind`` is :data:`RUNS`,
+    ``provenance`` None unless it is :data:`PROVENANCE`)."""
 
     offset: int
     kind: int
     name: str = ""
     definition: StudyDefinition | None = None
     records: list[RunRecord] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -246,6 +271,12 @@ def encode_frame(kind: int, chunks: list[bytes]) -> bytes:
 def checkpoint_payload(stamp: float) -> bytes:
     """Return the payload of a checkpoint frame."""
     return _F64.pack(stamp)
+
+
+def provenance_body(traj_name: str, provenance: dict[str, Any]) -> bytes:
+    """Return the payload of a provenance frame after its name chunk: a definition
+    holding only the name and ``provenance`` (small, whatever the study's size)."""
+    return encode_definition(StudyDefinition(traj_name, provenance=provenance))
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -400,6 +431,9 @@ def decode_entry(
         body = payload[4 + size :]
         if kind == DEFINITION:
             return JournalEntry(offset, kind, name, definition=decode_definition(body, unpickle))
+        if kind == PROVENANCE:
+            provenance = decode_definition(body, unpickle).provenance
+            return JournalEntry(offset, kind, name, provenance=provenance)
         return JournalEntry(offset, kind, name, records=decode_runs(body, unpickle))
     except (RecordDecodeError, struct.error, UnicodeDecodeError) as exc:
         raise FileFormatError(
@@ -472,6 +506,13 @@ def read_journal(
             trajectory = trajectories[entry.name] = JournalTrajectory(entry.name)
         if kind == DEFINITION:
             trajectory.definition = entry.definition
+            trajectory.provenance = None
+        elif kind == PROVENANCE:
+            assert entry.provenance is not None
+            if trajectory.definition is not None:
+                trajectory.definition = replace(trajectory.definition, provenance=entry.provenance)
+            else:
+                trajectory.provenance = entry.provenance
         else:
             trajectory.runs.extend(entry.records)
     return JournalContents(

@@ -291,6 +291,7 @@ def _replay(
                     records=todo,
                     journal_id=journal_id,
                     count=total,
+                    provenance=entry.provenance,
                 )
                 if todo:
                     replayed.append((name, len(todo)))
@@ -321,14 +322,22 @@ def _apply(
     records: list[RunRecord],
     journal_id: str,
     count: int,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
-    """Write a definition and run records into trajectory ``name`` of the open file."""
+    """Write a definition and run records into trajectory ``name`` of the open file.
+
+    ``provenance`` (with no ``definition``) is that of a provenance frame whose definition
+    frame came before the frames replayed: the file holds that definition, amended here.
+    """
     storage = TrajectoryStore(state, name)
     # The cells are authoritative; the run -> row indexes a killed flush may have left
     # half rewritten are rebuilt from them by the writes below.
     runs_group = h5.get_node(f"{traj_path(name)}/{RUNS}")
     forget_run_rows(h5, runs_group, lambda key: column_path(name, key))
     storage.start_writing(h5)
+    stored = storage.stored_definition
+    if definition is None and provenance is not None and stored is not None:
+        definition = replace(stored, provenance=provenance)
     if definition is not None:
         storage.buffer_definition(definition)
     if records:
@@ -378,6 +387,7 @@ def _rebuild(state: FileState, contents: JournalContents, reason: str) -> list[s
                 records=entry.runs,
                 journal_id=journal_id,
                 count=len(entry.runs),
+                provenance=entry.provenance,
             )
             rebuilt.append(f"{name!r} ({len(entry.runs)} journaled runs)")
     if salvaged:
