@@ -192,6 +192,11 @@ def adopt(script: Trajectory, stored: Trajectory) -> bool:
                     script.add_link(node.full_name, target, comment=node.comment)
     if not script.comment:
         script.comment = stored.comment
+    # The stored history (earlier sessions, writer sessions, merges) carries on: each
+    # stored run refers to its writer session by position in provenance["writers"].
+    history = {**stored.provenance, **script.provenance}
+    script.provenance.clear()
+    script.provenance.update(history)
     if whole:
         ids = stored_ids
     else:
