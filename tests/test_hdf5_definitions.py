@@ -12,7 +12,7 @@ import pytest
 import tables
 
 import pytraj as pt
-from pytraj.storage.hdf5.definitions import _same_list
+from pytraj.storage.hdf5.samedefinition import same_list
 
 
 def _nan_with_payload(payload: int) -> float:
@@ -38,7 +38,7 @@ def _nan_with_payload(payload: int) -> float:
 )
 def test_explored_lists_compare_by_stored_value(old: list[Any], new: list[Any], same: bool) -> None:
     # Fresh copies: the comparison must not lean on the objects being the same ones.
-    assert _same_list([*old], [*new], False) is same
+    assert same_list([*old], [*new], False) is same
 
 
 def test_a_merge_appends_to_the_explored_table(tmp_path: Path) -> None:

@@ -24,8 +24,9 @@ import numpy as np
 
 from pytraj.errors import PytrajWarning, StorageError
 from pytraj.storage.hdf5 import writer
-from pytraj.storage.hdf5.definitions import check_reserved, same_definition
+from pytraj.storage.hdf5.definitions import check_reserved
 from pytraj.storage.hdf5.files import FileBusyError, all_states
+from pytraj.storage.hdf5.samedefinition import same_definition
 from pytraj.storage.hdf5.store import TrajectoryStore
 from pytraj.storage.interface import ColumnData, RunTableData, Storage, value_nbytes
 from pytraj.storage.records import LeafRecord, RunRecord, StudyDefinition

@@ -4,13 +4,13 @@ The definition's groups, leaves and links become HDF5 groups, value nodes and so
 links below the trajectory group; their order is kept in the ``catalog``. Explored
 values go to ``runs/explored`` (scalars, one column per parameter, beside the point ids)
 or to an ``explored`` store in the parameter's group. A definition is compared with the
-one the file holds (:func:`same_definition`) so that closing an unchanged trajectory
-writes nothing, and writing a changed one rewrites only the parts that differ.
+one the file holds (:mod:`pytraj.storage.hdf5.samedefinition`) so that closing an
+unchanged trajectory writes nothing, and writing a changed one rewrites only the parts
+that differ.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,7 +19,6 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
-from pytraj.storage.explored import StoredPointIds, same_stored_values
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
@@ -67,15 +66,20 @@ from pytraj.storage.hdf5.layout import (
     node_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
-from pytraj.storage.records import NOT_LOADED, GroupRecord, LeafRecord, StudyDefinition
+from pytraj.storage.hdf5.samedefinition import (
+    catalog_entries,
+    id_array,
+    padded_ids,
+    same_explored_points,
+    same_group,
+    same_leaf_meta,
+)
+from pytraj.storage.records import NOT_LOADED, LeafRecord, StudyDefinition
 
 __all__ = [
     "COLUMN_PATHS",
-    "catalog_entries",
     "materialize",
     "check_reserved",
-    "same_definition",
-    "same_explored",
     "write_definition",
 ]
 
@@ -95,14 +99,6 @@ def check_reserved(definition: StudyDefinition) -> None:
                 f"{path!r} of trajectory {definition.name!r} starts with {top!r}, a name the "
                 f"HDF5 layout reserves ({', '.join(sorted(RESERVED))}); rename that node"
             )
-
-
-def catalog_entries(definition: StudyDefinition) -> list[str]:
-    """The catalog rows: every group, leaf and link of the definition, in order."""
-    rows = [f"group\t{group.path}" for group in definition.groups]
-    rows += [f"leaf\t{leaf.path}" for leaf in definition.leaves]
-    rows += [f"link\t{link.path}\t{link.target}" for link in definition.links]
-    return rows
 
 
 # -- journaling --------------------------------------------------------------------------------
@@ -162,160 +158,6 @@ def materialize(
     return replace(definition, leaves=leaves)
 
 
-# -- comparing --------------------------------------------------------------------------------
-
-
-def _same_mapping(old: dict[str, Any], new: dict[str, Any], pickled: bool = False) -> bool:
-    if list(old) != list(new):
-        return False
-    return all(same_value(old[key], new[key], pickled) for key in new)
-
-
-def _same_list(old: list[Any] | None, new: list[Any] | None, pickled: bool) -> bool:
-    if old is None or new is None:
-        return old is new
-    if old is new:
-        return True
-    if len(old) != len(new):
-        return False
-    stored = same_stored_values(old, new)  # a range still the file's column: as arrays
-    if stored is not None:
-        return stored
-    if all(map(operator.is_, old, new)):
-        return True  # the usual case (a range copied, not changed), checked in C
-    same = _same_plain_list(old, new)
-    if same is not None:
-        return same
-    return all(a is b or same_value(a, b, pickled) for a, b in zip(old, new, strict=True))
-
-
-#: Types whose ``==`` is exactly "stores the same" when both sides have that one type.
-_EXACT_EQUALITY = frozenset({int, bool, str, bytes})
-
-
-def _same_plain_list(old: list[Any], new: list[Any]) -> bool | None:
-    """Whether two equally long lists of one plain type store the same (None: other lists).
-
-    A re-run compares a million stored explored values with the script's own: one type
-    check and one C-level comparison instead of a million value encodings. Floats are
-    compared by their bits (``-0.0`` is not ``0.0``; a NaN is the NaN with its bits).
-    """
-    kinds = set(map(type, old))
-    if len(kinds) != 1 or set(map(type, new)) != kinds:
-        return None
-    kind = kinds.pop()
-    if kind in _EXACT_EQUALITY:
-        return old == new
-    if kind is float:
-        bits_old = np.array(old, dtype=np.float64).view(np.int64)
-        return bool(np.array_equal(bits_old, np.array(new, dtype=np.float64).view(np.int64)))
-    return None
-
-
-def _same_leaf_meta(old: LeafRecord, new: LeafRecord) -> bool:
-    return (
-        old.leaf_class == new.leaf_class
-        and old.comment == new.comment
-        and old.per_run == new.per_run
-        and old.pickled == new.pickled
-        and list(old.items) == list(new.items)
-        and _same_mapping(old.annotations, new.annotations)
-    )
-
-
-def _same_items(old: LeafRecord, new: LeafRecord) -> bool:
-    if new.per_run:
-        return True
-    return all(
-        value is NOT_LOADED or same_value(old.items.get(item), value, new.pickled)
-        for item, value in new.items.items()
-    )
-
-
-def _same_group(old: GroupRecord | None, new: GroupRecord) -> bool:
-    return (
-        old is not None
-        and old.comment == new.comment
-        and _same_mapping(old.annotations, new.annotations)
-    )
-
-
-def _padded(point_ids: list[bytes]) -> list[bytes]:
-    # Ids are 16 bytes; one that a reader of an S16 column cut short gets its NULs back.
-    if set(map(type, point_ids)) <= {bytes} and min(map(len, point_ids), default=16) >= 16:
-        return point_ids  # the usual case, checked without a Python-level loop
-    return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
-
-
-def _id_array(point_ids: list[bytes]) -> np.ndarray | None:
-    """The ids as one ``V16`` array (shorter ids padded back with NULs); None when one
-    is longer than 16 bytes.
-
-    Ids held as an array (a definition made from a run table, or read from the file)
-    are taken as they are: a merge appends 50,000 of them, and turning each into a
-    ``bytes`` object to compare and join them cost more than writing them.
-    """
-    if isinstance(point_ids, StoredPointIds):
-        return point_ids.to_numpy()
-    padded = _padded(point_ids)
-    joined = b"".join(padded)
-    if len(joined) != 16 * len(padded):
-        return None  # padded ids are at least 16 bytes: then all are exactly 16
-    return np.frombuffer(joined, dtype="V16")
-
-
-def _same_explored(old: StudyDefinition, new: StudyDefinition) -> bool:
-    if len(old.point_ids) != len(new.point_ids):
-        return False  # cheap first: a merge or an expansion adds points
-    if old.point_ids != new.point_ids and _padded(old.point_ids) != _padded(new.point_ids):
-        return False
-    old_leaves = {leaf.path: leaf for leaf in old.leaves}
-    explored_new = {leaf.path for leaf in new.leaves if leaf.explored is not None}
-    explored_old = {leaf.path for leaf in old.leaves if leaf.explored is not None}
-    if explored_new != explored_old:
-        return False
-    return all(
-        _same_list(old_leaves[leaf.path].explored, leaf.explored, leaf.pickled)
-        for leaf in new.leaves
-        if leaf.explored is not None
-    )
-
-
-def same_explored(old: StudyDefinition | None, new: StudyDefinition) -> bool:
-    """Whether ``new`` holds the explored points and values ``old`` (the stored one) does."""
-    return old is not None and _same_explored(old, new)
-
-
-def same_definition(old: StudyDefinition | None, new: StudyDefinition) -> bool:
-    """Whether ``new`` holds nothing that ``old`` (the stored definition) does not."""
-    if old is None:
-        return False
-    if (
-        old.name != new.name
-        or old.comment != new.comment
-        or old.created != new.created
-        or old.n_runs != new.n_runs
-        # A tree rebuilt from a file may list siblings in another order: not a change.
-        or sorted(catalog_entries(old)) != sorted(catalog_entries(new))
-        or not _same_mapping(old.provenance, new.provenance)
-        or [link.comment for link in old.links] != [link.comment for link in new.links]
-    ):
-        return False
-    old_groups = {group.path: group for group in old.groups}
-    if not all(_same_group(old_groups.get(group.path), group) for group in new.groups):
-        return False
-    old_leaves = {leaf.path: leaf for leaf in old.leaves}
-    for leaf in new.leaves:
-        previous = old_leaves[leaf.path]
-        if not (
-            _same_leaf_meta(previous, leaf)
-            and _same_items(previous, leaf)
-            and same_value(previous.default, leaf.default, leaf.pickled)
-        ):
-            return False
-    return _same_explored(old, new)
-
-
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -352,7 +194,7 @@ def write_definition(
 
     old_groups = {group.path: group for group in old.groups} if old is not None else {}
     for group in new.groups:
-        if _same_group(old_groups.get(group.path), group):
+        if same_group(old_groups.get(group.path), group):
             continue
         node = require_group(h5, node_path(name, group.path))
         set_attr(node._v_attrs, COMMENT, group.comment)
@@ -371,14 +213,16 @@ def write_definition(
         (k.path, k.target, k.comment) for k in new.links
     ]:
         _write_links(h5, name, old, new)
-    if old is None or (not _same_explored(old, new) and not _append_explored(traj_group, old, new)):
+    if old is None or (
+        not same_explored_points(old, new) and not _append_explored(traj_group, old, new)
+    ):
         _write_explored(h5, traj_group, old, new, options)
 
 
 def _write_leaf(h5: Any, traj: str, old: LeafRecord | None, new: LeafRecord) -> None:
     node = require_group(h5, node_path(traj, new.path))
     attrs = node._v_attrs
-    if old is None or not _same_leaf_meta(old, new):
+    if old is None or not same_leaf_meta(old, new):
         attrs[LEAF_CLASS] = new.leaf_class
         set_attr(attrs, COMMENT, new.comment)
         attrs[PER_RUN] = bool(new.per_run)
@@ -505,7 +349,7 @@ def _write_explored(
             h5.remove_node(node, EXPLORED, recursive=True)
 
     # Ids shorter than 16 bytes come from a reader that dropped trailing NULs: padded back.
-    point_ids = _padded(new.point_ids)
+    point_ids = padded_ids(new.point_ids)
     with_ids = bool(point_ids) and min(map(len, point_ids)) == max(map(len, point_ids)) == 16
     lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
     n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
@@ -571,13 +415,13 @@ def _append_explored(traj_group: Any, old: StudyDefinition, new: StudyDefinition
     paths = [path for path in str(get_attr(attrs, COLUMN_PATHS)).split(",") if path]
     if paths != [leaf.path for leaf in explored] or set(paths) != old_explored:
         return False  # a parameter explored anew, or one stored outside the table
-    new_ids = _id_array(new.point_ids)
+    new_ids = id_array(new.point_ids)
     if new_ids is None:
         return False  # an id longer than 16 bytes: not a point id of this layout
     # A point id hashes the values of every parameter of its run, so equal ids of the
     # first runs mean equal stored rows (``old``'s explored lists may be the very lists
     # a range was extended in, so they cannot tell).
-    old_ids = _id_array(old.point_ids)
+    old_ids = id_array(old.point_ids)
     if old_ids is None or not np.array_equal(new_ids[:n_old], old_ids):
         return False
     data = np.empty(n_new - n_old, dtype=table.dtype)

@@ -41,7 +41,7 @@ from pytraj.storage.hdf5.codecs import (
     read_value,
 )
 from pytraj.storage.hdf5.columns import ColumnSpec
-from pytraj.storage.hdf5.definitions import materialize, same_explored, write_definition
+from pytraj.storage.hdf5.definitions import materialize, write_definition
 from pytraj.storage.hdf5.files import FileState
 from pytraj.storage.hdf5.layout import (
     JOURNAL_ID,
@@ -54,6 +54,7 @@ from pytraj.storage.hdf5.layout import (
     traj_path,
 )
 from pytraj.storage.hdf5.options import FileOptions
+from pytraj.storage.hdf5.samedefinition import same_explored
 from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
 from pytraj.storage.interface import BLOCK_BYTES, ColumnData, RunTableData, value_nbytes
