@@ -70,8 +70,18 @@ _SHAPE_ATTR = "pytraj_shape"
 
 
 def chunk_rows(row_bytes: int, expected: int, target: int) -> int:
-    """Rows per chunk: about ``target`` bytes, fewer for studies expected to be small."""
-    return max(1, min(max(expected, 16), target // max(row_bytes, 1)))
+    """Rows per chunk: at most about ``target`` bytes, fewer for studies expected to be
+    small, and the ``expected`` rows split evenly over the chunks they need.
+
+    HDF5 allocates an uncompressed dataset's last chunk whole: 10,000 float64 values in
+    chunks of 8,192 took 16,384 values of space, two chunks of 5,000 take 10,000.
+    """
+    most = max(1, target // max(row_bytes, 1))
+    expected = max(expected, 16)
+    if expected <= most:
+        return expected
+    n_chunks = -(-expected // most)
+    return -(-expected // n_chunks)
 
 
 def _f_only(value: np.ndarray[Any, Any]) -> bool:
