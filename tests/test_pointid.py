@@ -417,6 +417,26 @@ def test_pandas_frames_and_series() -> None:
     )
 
 
+@pytest.mark.storage  # also on the minimum versions, where pandas 2.2 used to crash here
+def test_time_zone_aware_datetimes_encode_as_their_timestamps() -> None:
+    import pandas as pd
+
+    # Year 892 at second resolution in Europe/Berlin: pandas 2.2's batched boxing of such
+    # times (``to_numpy()``, iteration) ends the interpreter with a segmentation fault.
+    seconds = np.array([-34_000_000_000, 0, 1_700_000_000], dtype=np.int64).view("M8[s]")
+    times = pd.DatetimeIndex(seconds).tz_localize("UTC").tz_convert("Europe/Berlin")
+    series = pd.Series(times.array, name="t")
+    boxed = [series.iloc[position] for position in range(3)]
+    assert [int(stamp.asm8.view("i8")) for stamp in boxed] == [-34_000_000_000, 0, 1_700_000_000]
+    values = b"A" + u32(1) + u64(3) + b"".join(encode_value(stamp) for stamp in boxed)
+    index = b"X" + ref_value([None]) + ref_array("<i8", (3,), struct.pack("<3q", 0, 1, 2))
+    assert encode_value(series) == b"R" + ref_value("t") + index + values
+    assert encode_value(pd.Index(times, name="t")) == b"X" + ref_value(["t"]) + values
+    # Later times encode exactly as pandas' own to_numpy() gives them (ids did not change).
+    later = pd.Series(times[1:].array)
+    assert encode_value(later).endswith(encode_value(np.asarray(later.to_numpy())))
+
+
 # -- points ------------------------------------------------------------------------------
 
 

@@ -284,10 +284,28 @@ def _encode_numpy_scalar(value: np.generic, parts: _Parts) -> None:
 # -- pandas and scipy (imported only when such a value shows up) -------------------------
 
 
+def _pandas_values(values: Any) -> np.ndarray:
+    """What ``values.to_numpy()`` returns, for an Index or a Series.
+
+    Time-zone-aware datetimes are boxed one by one, giving the same Timestamps:
+    pandas 2.2 crashes the interpreter (a segmentation fault in its batched boxing)
+    on second-resolution times before about 1900 in a pytz zone.
+    """
+    import pandas as pd
+
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        return np.asarray(values.to_numpy())
+    array = values.array
+    boxed = np.empty(len(array), dtype=object)
+    for position in range(len(array)):
+        boxed[position] = array[position]
+    return boxed
+
+
 def _encode_pandas_index(index: Any, parts: _Parts) -> None:
     parts.append(b"X")
     _encode_list(list(index.names), parts)
-    _encode_array(np.asarray(index.to_numpy()), parts)
+    _encode_array(_pandas_values(index), parts)
 
 
 def _encode_pandas(value: Any, parts: _Parts) -> None:
@@ -299,12 +317,12 @@ def _encode_pandas(value: Any, parts: _Parts) -> None:
         _encode_pandas_index(value.index, parts)
         parts.append(_U32(value.shape[1]))
         for position in range(value.shape[1]):
-            _encode_array(np.asarray(value.iloc[:, position].to_numpy()), parts)
+            _encode_array(_pandas_values(value.iloc[:, position]), parts)
     elif isinstance(value, pd.Series):
         parts.append(b"R")
         _encode(value.name, parts)
         _encode_pandas_index(value.index, parts)
-        _encode_array(np.asarray(value.to_numpy()), parts)
+        _encode_array(_pandas_values(value), parts)
     elif isinstance(value, pd.Index):
         _encode_pandas_index(value, parts)
     else:
