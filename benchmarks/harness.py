@@ -151,6 +151,7 @@ def median_report(result: CellResult) -> dict[str, Any]:
         "children_peak_mb": result.median("children_peak_mb"),
         "efficiency": result.median("extra.efficiency"),
         "work_s": result.median("extra.work_s"),
+        "cpu_above_s": result.median("extra.cpu_above_s"),
         "close_s": result.median("extra.close_s"),
         "one_s": result.median("extra.one_s"),
         "open_one_s": result.median("extra.open_one_s"),

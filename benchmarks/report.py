@@ -40,6 +40,11 @@ W1_PEAK_FLOOR_FACTOR = 2.0
 W5_FLOOR_FACTOR = 3.0
 #: Issue 11: one run's z with the file already open (the trajectory loaded).
 W5_OPEN_ONE_LIMIT_S = 100e-6
+#: Issue 11: W4's CPU per run above the work, against the floor's in the same run.
+W4_CPU_FLOOR_FACTOR = 3.0
+#: Issue 11: W4's parallel efficiency, or within this many points of the floor's.
+W4_ISSUE_EFFICIENCY = 0.95
+W4_EFFICIENCY_POINTS = 0.02
 #: Issue 11: continuing a 1,000,000-run study starts its first new run within 3 s.
 RESUME_LIMIT_S = 3.0
 
@@ -150,6 +155,23 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
                 f"efficiency ≥ {W4_EFFICIENCY:.0%}",
                 fig("efficiency"),
                 lambda v: v >= W4_EFFICIENCY,
+            )
+        )
+        criteria.append(
+            versus_floor("issue 11: CPU above the work", "cpu_above_s", W4_CPU_FLOOR_FACTOR)
+        )
+        ours, floors = fig("efficiency"), fig("efficiency", system="floor")
+        bar = (
+            W4_ISSUE_EFFICIENCY
+            if floors is None
+            else min(W4_ISSUE_EFFICIENCY, floors - W4_EFFICIENCY_POINTS)
+        )
+        criteria.append(
+            judge(
+                f"issue 11: efficiency ≥ {W4_ISSUE_EFFICIENCY:.0%} or within "
+                f"{W4_EFFICIENCY_POINTS * 100:.0f} points of the floor's",
+                ours,
+                lambda v: v >= bar,
             )
         )
     elif workload == "W4dask" and n >= 10_000:
@@ -274,6 +296,7 @@ def details_table(results: Sequence[CellResult]) -> str:
             ("open_one_s", "one z, file open", 1e6, "µs"),
             ("df_s", "DataFrame", 1e3, "ms"),
             ("work_s", "work/run", 1e3, "ms"),
+            ("cpu_above_s", "CPU above the work/run", 1e3, "ms"),
             ("imports_s", "lazy imports before the clock", 1e3, "ms"),
             ("base_mb", "peak before the merge", 1, "MB"),
             ("first_run_s", "first new run", 1, "s"),

@@ -41,6 +41,7 @@ RESUMEK
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,10 @@ __all__ = [
     "Workload",
     "busy_work",
     "calibrate_busy_work",
+    "cpu_above_work",
+    "cpu_seconds",
     "expected_z",
+    "measure_work_cpu",
     "measure_work_time",
     "parallel_efficiency",
     "w3_values",
@@ -204,6 +208,41 @@ def measure_work_time(iterations: int, repeats: int = 21) -> float:
     """Median wall time of one :func:`busy_work` call, measured serially here."""
     times = sorted(_time_once(iterations) for _ in range(repeats))
     return times[len(times) // 2]
+
+
+def measure_work_cpu(iterations: int, repeats: int = 21) -> float:
+    """Median CPU time of one :func:`busy_work` call, measured serially here."""
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        busy_work(iterations)
+        times.append(time.process_time() - start)
+    return sorted(times)[repeats // 2]
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children that ended.
+
+    A worker's CPU counts once it has ended and been waited for: read it after the
+    pool is closed.
+    """
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def cpu_above_work(n: int, work_cpu: float, cpu_spent: float) -> float:
+    """W4's CPU per run above the work: ``(CPU of all processes - N x work) / N``.
+
+    ``work_cpu`` is one busy-work call's CPU measured serially
+    (:func:`measure_work_cpu`); ``cpu_spent`` what the main process and its workers
+    used from the start of the runs to the end of the pool (:func:`cpu_seconds`).
+    What is left is the framework's cost per run: handing points out, sending
+    results back, storing, starting and stopping workers.
+    """
+    return (cpu_spent - n * work_cpu) / n
 
 
 def parallel_efficiency(n: int, work_seconds: float, wall_seconds: float) -> float:

@@ -17,7 +17,13 @@ from benchmarks.child import RESULT_PREFIX
 from benchmarks.harness import REPO_ROOT, Harness, Plan
 from benchmarks.report import evaluate
 from benchmarks.systems.common import DataMismatchError, check_arrays, check_z
-from benchmarks.workloads import LARGE_ONLY, MERGE_ARRAY_LENGTH, WORKLOADS, parallel_efficiency
+from benchmarks.workloads import (
+    LARGE_ONLY,
+    MERGE_ARRAY_LENGTH,
+    WORKLOADS,
+    cpu_above_work,
+    parallel_efficiency,
+)
 
 # What a system may answer instead of a measurement without the harness being broken.
 ACCEPTED = {"ok", "not yet measurable"}
@@ -52,6 +58,13 @@ def test_smoke_mode_runs_every_workload_and_checks_the_data(
     efficiency = cells["floor", "W4"].median("extra.efficiency")
     assert efficiency is not None
     assert 0.0 < efficiency <= 1.5
+    # W4's CPU above the work is measured for both, the workers' CPU included: were it
+    # missing, the figure would be about minus the work (-5 ms per run). At 8 runs the
+    # start of the pool weighs a lot, hence the wide upper bound.
+    for system in ("floor", "pytraj"):
+        above = cells[system, "W4"].median("extra.cpu_above_s")
+        assert above is not None, system
+        assert -0.002 < above < 0.5, (system, above)
     # The scratch folder is gone; the report was printed.
     assert not (tmp_path / "work").exists()
     out = capsys.readouterr().out
@@ -162,6 +175,12 @@ def test_the_data_checks_catch_a_wrong_value() -> None:
     arrays[2, 1] = 0.0
     with pytest.raises(DataMismatchError, match="run 2's array"):
         check_arrays(arrays, 4, 6)
+
+
+def test_cpu_above_work_is_what_all_processes_spent_beyond_the_work_per_run() -> None:
+    # 1,000 runs of 5 ms of CPU; the main process and its workers spent 6.2 s in all.
+    assert cpu_above_work(1_000, 0.005, 6.2) == pytest.approx(0.0012)
+    assert cpu_above_work(1_000, 0.005, 5.0) == pytest.approx(0.0)
 
 
 def test_parallel_efficiency_is_work_over_workers_times_wall() -> None:

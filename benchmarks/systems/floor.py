@@ -34,7 +34,10 @@ from benchmarks.workloads import (
     MERGE_ARRAY_LENGTH,
     WORKERS,
     busy_work,
+    cpu_above_work,
+    cpu_seconds,
     expected_z,
+    measure_work_cpu,
     measure_work_time,
     parallel_efficiency,
     w3_values,
@@ -147,19 +150,28 @@ def _work_run(task: tuple[int, float, int]) -> tuple[int, float, float]:
 def w4(cell: Cell) -> Outcome:
     """W4: a pool of 2 workers computes, the main process appends rows as results come."""
     work = measure_work_time(cell.iterations)
+    work_cpu = measure_work_cpu(cell.iterations)
     path = str(cell.path("floor-w4.h5"))
     context = multiprocessing.get_context(cell.start_method)
     tasks = [(i, x, cell.iterations) for i, x in enumerate(x_values(cell.n))]
+    cpu_before = cpu_seconds()
     with timed() as watch, tables.open_file(path, mode="w") as h5, context.Pool(WORKERS) as pool:
         table = h5.create_table("/", "runs", _W1_ROW, expectedrows=cell.n)
         rows = BatchWriter(table.append, BATCH_ROWS)
         for row in pool.imap_unordered(_work_run, tasks, chunksize=4):
             rows.add(row)
         rows.flush()
+        pool.close()
+        pool.join()  # the workers' CPU counts once they ended
+    cpu_above = cpu_above_work(cell.n, work_cpu, cpu_seconds() - cpu_before)
     with tables.open_file(path) as h5:
         data = h5.root.runs.read()
     check = check_z(data["z"][np.argsort(data["idx"])], cell.n)
-    extra = {"work_s": work, "efficiency": parallel_efficiency(cell.n, work, watch.seconds)}
+    extra = {
+        "work_s": work,
+        "efficiency": parallel_efficiency(cell.n, work, watch.seconds),
+        "cpu_above_s": cpu_above,
+    }
     return Outcome(watch.seconds, [path], check, extra, version=tables.__version__)
 
 

@@ -40,7 +40,10 @@ from benchmarks.workloads import (
     MERGE_ARRAY_LENGTH,
     WORKERS,
     busy_work,
+    cpu_above_work,
+    cpu_seconds,
     expected_z,
+    measure_work_cpu,
     measure_work_time,
     parallel_efficiency,
     w3_values,
@@ -130,9 +133,12 @@ def _run(
 ) -> tuple[str, float, dict[str, float]]:
     path = str(cell.path(name))
     env, _ = _study(cell, path, offset, **options)
+    cpu_before = cpu_seconds()
     with timed() as watch:
         env.run(simulate, *args)
-    return path, watch.seconds, {"close_s": _close(env)}
+    close_s = _close(env)
+    # CPU of this process and of the pool's workers (ended and waited for by now).
+    return path, watch.seconds, {"close_s": close_s, "cpu_s": cpu_seconds() - cpu_before}
 
 
 # -- runners ----------------------------------------------------------------------------
@@ -207,6 +213,7 @@ def w3(cell: Cell) -> Outcome:
 def w4(cell: Cell) -> Outcome:
     """W4: W1 with busy-work on ``ncores=2`` (the cell's start method)."""
     work = measure_work_time(cell.iterations)
+    work_cpu = measure_work_cpu(cell.iterations)
     # W4 keeps the platform's default start method (no option); W4spawn asks for spawn.
     default = multiprocessing.get_start_method()
     options: dict[str, Any] = {"ncores": WORKERS}
@@ -214,7 +221,11 @@ def w4(cell: Cell) -> Outcome:
         options["mp_context"] = cell.start_method
     path, seconds, extra = _run(cell, simulate_w4, cell.iterations, **options)
     check = check_z(_load(path).results.z.to_numpy(), cell.n)
-    extra.update(work_s=work, efficiency=parallel_efficiency(cell.n, work, seconds))
+    extra.update(
+        work_s=work,
+        efficiency=parallel_efficiency(cell.n, work, seconds),
+        cpu_above_s=cpu_above_work(cell.n, work_cpu, extra["cpu_s"]),
+    )
     return Outcome(seconds, [path], check, extra, version=_version())
 
 
