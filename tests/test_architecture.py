@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pytraj.tree.names",),
     ("pytraj.tree.annotations",),
     ("pytraj.tree.render",),
+    ("pytraj.tree.shadowing",),
     ("pytraj.tree.node",),
     ("pytraj.tree",),
     ("pytraj.storage.records",),

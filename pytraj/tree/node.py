@@ -10,13 +10,8 @@ returns the node object itself.
 from __future__ import annotations
 
 import difflib
-import os
 import reprlib
-import sys
-import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pytraj.errors import (
@@ -27,36 +22,16 @@ from pytraj.errors import (
     NodeNotFoundError,
     NodeTypeError,
     PathTypeError,
-    ShadowingWarning,
     UnsupportedValueError,
 )
 from pytraj.tree.annotations import Annotations
 from pytraj.tree.names import join_path, split_path, validate_name
 from pytraj.tree.render import render_html, render_text
+from pytraj.tree.shadowing import quiet_shadowing, warn_shadowing
 
 __all__ = ["Group", "Link", "Node", "quiet_shadowing"]
 
 NodeT = TypeVar("NodeT", bound="Node")
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-# True while a tree is rebuilt (from a file, in a worker): its names warned when created.
-_QUIET_SHADOWING: ContextVar[bool] = ContextVar("pytraj_quiet_shadowing", default=False)
-
-
-@contextmanager
-def quiet_shadowing() -> Iterator[None]:
-    """Attach nodes without :class:`~pytraj.errors.ShadowingWarning` inside the block.
-
-    For trees rebuilt from a stored definition, and for a worker's copy of the tree:
-    a shadowing name warns once, where the user created it, not once per process,
-    run or load.
-    """
-    token = _QUIET_SHADOWING.set(True)
-    try:
-        yield
-    finally:
-        _QUIET_SHADOWING.reset(token)
 
 
 class Node:
@@ -450,8 +425,7 @@ class Group(Node):
         if child._parent is not None:
             raise NodeTypeError(f"{child!r} belongs to {child._parent!r}; remove it there first")
         child._name = name
-        if not _QUIET_SHADOWING.get():
-            self._warn_shadowing(child)
+        warn_shadowing(self, child)
         self._children[name] = child
         child._parent = self
         moved = list(_walk(child))
@@ -466,36 +440,6 @@ class Group(Node):
         if isinstance(root, Group):
             root._on_attach_below(child)
         return child
-
-    def _warn_shadowing(self, child: Node) -> None:
-        """Warn when ``child`` cannot be reached by attribute access (methods win)."""
-        name = child.name
-        path = join_path(self.full_name, name)
-        # Point the warning at the user's line, however deep inside pytraj it is raised.
-        level, frame = 1, sys._getframe()
-        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-            frame, level = frame.f_back, level + 1
-        if hasattr(type(self), name):
-            kind = "method" if callable(getattr(type(self), name)) else "attribute"
-            warnings.warn(
-                f"{path!r} has the name of the {kind} {name!r} of {type(self).__name__}, "
-                f"which wins: {self.full_name or self.name}.{name} is that {kind}; reach it "
-                f"with [{name!r}]",
-                ShadowingWarning,
-                stacklevel=level,
-            )
-            return
-        root = self.root
-        if child.is_leaf and root is not self and hasattr(type(root), name):
-            # The root's shortcut (traj.x searches every branch for a leaf x) meets one of
-            # the root's own names first: traj.seed is the run's seed, not a parameter seed.
-            warnings.warn(
-                f"{path!r} has the name of the attribute {name!r} of {type(root).__name__}, "
-                f"which wins over the shortcut: {root.name}.{name} is that attribute; reach it "
-                f"with [{path!r}]",
-                ShadowingWarning,
-                stacklevel=level,
-            )
 
     def detach(self, child: Node) -> None:
         """Take the direct child ``child`` (a node) out of this group, to attach elsewhere.
