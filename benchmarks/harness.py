@@ -153,6 +153,7 @@ def median_report(result: CellResult) -> dict[str, Any]:
         "work_s": result.median("extra.work_s"),
         "cpu_above_s": result.median("extra.cpu_above_s"),
         "close_s": result.median("extra.close_s"),
+        "study_s": result.median("extra.study_s"),
         "one_s": result.median("extra.one_s"),
         "open_one_s": result.median("extra.open_one_s"),
         "df_s": result.median("extra.df_s"),

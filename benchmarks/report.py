@@ -40,6 +40,11 @@ W1_PEAK_FLOOR_FACTOR = 2.0
 W5_FLOOR_FACTOR = 3.0
 #: Issue 11: one run's z with the file already open (the trajectory loaded).
 W5_OPEN_ONE_LIMIT_S = 100e-6
+#: Issue 11: W1's and W3's env.run (at every N) and whole study (Environment, explore,
+#: env.run, close; from 100,000 runs up) against the floor; W1 at 1,000,000 runs: 20x.
+W1_FLOOR_FACTOR = 10.0
+W3_FLOOR_FACTOR = 8.0
+WHOLE_STUDY_FROM = 100_000
 #: Issue 11: W4's CPU per run above the work, against the floor's in the same run.
 W4_CPU_FLOOR_FACTOR = 3.0
 #: Issue 11: W4's parallel efficiency, or within this many points of the floor's.
@@ -87,8 +92,8 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
     def judge(text: str, value: float | None, ok: Any) -> Criterion:
         return Criterion(text, None if value is None else bool(ok(value)))
 
-    def versus_floor(text: str, key: str, factor: float) -> Criterion:
-        pytraj, floor = fig(key), fig(key, system="floor")
+    def versus_floor(text: str, key: str, factor: float, floor_key: str = "") -> Criterion:
+        pytraj, floor = fig(key), fig(floor_key or key, system="floor")
         ratio = None if pytraj is None or not floor else pytraj / floor
         return judge(f"{text} ≤ {factor:g}x the floor", ratio, lambda v: v <= factor)
 
@@ -101,6 +106,9 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
     criteria: list[Criterion] = []
     if n >= MILLION and workload == "W1":
         criteria.append(versus_floor("issue 11: time", "seconds", W1_MILLION_FLOOR_FACTOR))
+        criteria.append(
+            versus_floor("issue 11: whole study", "study_s", W1_MILLION_FLOOR_FACTOR, "seconds")
+        )
         criteria.append(versus_floor("issue 11: peak RSS", "peak_mb", W1_PEAK_FLOOR_FACTOR))
     elif n >= MILLION and workload == "W5":
         criteria.append(versus_floor("issue 11: open + all z", "seconds", W5_FLOOR_FACTOR))
@@ -115,7 +123,9 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
                 lambda v: v <= RESUME_LIMIT_S,
             )
         )
-    elif workload == "W1":
+    elif workload in {"W1", "W3"} and n < MILLION:
+        criteria.extend(_issue_11_study(workload, n, versus_floor))
+    if workload == "W1" and n < MILLION:
         criteria.append(
             judge(
                 f"≤ {W1_REQUIRED_US:.0f} µs/run", fig("per_run_us"), lambda v: v <= W1_REQUIRED_US
@@ -208,6 +218,18 @@ def evaluate(results: Sequence[CellResult], workload: str, n: int) -> list[Crite
     return criteria
 
 
+def _issue_11_study(workload: str, n: int, versus_floor: Any) -> list[Criterion]:
+    """Issue 11's W1 / W3 targets: ``env.run`` at every N, the whole study from 100k up.
+
+    The floor's time is its whole study already (file, loop, appends, close).
+    """
+    factor = W1_FLOOR_FACTOR if workload == "W1" else W3_FLOOR_FACTOR
+    criteria = [versus_floor("issue 11: env.run", "seconds", factor)]
+    if n >= WHOLE_STUDY_FROM:
+        criteria.append(versus_floor("issue 11: whole study", "study_s", factor, "seconds"))
+    return criteria
+
+
 # -- rendering ------------------------------------------------------------------------------
 def _number(value: float | None, digits: int = 3) -> str:
     if value is None:
@@ -292,6 +314,7 @@ def details_table(results: Sequence[CellResult]) -> str:
         more = []
         for key, label, scale, unit in (
             ("close_s", "close", 1e3, "ms"),
+            ("study_s", "whole study", 1e3, "ms"),
             ("one_s", "one z", 1e3, "ms"),
             ("open_one_s", "one z, file open", 1e6, "µs"),
             ("df_s", "DataFrame", 1e3, "ms"),

@@ -14,7 +14,7 @@ import pytest
 from benchmarks import cli
 from benchmarks.__main__ import build_parser, plan_from, run_plan, tag_from
 from benchmarks.child import RESULT_PREFIX
-from benchmarks.harness import REPO_ROOT, Harness, Plan
+from benchmarks.harness import REPO_ROOT, CellResult, Harness, Plan
 from benchmarks.report import evaluate
 from benchmarks.systems.common import DataMismatchError, check_arrays, check_z
 from benchmarks.workloads import (
@@ -162,6 +162,31 @@ def test_a_cell_beyond_the_budget_is_cut_and_its_process_killed(tmp_path: Path) 
     assert cell.status == "cut: budget"
     assert cell.reps == []
     assert evaluate([cell], "W1", 50)[0].verdict == "n/a"
+
+
+def test_issue_11_judges_env_run_at_every_n_and_the_whole_study_from_100k() -> None:
+    def cell(system: str, workload: str, n: int, seconds: float, **extra: float) -> CellResult:
+        return CellResult(system, workload, n, "ok", [{"seconds": seconds, "extra": extra}])
+
+    results = [
+        cell("floor", "W1", 10_000, 0.01),
+        cell("pytraj", "W1", 10_000, 0.09, study_s=0.5),
+        cell("floor", "W1", 100_000, 0.1),
+        cell("pytraj", "W1", 100_000, 0.9, study_s=1.2),
+        cell("floor", "W3", 100_000, 1.0),
+        cell("pytraj", "W3", 100_000, 7.0, study_s=7.9),
+    ]
+    verdicts = {c.text: c.verdict for c in evaluate(results, "W1", 10_000)}
+    assert verdicts["issue 11: env.run ≤ 10x the floor"] == "PASS"  # 9x
+    assert "issue 11: whole study ≤ 10x the floor" not in verdicts  # fixed costs dominate
+    verdicts = {c.text: c.verdict for c in evaluate(results, "W1", 100_000)}
+    assert verdicts["issue 11: env.run ≤ 10x the floor"] == "PASS"
+    assert verdicts["issue 11: whole study ≤ 10x the floor"] == "MISS"  # 12x
+    verdicts = {c.text: c.verdict for c in evaluate(results, "W3", 100_000)}
+    assert verdicts == {
+        "issue 11: env.run ≤ 8x the floor": "PASS",
+        "issue 11: whole study ≤ 8x the floor": "PASS",
+    }
 
 
 def test_the_data_checks_catch_a_wrong_value() -> None:

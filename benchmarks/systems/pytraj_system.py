@@ -132,13 +132,16 @@ def _run(
     **options: Any,
 ) -> tuple[str, float, dict[str, float]]:
     path = str(cell.path(name))
-    env, _ = _study(cell, path, offset, **options)
-    cpu_before = cpu_seconds()
-    with timed() as watch:
-        env.run(simulate, *args)
-    close_s = _close(env)
-    # CPU of this process and of the pool's workers (ended and waited for by now).
-    return path, watch.seconds, {"close_s": close_s, "cpu_s": cpu_seconds() - cpu_before}
+    # The whole study as a user pays it: the Environment, explore, env.run and close.
+    with timed() as study:
+        env, _ = _study(cell, path, offset, **options)
+        cpu_before = cpu_seconds()
+        with timed() as watch:
+            env.run(simulate, *args)
+        close_s = _close(env)
+        # CPU of this process and of the pool's workers (ended and waited for by now).
+        cpu_s = cpu_seconds() - cpu_before
+    return path, watch.seconds, {"close_s": close_s, "cpu_s": cpu_s, "study_s": study.seconds}
 
 
 # -- runners ----------------------------------------------------------------------------
