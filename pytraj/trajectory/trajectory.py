@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -569,6 +569,23 @@ class Trajectory(StudyViews, MergeEntry, RunFolders, Group):
             # Even when storing fails (a full disk) the file is released; its journal
             # keeps what could not be stored.
             self._storage.close()
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Keep the file open for reading until the block ends: fast repeated reads.
+
+        Outside such a block every read opens the file and closes it again, so a loaded
+        trajectory never holds the file. Inside, reads share one open file and reuse
+        what they resolved (``traj.results.z[i]`` reads one value). Meanwhile another
+        process cannot write the file (its writer waits, then fails with
+        :class:`~pytraj.storage.hdf5.files.FileBusyError`); a write of this process closes the file,
+        writes and opens it again. See docs/storage.md, "Reading".
+
+        Examples
+        --------
+        >>> with traj.reading():  # doctest: +SKIP
+        ...     values = [traj.results.z[i] for i in picked]
+        """
+        return self._storage.held_open()
 
     def __enter__(self) -> Trajectory:
         return self
