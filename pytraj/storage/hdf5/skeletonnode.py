@@ -1,0 +1,195 @@
+"""The skeleton record: what loading a trajectory needs, kept in one attribute of its group.
+
+Every write of a study definition ends by writing, as attribute ``pytraj_skeleton`` of
+the trajectory group, one valuecodec-encoded record of what
+:func:`~pytraj.storage.hdf5.skeleton.read_definition` would read from the catalog, the
+groups, the leaves and the explored table: names, classes, comments, annotations, item
+names, small plain defaults, links and the explored table's columns. A load then reads
+the trajectory group alone (it opens it anyway) instead of about one node per group
+and leaf. The record is an addition to layout 2: files without it load as before, and
+pytraj versions that do not know it ignore it.
+
+A record is used only while it is current. Each write bumps the generation
+(``pytraj_skeleton_generation`` on the group, the same number in the record); the
+record holds a digest of the group's ``comment``, ``created``, ``n_runs`` and provenance,
+which every writer of a definition rewrites (also a pytraj that does not know the
+record), and the length of the catalog; and every group and leaf it names must still be
+in the file. A record that fails any of these is stale, and the load reads the nodes
+instead (:func:`~pytraj.storage.hdf5.skeleton.read_definition`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from pytraj.storage.hdf5.codecs import (
+    DTYPE_ATTR,
+    TYPE_ATTR,
+    get_attr,
+    get_mapping,
+    has_attr,
+    node_nbytes,
+    set_attr,
+)
+from pytraj.storage.hdf5.layout import (
+    COMMENT,
+    DEFAULT,
+    EXPLORED,
+    EXPLORED_COLUMN_PATHS,
+    PROVENANCE,
+    RUNS,
+    SKELETON,
+    SKELETON_GENERATION,
+    node_path,
+)
+from pytraj.storage.records import LazyValue, StudyDefinition
+from pytraj.storage.valuecodec import dumps
+
+__all__ = [
+    "LAZY_BYTES",
+    "SKELETON_FORMAT",
+    "explored_meta",
+    "header_digest",
+    "read_header",
+    "read_skeleton",
+    "same_header",
+    "write_skeleton",
+]
+
+#: Version of the record's own format; a record of another version is not used.
+SKELETON_FORMAT = 1
+#: Defaults a load reads at once (as :func:`~pytraj.storage.hdf5.skeleton.read_node`
+#: does: values of nodes up to this size) are kept in the record; bigger ones and
+#: pickles are read from their node when first used.
+LAZY_BYTES = 64 * 1024
+
+# What the record says of a leaf's default, and of its explored values.
+DEFAULT_VALUE = "value"  # the default is in the record
+DEFAULT_NODE = "node"  # read from the leaf's ``default`` node on first use
+DEFAULT_NONE = "none"  # no default node: the default is None
+EXPLORED_TABLE = "table"  # a column of ``runs/explored``
+EXPLORED_ROWS = "rows"  # the leaf's own ``explored`` store (read when loading)
+
+
+def _default_entry(leaf_group: Any, value: Any) -> list[Any]:
+    """What the record says of a (non-pickled) default: the value itself where a load
+    from the nodes reads it at once (its node holds at most ``LAZY_BYTES``), else that
+    it is read from its node on first use, as such a load does."""
+    if type(value) is LazyValue:
+        return [DEFAULT_NODE]
+    try:
+        size = len(dumps(value))
+    except (TypeError, ValueError):
+        return [DEFAULT_NODE]  # not a value this pytraj encodes: the node holds it
+    # The node may be smaller than the value's valuecodec bytes (an array, natural).
+    if size > LAZY_BYTES and node_nbytes(leaf_group._f_get_child(DEFAULT)) > LAZY_BYTES:
+        return [DEFAULT_NODE]
+    return [DEFAULT_VALUE, value]
+
+
+def explored_meta(traj_group: Any) -> dict[str, Any] | None:
+    """The explored table's length and columns, read from its attributes (None: no table).
+
+    ``columns`` lists ``[parameter path, column name, type tag, dtype string]``.
+    """
+    runs = traj_group._f_get_child(RUNS)
+    if EXPLORED not in runs._v_children:
+        return None
+    table = runs._f_get_child(EXPLORED)
+    attrs = table._v_attrs
+    paths = [path for path in str(get_attr(attrs, EXPLORED_COLUMN_PATHS)).split(",") if path]
+    names = [name for name in table.dtype.names if name != "point_id"]
+    return {
+        "length": int(table.nrows),
+        "point_ids": bool(attrs["pytraj_point_ids"]),
+        "columns": [
+            [path, name, str(attrs[f"{name}.{TYPE_ATTR}"]), str(attrs[f"{name}.{DTYPE_ATTR}"])]
+            for path, name in zip(paths, names, strict=True)
+        ],
+    }
+
+
+def read_header(traj_group: Any) -> dict[str, Any]:
+    """The trajectory group's own attributes that a definition holds, as stored."""
+    attrs = traj_group._v_attrs
+    return {
+        "comment": get_attr(attrs, COMMENT, ""),
+        "created": float(get_attr(attrs, "created", 0.0)),
+        "n_runs": int(get_attr(attrs, "n_runs", 1)),
+        "provenance": get_mapping(attrs, PROVENANCE),
+    }
+
+
+def header_digest(header: dict[str, Any]) -> bytes:
+    """A digest of the group's attributes (of their valuecodec bytes: types included)."""
+    return hashlib.blake2b(dumps(header), digest_size=16).digest()
+
+
+def same_header(record: dict[str, Any], header: dict[str, Any]) -> bool:
+    """Whether the group's attributes are what they were when the record was written."""
+    return bool(record["header"] == header_digest(header))
+
+
+def write_skeleton(traj_group: Any, definition: StudyDefinition) -> None:
+    """Write the skeleton record of ``definition``, just written into ``traj_group``."""
+    meta = explored_meta(traj_group)
+    in_table = {column[0] for column in meta["columns"]} if meta is not None else set()
+    leaves = []
+    for leaf in definition.leaves:
+        default: list[Any] = [DEFAULT_NONE]
+        explored = None
+        if not leaf.items:
+            if leaf.default is not None or leaf.explored is not None:
+                if leaf.pickled:
+                    default = [DEFAULT_NODE]
+                else:
+                    group = traj_group._v_file.get_node(node_path(traj_group._v_name, leaf.path))
+                    default = _default_entry(group, leaf.default)
+            if leaf.path in in_table:
+                explored = EXPLORED_TABLE
+            elif leaf.explored is not None:
+                explored = EXPLORED_ROWS
+        leaves.append(
+            [
+                leaf.path,
+                leaf.leaf_class,
+                leaf.comment,
+                dict(leaf.annotations),
+                bool(leaf.per_run),
+                bool(leaf.pickled),
+                list(leaf.items),
+                default,
+                explored,
+            ]
+        )
+    attrs = traj_group._v_attrs
+    generation = int(get_attr(attrs, SKELETON_GENERATION, 0)) + 1
+    record = {
+        "format": SKELETON_FORMAT,
+        "generation": generation,
+        "header": header_digest(read_header(traj_group)),
+        "groups": [[g.path, g.comment, dict(g.annotations)] for g in definition.groups],
+        "leaves": leaves,
+        "links": [[k.path, k.target, k.comment] for k in definition.links],
+        "explored": meta,
+    }
+    attrs[SKELETON_GENERATION] = np.int64(generation)
+    set_attr(attrs, SKELETON, record)
+
+
+def read_skeleton(traj_group: Any) -> dict[str, Any] | None:
+    """The group's skeleton record when it is of this format and generation, else None."""
+    attrs = traj_group._v_attrs
+    if not has_attr(attrs, SKELETON) or SKELETON_GENERATION not in attrs:
+        return None
+    record = get_attr(attrs, SKELETON)
+    if (
+        type(record) is not dict
+        or record.get("format") != SKELETON_FORMAT
+        or record.get("generation") != int(attrs[SKELETON_GENERATION])
+    ):
+        return None
+    return record
