@@ -571,19 +571,11 @@ class Trajectory(StudyViews, MergeEntry, RunFolders, Group):
             self._storage.close()
 
     def reading(self) -> AbstractContextManager[None]:
-        """Keep the file open for reading until the block ends: fast repeated reads.
+        """Keep the file open for reading until the block ends (fast repeated reads).
 
-        Outside such a block every read opens the file and closes it again, so a loaded
-        trajectory never holds the file. Inside, reads share one open file and reuse
-        what they resolved (``traj.results.z[i]`` reads one value). Meanwhile another
-        process cannot write the file (its writer waits, then fails with
-        :class:`~pytraj.storage.hdf5.files.FileBusyError`); a write of this process closes the file,
-        writes and opens it again. See docs/storage.md, "Reading".
-
-        Examples
-        --------
-        >>> with traj.reading():  # doctest: +SKIP
-        ...     values = [traj.results.z[i] for i in picked]
+        Outside it every read opens and closes the file. Meanwhile another process cannot
+        write the file, and a write of this process closes, writes and reopens it
+        (docs/storage.md, "Reading"). ``with traj.reading(): traj.results.z[i]``
         """
         return self._storage.held_open()
 

@@ -50,6 +50,7 @@ from pytraj.storage.valuecodec import dumps
 
 __all__ = [
     "LAZY_BYTES",
+    "ReadAttrs",
     "SKELETON_FORMAT",
     "explored_meta",
     "header_digest",
@@ -74,7 +75,7 @@ EXPLORED_TABLE = "table"  # a column of ``runs/explored``
 EXPLORED_ROWS = "rows"  # the leaf's own ``explored`` store (read when loading)
 
 
-def _default_entry(leaf_group: Any, value: Any) -> list[Any]:
+def _default_entry(traj_group: Any, path: str, value: Any) -> list[Any]:
     """What the record says of a (non-pickled) default: the value itself where a load
     from the nodes reads it at once (its node holds at most ``LAZY_BYTES``), else that
     it is read from its node on first use, as such a load does."""
@@ -85,8 +86,10 @@ def _default_entry(leaf_group: Any, value: Any) -> list[Any]:
     except (TypeError, ValueError):
         return [DEFAULT_NODE]  # not a value this pytraj encodes: the node holds it
     # The node may be smaller than the value's valuecodec bytes (an array, natural).
-    if size > LAZY_BYTES and node_nbytes(leaf_group._f_get_child(DEFAULT)) > LAZY_BYTES:
-        return [DEFAULT_NODE]
+    if size > LAZY_BYTES:
+        node = traj_group._v_file.get_node(f"{node_path(traj_group._v_name, path)}/{DEFAULT}")
+        if node_nbytes(node) > LAZY_BYTES:
+            return [DEFAULT_NODE]
     return [DEFAULT_VALUE, value]
 
 
@@ -112,9 +115,35 @@ def explored_meta(traj_group: Any) -> dict[str, Any] | None:
     }
 
 
+class ReadAttrs:
+    """A node's attributes as PyTables read them when it opened the node.
+
+    PyTables reads every attribute of a node when it opens it, but ``attrs[name]`` reads
+    the attribute from the file again; this reads what was read (an attribute set
+    changed since is read anew). It serves :func:`~pytraj.storage.hdf5.codecs.get_attr`
+    and :func:`~pytraj.storage.hdf5.codecs.get_mapping` in place of the attribute set.
+    """
+
+    __slots__ = ("_attrs",)
+
+    def __init__(self, attrs: Any) -> None:
+        self._attrs = attrs
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._attrs
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._attrs, name)
+
+    @property
+    def _v_node(self) -> Any:
+        """The node (big values are read from nodes beside it)."""
+        return self._attrs._v_node
+
+
 def read_header(traj_group: Any) -> dict[str, Any]:
     """The trajectory group's own attributes that a definition holds, as stored."""
-    attrs = traj_group._v_attrs
+    attrs = ReadAttrs(traj_group._v_attrs)
     return {
         "comment": get_attr(attrs, COMMENT, ""),
         "created": float(get_attr(attrs, "created", 0.0)),
@@ -143,11 +172,11 @@ def write_skeleton(traj_group: Any, definition: StudyDefinition) -> None:
         explored = None
         if not leaf.items:
             if leaf.default is not None or leaf.explored is not None:
-                if leaf.pickled:
-                    default = [DEFAULT_NODE]
-                else:
-                    group = traj_group._v_file.get_node(node_path(traj_group._v_name, leaf.path))
-                    default = _default_entry(group, leaf.default)
+                default = (
+                    [DEFAULT_NODE]
+                    if leaf.pickled
+                    else _default_entry(traj_group, leaf.path, leaf.default)
+                )
             if leaf.path in in_table:
                 explored = EXPLORED_TABLE
             elif leaf.explored is not None:
@@ -182,7 +211,7 @@ def write_skeleton(traj_group: Any, definition: StudyDefinition) -> None:
 
 def read_skeleton(traj_group: Any) -> dict[str, Any] | None:
     """The group's skeleton record when it is of this format and generation, else None."""
-    attrs = traj_group._v_attrs
+    attrs = ReadAttrs(traj_group._v_attrs)
     if not has_attr(attrs, SKELETON) or SKELETON_GENERATION not in attrs:
         return None
     record = get_attr(attrs, SKELETON)

@@ -57,6 +57,7 @@ from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.samedefinition import same_explored
 from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
+from pytraj.storage.hdf5.skeletonnode import ReadAttrs
 from pytraj.storage.interface import BLOCK_BYTES, ColumnData, RunTableData, value_nbytes
 from pytraj.storage.records import LazyValue, StudyDefinition
 
@@ -412,7 +413,7 @@ class TrajectoryStore(RunBuffers):
             group = h5.get_node(column_path(self.name, key))
         except LookupError:
             return None
-        spec = ColumnSpec.from_attrs(group._v_attrs)
+        spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
         if spec is None:
             return None
         runs, rows = read_mapping(group)
@@ -522,7 +523,7 @@ class TrajectoryStore(RunBuffers):
                 group = h5.get_node(column_path(self.name, key))
             except LookupError:
                 raise KeyError((path, item, idx)) from None
-            spec = ColumnSpec.from_attrs(group._v_attrs)
+            spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
             if spec is None:
                 raise KeyError((path, item, idx))
             self._specs[key] = (generation, spec)
@@ -554,7 +555,7 @@ class TrajectoryStore(RunBuffers):
                     group = h5.get_node(where)
                 except LookupError:
                     raise KeyError((*key, idx)) from None
-                spec = ColumnSpec.from_attrs(group._v_attrs)
+                spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
                 if spec is None:
                     raise KeyError((*key, idx))
                 held = self._held_groups[key] = (epoch, generation, group, spec)
