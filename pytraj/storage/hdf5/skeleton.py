@@ -266,8 +266,8 @@ def _current_record(traj_group: Any, header: dict[str, Any]) -> dict[str, Any] |
         record = read_skeleton(traj_group)
         if record is None or not same_header(record, header) or not _in_file(traj_group, record):
             return None
-    except (ValueError, TypeError, KeyError):
-        return None  # not a record this pytraj wrote: the nodes say what the file holds
+    except Exception:  # a damaged or foreign record: read the nodes,
+        return None  # which say what the file holds (and name what is damaged)
     return record
 
 
