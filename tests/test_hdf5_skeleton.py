@@ -34,6 +34,10 @@ def _rich_study(path: Path) -> None:
     traj.add_parameter("pair", (1, "two"))
     traj.add_parameter("vec", np.arange(3.0))
     traj.add_parameter("big", np.arange(20_000.0))  # 160 KB: read on access
+    traj.add_parameter("medium", np.arange(1_000.0))  # 8 KB: read with the skeleton
+    traj.add_parameter("wordy", 0, comment="w" * 5_000)  # read from the leaf's attributes
+    traj.node("parameters.wordy").annotations["long"] = list(range(500))
+    traj.parameters.add_group("deep", comment="d" * 3_000)
     traj.add_parameter("net.size", 7, comment="nested")
     traj.add_parameter("obj", frozenset({1, 2}), leaf_class=pt.PickleParameter)
     traj.node("parameters.net").annotations["unit"] = "cells"
@@ -44,6 +48,7 @@ def _rich_study(path: Path) -> None:
         with traj.start_run(i):
             traj.add_result("z", traj.x * 2)
     traj.add_link("shortcut", traj.node("parameters.net"))
+    traj.parameters.add_link("alias", traj.node("parameters.x"), comment="a" * 2_000)
     traj.close()
 
 
@@ -97,6 +102,7 @@ def test_the_record_gives_the_definition_the_nodes_give(rich: Path, tmp_path: Pa
     assert_definition_equal(with_record, expected, from_record)
     defaults = {leaf.path: leaf.default for leaf in with_record.leaves}
     assert type(defaults["parameters.big"]) is LazyValue  # big values stay in the file
+    assert type(defaults["parameters.medium"]) is np.ndarray  # as a load from the nodes
     assert type(defaults["parameters.obj"]) is LazyValue  # and so do pickles
     for path, value in [
         ("parameters.n", 3),
@@ -116,7 +122,9 @@ def test_a_load_with_a_record_opens_no_leaf_value_and_no_explored_table(
 ) -> None:
     traj = pt.load(rich)
     assert "/rich/runs/explored" not in opened_nodes
-    assert not [node for node in opened_nodes if node.endswith("/default")]
+    # Only the default bigger than a record holds, and smaller than a lazy value, is read.
+    defaults = [node for node in opened_nodes if node.endswith("/default")]
+    assert defaults == ["/rich/parameters/medium/default"]
     assert "/rich/parameters/x" not in opened_nodes
     # The values are all there, read when asked for.
     assert traj.parameters.n == 3
@@ -128,6 +136,11 @@ def test_a_load_with_a_record_opens_no_leaf_value_and_no_explored_table(
     assert traj.results.summary.label == "s"
     assert traj.results.z.to_numpy().tolist() == [3.0, 5.0, 7.0]
     assert traj.shortcut.size == 7
+    np.testing.assert_array_equal(traj.parameters.medium, np.arange(1_000.0))
+    assert traj.node("parameters.wordy").comment == "w" * 5_000
+    assert traj.node("parameters.wordy").annotations["long"] == list(range(500))
+    assert traj.node("parameters.deep").comment == "d" * 3_000
+    assert traj.parameters.children["alias"].comment == "a" * 2_000
 
 
 def test_a_file_without_a_record_loads_from_its_nodes(rich: Path, opened_nodes: list[str]) -> None:

@@ -44,6 +44,7 @@ from pytraj.storage.hdf5.layout import (
 from pytraj.storage.hdf5.sizes import read_leaf
 from pytraj.storage.hdf5.skeletonnode import (
     DEFAULT_NODE,
+    DEFAULT_READ,
     DEFAULT_VALUE,
     EXPLORED_ROWS,
     EXPLORED_TABLE,
@@ -305,24 +306,34 @@ def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:
 def _from_record(
     h5: Any, traj_group: Any, record: dict[str, Any], header: dict[str, Any], loaders: Loaders
 ) -> StudyDefinition:
-    """The definition a skeleton record describes; only non-scalar explored values
-    (the leaf's own ``explored`` store) are read from their nodes."""
+    """The definition a skeleton record describes. Read from their nodes: big comments
+    and annotations, defaults bigger than the record holds, and non-scalar explored
+    values (a leaf's own ``explored`` store)."""
     traj = traj_group._v_name
     file_path = Path(h5.filename)
     where = f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}"
     point_ids, explored = _explored_columns(where, record["explored"], loaders)
     definition = _definition(traj, header, point_ids)
-    definition.groups = [
-        GroupRecord(path, comment, notes) for path, comment, notes in record["groups"]
-    ]
-    for path, leaf_class, comment, notes, per_run, pickled, items, default, kind in record[
-        "leaves"
-    ]:
+
+    def node_of(path: str) -> Any:
+        return h5.get_node(node_path(traj, path))
+
+    def meta_of(path: str, meta: list[Any] | None) -> tuple[str, dict[str, Any]]:
+        if meta is not None:
+            return meta[0], meta[1]
+        with read_guard(file_path, node_path(traj, path), h5):
+            attrs = node_of(path)._v_attrs
+            return get_attr(attrs, COMMENT, ""), get_mapping(attrs, ANNOTATIONS)
+
+    for path, meta in record["groups"]:
+        definition.groups.append(GroupRecord(path, *meta_of(path, meta)))
+    for path, leaf_class, meta, per_run, pickled, items, default, kind in record["leaves"]:
+        comment, annotations = meta_of(path, meta)
         leaf = LeafRecord(
             path=path,
             leaf_class=leaf_class,
             comment=comment,
-            annotations=notes,
+            annotations=annotations,
             per_run=per_run,
             pickled=pickled,
         )
@@ -338,15 +349,26 @@ def _from_record(
         elif default[0] == DEFAULT_NODE:
             default_path = f"{node_path(traj, path)}/{DEFAULT}"
             leaf.default = loaders.lazy(default_path, f"the default of {path}")
+        elif default[0] == DEFAULT_READ:
+            with read_guard(file_path, f"{node_path(traj, path)}/{DEFAULT}", h5):
+                default_node = node_of(path)._f_get_child(DEFAULT)
+                leaf.default = read_node(default_node, f"the default of {path}", loaders)
         if kind == EXPLORED_TABLE:
             leaf.explored = explored[path]  # type: ignore[assignment]  # a list-like column
         elif kind == EXPLORED_ROWS:
             with read_guard(file_path, node_path(traj, path), h5):
-                node = h5.get_node(node_path(traj, path))
-                leaf.explored = _rows_store(node, f"the explored values of {path}", loaders)
-    definition.links = [
-        LinkRecord(path, target, comment) for path, target, comment in record["links"]
-    ]
+                leaf.explored = _rows_store(
+                    node_of(path), f"the explored values of {path}", loaders
+                )
+    for path, target, meta in record["links"]:
+        if meta is None:
+            parent_path, _, name = node_path(traj, path).rpartition("/")
+            with read_guard(file_path, parent_path, h5):
+                parent_attrs = h5.get_node(parent_path)._v_attrs
+                comment = get_attr(parent_attrs, f"{LINK_COMMENT}.{name}", "")
+        else:
+            comment = meta[0]
+        definition.links.append(LinkRecord(path, target, comment))
     return definition
 
 

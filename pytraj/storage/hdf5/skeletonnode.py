@@ -67,30 +67,47 @@ SKELETON_FORMAT = 1
 #: pickles are read from their node when first used.
 LAZY_BYTES = 64 * 1024
 
+#: Comments and annotations whose valuecodec bytes exceed this are read from their node's
+#: attributes when loading, and so are defaults bigger than :data:`INLINE_DEFAULT_BYTES`:
+#: the record stays small (one attribute, no copy of big values).
+INLINE_META_BYTES = 1024
+INLINE_DEFAULT_BYTES = 4096
+
 # What the record says of a leaf's default, and of its explored values.
 DEFAULT_VALUE = "value"  # the default is in the record
+DEFAULT_READ = "read"  # read from the leaf's ``default`` node when loading
 DEFAULT_NODE = "node"  # read from the leaf's ``default`` node on first use
 DEFAULT_NONE = "none"  # no default node: the default is None
 EXPLORED_TABLE = "table"  # a column of ``runs/explored``
 EXPLORED_ROWS = "rows"  # the leaf's own ``explored`` store (read when loading)
 
 
+def _size(value: Any) -> int | None:
+    """The value's valuecodec size, or None for a value this pytraj does not encode."""
+    try:
+        return len(dumps(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _meta(comment: str, annotations: dict[str, Any]) -> list[Any] | None:
+    """A node's comment and annotations for the record; None: read them from the node."""
+    meta = [comment, dict(annotations)]
+    size = _size(meta)
+    return meta if size is not None and size <= INLINE_META_BYTES else None
+
+
 def _default_entry(traj_group: Any, path: str, value: Any) -> list[Any]:
-    """What the record says of a (non-pickled) default: the value itself where a load
-    from the nodes reads it at once (its node holds at most ``LAZY_BYTES``), else that
-    it is read from its node on first use, as such a load does."""
+    """What the record says of a (non-pickled) default: the value itself when small;
+    else whether a load from the nodes reads it at once (its node holds at most
+    ``LAZY_BYTES``) or on first use, as the record's load then does too."""
     if type(value) is LazyValue:
         return [DEFAULT_NODE]
-    try:
-        size = len(dumps(value))
-    except (TypeError, ValueError):
-        return [DEFAULT_NODE]  # not a value this pytraj encodes: the node holds it
-    # The node may be smaller than the value's valuecodec bytes (an array, natural).
-    if size > LAZY_BYTES:
-        node = traj_group._v_file.get_node(f"{node_path(traj_group._v_name, path)}/{DEFAULT}")
-        if node_nbytes(node) > LAZY_BYTES:
-            return [DEFAULT_NODE]
-    return [DEFAULT_VALUE, value]
+    size = _size(value)
+    if size is not None and size <= INLINE_DEFAULT_BYTES:
+        return [DEFAULT_VALUE, value]
+    node = traj_group._v_file.get_node(f"{node_path(traj_group._v_name, path)}/{DEFAULT}")
+    return [DEFAULT_NODE] if node_nbytes(node) > LAZY_BYTES else [DEFAULT_READ]
 
 
 def explored_meta(traj_group: Any) -> dict[str, Any] | None:
@@ -185,8 +202,7 @@ def write_skeleton(traj_group: Any, definition: StudyDefinition) -> None:
             [
                 leaf.path,
                 leaf.leaf_class,
-                leaf.comment,
-                dict(leaf.annotations),
+                _meta(leaf.comment, leaf.annotations),
                 bool(leaf.per_run),
                 bool(leaf.pickled),
                 list(leaf.items),
@@ -200,9 +216,9 @@ def write_skeleton(traj_group: Any, definition: StudyDefinition) -> None:
         "format": SKELETON_FORMAT,
         "generation": generation,
         "header": header_digest(read_header(traj_group)),
-        "groups": [[g.path, g.comment, dict(g.annotations)] for g in definition.groups],
+        "groups": [[g.path, _meta(g.comment, g.annotations)] for g in definition.groups],
         "leaves": leaves,
-        "links": [[k.path, k.target, k.comment] for k in definition.links],
+        "links": [[k.path, k.target, _meta(k.comment, {})] for k in definition.links],
         "explored": meta,
     }
     attrs[SKELETON_GENERATION] = np.int64(generation)
