@@ -14,6 +14,7 @@ import tables
 import pytraj as pt
 from pytraj.errors import PickleNotAllowedError
 from pytraj.storage.hdf5 import open_trajectory
+from pytraj.storage.hdf5.codecs import get_attr, set_attr
 from pytraj.storage.hdf5.definitions import COLUMN_PATHS
 from pytraj.storage.hdf5.layout import EXPLORED_COLUMN_PATHS, SKELETON, SKELETON_GENERATION
 from pytraj.storage.records import LazyValue
@@ -191,6 +192,19 @@ def test_an_unreadable_record_is_not_used(rich: Path) -> None:
         attrs = h5.get_node("/rich")._v_attrs
         attrs[SKELETON] = np.frombuffer(b"\x01d\xff\xff\xff\xff", dtype=np.uint8)
     assert pt.load(rich).parameters.label == "a label"
+
+
+def test_a_record_of_another_shape_is_not_used(rich: Path) -> None:
+    """A record of the right format and generation whose entries have another shape (a
+    foreign writer, or a bug) is not used: the load reads the nodes."""
+    with tables.open_file(str(rich), "a") as h5:
+        attrs = h5.get_node("/rich")._v_attrs
+        record = get_attr(attrs, SKELETON)
+        record["groups"] = [[*entry, "extra"] for entry in record["groups"]]
+        set_attr(attrs, SKELETON, record)
+    traj = pt.load(rich)
+    assert traj.parameters.label == "a label"
+    assert traj.node("parameters.deep").comment == "d" * 3_000
 
 
 def test_each_definition_write_makes_a_current_record(rich: Path) -> None:

@@ -265,11 +265,27 @@ def _current_record(traj_group: Any, header: dict[str, Any]) -> dict[str, Any] |
         return None
     try:
         record = read_skeleton(traj_group)
-        if record is None or not same_header(record, header) or not _in_file(traj_group, record):
+        if (
+            record is None
+            or not _well_formed(record)
+            or not same_header(record, header)
+            or not _in_file(traj_group, record)
+        ):
             return None
     except Exception:  # a damaged or foreign record: read the nodes,
         return None  # which say what the file holds (and name what is damaged)
     return record
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    """Whether the record has the shape this pytraj writes (entries of the right size)."""
+    explored = record["explored"]
+    return (
+        all(len(entry) == 2 and type(entry[0]) is str for entry in record["groups"])
+        and all(len(entry) == 8 and type(entry[0]) is str for entry in record["leaves"])
+        and all(len(entry) == 3 and type(entry[0]) is str for entry in record["links"])
+        and (explored is None or all(len(column) == 4 for column in explored["columns"]))
+    )
 
 
 def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: Version of the record's own format; a record of another version is not used.
-SKELETON_FORMAT = 1
+SKELETON_FORMAT = 2
 #: Defaults a load reads at once (as :func:`~pytraj.storage.hdf5.skeleton.read_node`
 #: does: values of nodes up to this size) are kept in the record; bigger ones and
 #: pickles are read from their node when first used.
