@@ -502,7 +502,6 @@ class TrajectoryStore(RunBuffers):
         cached = self._columns.get(key)
         if self._state.is_held and (cached is None or cached[0] != generation):
             return self._held_cell(key, idx, generation)
-        cached = self._columns.get(key)
         if cached is None or cached[0] != generation:
             reads = self._cell_reads.get(key, 0) + 1
             self._cell_reads[key] = reads
