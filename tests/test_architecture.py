@@ -13,7 +13,8 @@ The order, from the bottom up (a module may import its own layer and the layers 
       interface, memory
       hdf5:    layout, options -> sizes -> writeguard -> journal_format -> journal
                -> damage -> files (handles, locks) -> codecs -> columns -> cells
-               -> buffering -> samedefinition -> definitions -> skeleton -> runs -> groups -> store
+               -> buffering -> samedefinition -> skeletonnode -> definitions -> skeleton -> runs
+               -> groups -> store
                -> recovery -> writer -> backend -> overlay -> inspect -> the package
     leaves                       parameters and results: values -> base -> parameter, result
     trajectory                   the tree of a study, its runs and views
@@ -87,6 +88,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pytraj.storage.hdf5.cells",),
     ("pytraj.storage.hdf5.buffering",),
     ("pytraj.storage.hdf5.samedefinition",),
+    ("pytraj.storage.hdf5.skeletonnode",),
     ("pytraj.storage.hdf5.definitions",),
     ("pytraj.storage.hdf5.skeleton",),
     ("pytraj.storage.hdf5.runs",),

@@ -269,10 +269,13 @@ def w5(cell: Cell) -> Outcome:
     middle = cell.n // 2
     with timed() as one:
         z_one = load(path).results.z[middle]
-    # With the file open (the trajectory loaded, one value read): other runs' values.
-    view = load(path).results.z
-    view[middle]  # the first read, as the floor's
-    open_one = median_of(lambda j: view[j], other_runs(cell.n))
+    # With the file open (``traj.reading()``, the scope that keeps it open; the
+    # trajectory loaded and one value read, as the floor's first read): other runs'.
+    traj = load(path)
+    view = traj.results.z
+    with traj.reading():
+        view[middle]
+        open_one = median_of(lambda j: view[j], other_runs(cell.n))
     with timed() as frame:
         df = load(path).to_dataframe()
     check = check_z(z, cell.n)

@@ -7,6 +7,7 @@ result item). Resume and merge are written once, above this interface.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -270,6 +271,14 @@ class Storage(ABC):
         study yet, and running the script again starts it.
         """
         return True
+
+    def held_open(self) -> contextlib.AbstractContextManager[None]:
+        """Keep the backend's file open for reading until the block ends.
+
+        Reads inside reuse what they resolved (a column's node, its run -> row
+        positions). Backends without a file (memory) need nothing: a null context.
+        """
+        return contextlib.nullcontext()
 
     def flush(self) -> None:  # noqa: B027  # optional hook: memory needs no flush
         """Make everything committed durable."""

@@ -74,6 +74,7 @@ from pytraj.storage.hdf5.samedefinition import (
     same_group,
     same_leaf_meta,
 )
+from pytraj.storage.hdf5.skeletonnode import write_skeleton
 from pytraj.storage.records import NOT_LOADED, LeafRecord, StudyDefinition
 
 __all__ = [
@@ -217,6 +218,7 @@ def write_definition(
         not same_explored_points(old, new) and not _append_explored(traj_group, old, new)
     ):
         _write_explored(h5, traj_group, old, new, options)
+    write_skeleton(traj_group, new)  # last: a record describes what was written
 
 
 def _write_leaf(h5: Any, traj: str, old: LeafRecord | None, new: LeafRecord) -> None:

@@ -161,6 +161,11 @@ class FileState:
         self._handle: Any = None
         self._mode = ""
         self._depth = 0
+        #: How many of the open handle's users are reading scopes a caller holds
+        #: (:meth:`holding`), not operations of pytraj's own.
+        self._held = 0
+        #: Bumped at every open of a handle: node objects of older handles are closed.
+        self.epoch = 0
         self.lock: WriterLock | None = None
         self.journal: Journal | None = None
         #: Run records per trajectory in the journal (those flushed are in the file).
@@ -205,10 +210,46 @@ class FileState:
             finally:
                 self._depth = 0
                 handle, self._handle = self._handle, None
-                with contextlib.suppress(*read_errors()):
-                    # Closing a handle of a damaged file may raise again; the first
-                    # error (already raised) is the one that says what is wrong.
-                    handle.close()
+                if handle is not None:  # None: a write in a held scope failed to reopen
+                    with contextlib.suppress(*read_errors()):
+                        # Closing a handle of a damaged file may raise again; the first
+                        # error (already raised) is the one that says what is wrong.
+                        handle.close()
+
+    @property
+    def is_held(self) -> bool:
+        """Whether a caller keeps the file open for reading (:meth:`holding`)."""
+        return self._held > 0 and self._handle is not None
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep the file open for reading until the block ends (a caller's scope).
+
+        Reads inside share the one handle, and may keep the node objects they resolved
+        (valid while :attr:`epoch` stays the same). Another process cannot write the
+        file meanwhile (HDF5's own lock: its writer waits, then gets
+        :class:`FileBusyError`); a write of this process inside the block closes the
+        handle, writes, and opens it again (:meth:`writing`).
+        """
+        with self.reading():
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+
+    @contextlib.contextmanager
+    def _read_handle_set_aside(self) -> Iterator[None]:
+        """Close the handle of the held reading scopes for a write, and reopen it after."""
+        depth, self._depth = self._depth, 0
+        handle, self._handle = self._handle, None
+        handle.close()
+        try:
+            yield
+        finally:
+            self._handle = self._open("r", LOCK_WAIT_SECONDS)
+            self._mode = "r"
+            self._depth = depth
 
     @contextlib.contextmanager
     def writing(
@@ -234,6 +275,15 @@ class FileState:
         import tables  # keeps import pytraj fast: PyTables loads on first use
 
         with self.rlock:
+            if self._handle is not None and self._mode == "r" and self._depth == self._held:
+                # Only held reading scopes use the handle (no read is under way): the
+                # write of this process goes first, as it would outside the scope.
+                with (
+                    self._read_handle_set_aside(),
+                    self.writing(create=create, wait=wait, reserve=reserve) as h5,
+                ):
+                    yield h5
+                return
             if self._handle is not None:
                 if self._mode == "r":
                     raise StorageError(
@@ -284,6 +334,7 @@ class FileState:
 
         deadline = time.monotonic() + wait
         pause = 0.005
+        self.epoch += 1
         while True:
             try:
                 return tables.open_file(str(self.path), mode)
@@ -416,6 +467,7 @@ class FileState:
         self.write_failure = None
         self._handle = None
         self._depth = 0
+        self._held = 0
         self.rlock = threading.RLock()
 
 

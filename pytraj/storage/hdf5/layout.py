@@ -8,6 +8,8 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
     /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance.*
                                     (layout 2: provenance.run_module/_function/_script),
                                     pytraj_journal_id/_runs (journal records it holds)
+                                    pytraj_skeleton(_generation): what loading needs,
+                                    in one record (added to layout 2; optional)
         catalog                     the definition's groups, leaves and links, in order
         parameters/x/               a leaf: pytraj_leaf, comment, annotation.* ...
             default                 its value, in natural form where one exists
@@ -58,6 +60,7 @@ __all__ = [
     "COMMENT",
     "DEFAULT",
     "EXPLORED",
+    "EXPLORED_COLUMN_PATHS",
     "FAILURES",
     "FAILURE_TEXTS",
     "HOSTS",
@@ -81,6 +84,8 @@ __all__ = [
     "RUN_TABLE",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "SKELETON",
+    "SKELETON_GENERATION",
     "TRAJECTORIES",
     "VALUES",
     "column_path",
@@ -123,6 +128,14 @@ PICKLED = "pickled"
 ITEMS = "pytraj_items"
 #: On a group holding links: ``link_comment.<name>``.
 LINK_COMMENT = "link_comment"
+#: On ``runs/explored``: the full names of its columns (after point_id), comma separated.
+EXPLORED_COLUMN_PATHS = "pytraj_columns"
+#: On a trajectory group: the skeleton record of its definition (what loading needs,
+#: see :mod:`~pytraj.storage.hdf5.skeletonnode`), and the generation of the last
+#: definition written, which a current record repeats. Added to layout 2: files
+#: without them load from the catalog and the nodes.
+SKELETON = "pytraj_skeleton"
+SKELETON_GENERATION = "pytraj_skeleton_generation"
 
 # -- nodes ------------------------------------------------------------------------------------
 CATALOG = "catalog"

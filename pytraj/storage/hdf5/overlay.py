@@ -337,6 +337,12 @@ class OverlaidStorage(Storage):
             self._current(h5)
             yield
 
+    @contextlib.contextmanager
+    def held_open(self) -> Iterator[None]:
+        """Keep the file open for reading until the block ends (``traj.reading()``)."""
+        with self._state.holding():
+            yield
+
     # -- writes are refused -------------------------------------------------------------
     def _refuse(self) -> StorageError:
         return StorageError(

@@ -18,8 +18,6 @@ import numpy as np
 from pytraj.errors import FileFormatError
 from pytraj.storage.explored import ExploredColumn, StoredPointIds
 from pytraj.storage.hdf5.codecs import (
-    DTYPE_ATTR,
-    TYPE_ATTR,
     Pickled,
     decode_text,
     get_attr,
@@ -29,7 +27,6 @@ from pytraj.storage.hdf5.codecs import (
 )
 from pytraj.storage.hdf5.columns import ColumnSpec, read_all_rows
 from pytraj.storage.hdf5.damage import read_guard
-from pytraj.storage.hdf5.definitions import COLUMN_PATHS
 from pytraj.storage.hdf5.layout import (
     ANNOTATIONS,
     CATALOG,
@@ -41,11 +38,22 @@ from pytraj.storage.hdf5.layout import (
     LINK_COMMENT,
     PER_RUN,
     PICKLED,
-    PROVENANCE,
     RUNS,
     node_path,
 )
 from pytraj.storage.hdf5.sizes import read_leaf
+from pytraj.storage.hdf5.skeletonnode import (
+    DEFAULT_NODE,
+    DEFAULT_READ,
+    DEFAULT_VALUE,
+    EXPLORED_ROWS,
+    EXPLORED_TABLE,
+    LAZY_BYTES,
+    explored_meta,
+    read_header,
+    read_skeleton,
+    same_header,
+)
 from pytraj.storage.records import (
     NOT_LOADED,
     GroupRecord,
@@ -63,9 +71,6 @@ __all__ = [
     "read_items",
     "read_node",
 ]
-
-#: Values bigger than this stay in the file until accessed.
-LAZY_BYTES = 64 * 1024
 
 
 class Loaders(Protocol):
@@ -108,29 +113,30 @@ def _explored_table(
     Only the table's attributes and length are read here: each column is read (one
     read of that field) when first used, through ``loaders``.
     """
-    runs = traj_group._f_get_child(RUNS)
-    if EXPLORED not in runs._v_children:
+    where = f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}"
+    return _explored_columns(where, explored_meta(traj_group), loaders)
+
+
+def _explored_columns(
+    where: str, meta: dict[str, Any] | None, loaders: Loaders
+) -> tuple[list[bytes] | StoredPointIds, dict[str, ExploredColumn]]:
+    """The lazily read columns of the explored table at ``where``, described by ``meta``
+    (:func:`~pytraj.storage.hdf5.skeletonnode.explored_meta`)."""
+    if meta is None:
         return [], {}
-    table = runs._f_get_child(EXPLORED)
-    attrs = table._v_attrs
-    where = table._v_pathname
-    length = int(table.nrows)
+    length = int(meta["length"])
     point_ids: list[bytes] | StoredPointIds = []
-    if bool(attrs["pytraj_point_ids"]):
+    if meta["point_ids"]:
         point_ids = StoredPointIds(
             length,
             loaders.table_field(where, "point_id", _as_point_ids),
             f"the point ids of {where}",
         )
-    paths = [path for path in str(get_attr(attrs, COLUMN_PATHS)).split(",") if path]
-    columns = [name for name in table.dtype.names if name != "point_id"]
     explored: dict[str, ExploredColumn] = {}
-    for path, column in zip(paths, columns, strict=True):
-        tag = str(attrs[f"{column}.{TYPE_ATTR}"])
-        dtype = np.dtype(str(attrs[f"{column}.{DTYPE_ATTR}"]))
+    for path, column, tag, dtype in meta["columns"]:
         explored[path] = ExploredColumn(
             length,
-            loaders.table_field(where, column, _as_values(dtype)),
+            loaders.table_field(where, column, _as_values(np.dtype(dtype))),
             numpy_scalars=tag == "numpy",
             description=f"the explored values of {path}",
         )
@@ -211,20 +217,20 @@ def holds_definition(traj_group: Any) -> bool:
 
 
 def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefinition:
-    """The stored definition of a trajectory (its skeleton)."""
+    """The stored definition of a trajectory (its skeleton).
+
+    From the group's skeleton record when it is current (one node read), else from the
+    catalog, groups, leaves and explored table.
+    """
+    header = read_header(traj_group)
+    record = _current_record(traj_group, header)
+    if record is not None:
+        return _from_record(h5, traj_group, record, header, loaders)
     traj = traj_group._v_name
-    attrs = traj_group._v_attrs
     file_path = Path(h5.filename)
     with read_guard(file_path, f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}", h5):
         point_ids, explored = _explored_table(traj_group, loaders)
-    definition = StudyDefinition(
-        name=traj,
-        comment=get_attr(attrs, COMMENT, ""),
-        created=float(get_attr(attrs, "created", 0.0)),
-        provenance=get_mapping(attrs, PROVENANCE),
-        n_runs=int(get_attr(attrs, "n_runs", 1)),
-        point_ids=point_ids,  # type: ignore[arg-type]  # a sequence of bytes, read on use
-    )
+    definition = _definition(traj, header, point_ids)
     with read_guard(file_path, f"{traj_group._v_pathname}/{CATALOG}", h5):
         catalog = _catalog(traj_group)
     for entry in catalog:
@@ -236,6 +242,149 @@ def read_definition(h5: Any, traj_group: Any, loaders: Loaders) -> StudyDefiniti
             )
         with read_guard(file_path, node_path(traj, entry[1]), h5):
             _read_entry(h5, definition, entry, explored=explored, loaders=loaders)
+    return definition
+
+
+def _definition(
+    traj: str, header: dict[str, Any], point_ids: list[bytes] | StoredPointIds
+) -> StudyDefinition:
+    return StudyDefinition(
+        name=traj,
+        comment=header["comment"],
+        created=header["created"],
+        provenance=header["provenance"],
+        n_runs=header["n_runs"],
+        point_ids=point_ids,  # type: ignore[arg-type]  # a sequence of bytes, read on use
+    )
+
+
+def _current_record(traj_group: Any, header: dict[str, Any]) -> dict[str, Any] | None:
+    """The group's skeleton record if it is current; None when it is missing or stale
+    (then the nodes are read: a record can only save reads, never change an answer)."""
+    if not holds_definition(traj_group):
+        return None
+    try:
+        record = read_skeleton(traj_group)
+        if (
+            record is None
+            or not _well_formed(record)
+            or not same_header(record, header)
+            or not _in_file(traj_group, record)
+        ):
+            return None
+    except Exception:  # a damaged or foreign record: read the nodes,
+        return None  # which say what the file holds (and name what is damaged)
+    return record
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    """Whether the record has the shape this pytraj writes (entries of the right size)."""
+    explored = record["explored"]
+    return (
+        all(len(entry) == 2 and type(entry[0]) is str for entry in record["groups"])
+        and all(len(entry) == 8 and type(entry[0]) is str for entry in record["leaves"])
+        and all(len(entry) == 3 and type(entry[0]) is str for entry in record["links"])
+        and (explored is None or all(len(column) == 4 for column in explored["columns"]))
+    )
+
+
+def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:
+    """Whether the file still holds the catalog and every group and leaf of ``record``.
+
+    Only names are looked at (a group lists its children when opened; no attribute or
+    value is read): a catalog of another length, or a missing node, sends the load to
+    the nodes, which then say what is wrong (or what another writer changed).
+    """
+    catalog = traj_group._f_get_child(CATALOG)
+    if int(catalog.nrows) != len(record["groups"]) + len(record["leaves"]) + len(record["links"]):
+        return False
+    opened: dict[str, Any] = {"": traj_group}
+
+    def group_of(path: str) -> Any:
+        if path in opened:
+            return opened[path]
+        parent_path, _, name = path.rpartition(".")
+        parent = group_of(parent_path)
+        node = None
+        if parent is not None and name in parent._v_children:
+            node = parent._f_get_child(name)
+        opened[path] = node
+        return node
+
+    for path in [group[0] for group in record["groups"]] + [leaf[0] for leaf in record["leaves"]]:
+        parent_path, _, name = path.rpartition(".")
+        parent = group_of(parent_path)
+        if parent is None or name not in parent._v_children:
+            return False
+    return True
+
+
+def _from_record(
+    h5: Any, traj_group: Any, record: dict[str, Any], header: dict[str, Any], loaders: Loaders
+) -> StudyDefinition:
+    """The definition a skeleton record describes. Read from their nodes: big comments
+    and annotations, defaults bigger than the record holds, and non-scalar explored
+    values (a leaf's own ``explored`` store)."""
+    traj = traj_group._v_name
+    file_path = Path(h5.filename)
+    where = f"{traj_group._v_pathname}/{RUNS}/{EXPLORED}"
+    point_ids, explored = _explored_columns(where, record["explored"], loaders)
+    definition = _definition(traj, header, point_ids)
+
+    def node_of(path: str) -> Any:
+        return h5.get_node(node_path(traj, path))
+
+    def meta_of(path: str, meta: list[Any] | None) -> tuple[str, dict[str, Any]]:
+        if meta is not None:
+            return meta[0], meta[1]
+        with read_guard(file_path, node_path(traj, path), h5):
+            attrs = node_of(path)._v_attrs
+            return get_attr(attrs, COMMENT, ""), get_mapping(attrs, ANNOTATIONS)
+
+    for path, meta in record["groups"]:
+        definition.groups.append(GroupRecord(path, *meta_of(path, meta)))
+    for path, leaf_class, meta, per_run, pickled, items, default, kind in record["leaves"]:
+        comment, annotations = meta_of(path, meta)
+        leaf = LeafRecord(
+            path=path,
+            leaf_class=leaf_class,
+            comment=comment,
+            annotations=annotations,
+            per_run=per_run,
+            pickled=pickled,
+        )
+        definition.leaves.append(leaf)
+        if per_run:
+            leaf.items = dict.fromkeys(items)
+            continue
+        leaf.items = dict.fromkeys(items, NOT_LOADED)
+        if items:
+            continue
+        if default[0] == DEFAULT_VALUE:
+            leaf.default = default[1]
+        elif default[0] == DEFAULT_NODE:
+            default_path = f"{node_path(traj, path)}/{DEFAULT}"
+            leaf.default = loaders.lazy(default_path, f"the default of {path}")
+        elif default[0] == DEFAULT_READ:
+            with read_guard(file_path, f"{node_path(traj, path)}/{DEFAULT}", h5):
+                default_node = node_of(path)._f_get_child(DEFAULT)
+                leaf.default = read_node(default_node, f"the default of {path}", loaders)
+        if kind == EXPLORED_TABLE:
+            leaf.explored = explored[path]  # type: ignore[assignment]  # a list-like column
+        elif kind == EXPLORED_ROWS:
+            with read_guard(file_path, node_path(traj, path), h5):
+                leaf.explored = _rows_store(
+                    node_of(path), f"the explored values of {path}", loaders
+                )
+    for path, target, meta in record["links"]:
+        if meta is None:
+            parent_path, _, name = node_path(traj, path).rpartition("/")
+            with read_guard(file_path, parent_path, h5):
+                parent_attrs = h5.get_node(parent_path)._v_attrs
+                comment = get_attr(parent_attrs, f"{LINK_COMMENT}.{name}", "")
+        else:
+            comment = meta[0]
+        definition.links.append(LinkRecord(path, target, comment))
     return definition
 
 

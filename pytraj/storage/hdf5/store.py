@@ -57,6 +57,7 @@ from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.samedefinition import same_explored
 from pytraj.storage.hdf5.sizes import check_count, read_leaf
 from pytraj.storage.hdf5.skeleton import holds_definition, read_definition, read_items
+from pytraj.storage.hdf5.skeletonnode import ReadAttrs
 from pytraj.storage.interface import BLOCK_BYTES, ColumnData, RunTableData, value_nbytes
 from pytraj.storage.records import LazyValue, StudyDefinition
 
@@ -131,6 +132,9 @@ class TrajectoryStore(RunBuffers):
         self._specs: dict[_Key, tuple[int, ColumnSpec]] = {}
         self._columns: dict[_Key, tuple[int, ColumnData]] = {}
         self._cell_reads: dict[_Key, int] = {}
+        # In a held reading scope: each column's group node, valid for one handle
+        # (FileState.epoch) and one flush generation.
+        self._held_groups: dict[_Key, tuple[int, int, Any, ColumnSpec]] = {}
         # Explored columns read lazily from this file (see _pin_stored_columns).
         self._handed_out: list[weakref.ref[Any]] = []
 
@@ -337,6 +341,13 @@ class TrajectoryStore(RunBuffers):
         with self._state.reading():
             yield
 
+    @contextlib.contextmanager
+    def held_open(self) -> Iterator[None]:
+        """Keep the file open for reading until the block ends (``traj.reading()``)."""
+        self._state.flush_pending()
+        with self._state.holding():
+            yield
+
     def _group(self, h5: Any) -> Any:
         try:
             return h5.get_node(traj_path(self.name))
@@ -402,7 +413,7 @@ class TrajectoryStore(RunBuffers):
             group = h5.get_node(column_path(self.name, key))
         except LookupError:
             return None
-        spec = ColumnSpec.from_attrs(group._v_attrs)
+        spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
         if spec is None:
             return None
         runs, rows = read_mapping(group)
@@ -489,6 +500,8 @@ class TrajectoryStore(RunBuffers):
         key = (path, item)
         generation = self._state.generation
         cached = self._columns.get(key)
+        if self._state.is_held and (cached is None or cached[0] != generation):
+            return self._held_cell(key, idx, generation)
         if cached is None or cached[0] != generation:
             reads = self._cell_reads.get(key, 0) + 1
             self._cell_reads[key] = reads
@@ -509,7 +522,7 @@ class TrajectoryStore(RunBuffers):
                 group = h5.get_node(column_path(self.name, key))
             except LookupError:
                 raise KeyError((path, item, idx)) from None
-            spec = ColumnSpec.from_attrs(group._v_attrs)
+            spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
             if spec is None:
                 raise KeyError((path, item, idx))
             self._specs[key] = (generation, spec)
@@ -526,6 +539,34 @@ class TrajectoryStore(RunBuffers):
                 row,
                 allow_pickle=self.allow_pickle,
                 where=f"{path}[{item!r}] of run {idx}",
+            )
+
+    def _held_cell(self, key: _Key, idx: int, generation: int) -> Any:
+        """Run ``idx``'s value in a held reading scope: the column's group node and its
+        run -> row mapping are resolved once (per handle and flush) and reused."""
+        where = column_path(self.name, key)
+        with self._state.reading(where) as h5:
+            epoch = self._state.epoch
+            held = self._held_groups.get(key)
+            if held is None or held[0] != epoch or held[1] != generation:
+                self._group(h5)
+                try:
+                    group = h5.get_node(where)
+                except LookupError:
+                    raise KeyError((*key, idx)) from None
+                spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
+                if spec is None:
+                    raise KeyError((*key, idx))
+                held = self._held_groups[key] = (epoch, generation, group, spec)
+            row = self._row_from_mapping(h5, key, idx)
+            if row == -1:
+                raise KeyError((*key, idx))
+            return read_cell_value(
+                held[2],
+                held[3],
+                row,
+                allow_pickle=self.allow_pickle,
+                where=f"{key[0]}[{key[1]!r}] of run {idx}",
             )
 
     def _row_from_mapping(self, h5: Any, key: _Key, idx: int) -> int:
