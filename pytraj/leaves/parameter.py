@@ -198,7 +198,14 @@ class Parameter(Leaf):
         if self._range is None:
             raise ExplorationError(f"{self.full_name!r} is not explored; explore it first")
         if type(self._range) is ExploredColumn:
-            self._range = self._range.tolist()  # the stored column itself stays as stored
+            # Two columns of one kind (a merge's appended points): one array, no Python
+            # object per value. The stored column itself stays as stored.
+            joined = self._range.joined(values)
+            if joined is not None:
+                self._range = joined  # type: ignore[assignment]  # a sequence, as loaded
+                self._changed()
+                return
+            self._range = self._range.tolist()
         self._range.extend(values)
         self._changed()
 

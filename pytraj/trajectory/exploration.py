@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -117,7 +117,7 @@ class Exploration:
         traj.mark_definition_changed()
         _warn_duplicates(traj.run_table, n_old)
 
-    def append_points(self, points: Mapping[str, list[Any]], ids: np.ndarray) -> None:
+    def append_points(self, points: Mapping[str, Sequence[Any]], ids: np.ndarray) -> None:
         """Add runs whose (already coerced) values and point ids (``V16``) are known (a
         merge)."""
         traj = self._host

@@ -11,7 +11,7 @@ that differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
@@ -436,12 +437,31 @@ def _append_explored(traj_group: Any, old: StudyDefinition, new: StudyDefinition
             return False
         tag = str(attrs[f"{column}.{TYPE_ATTR}"])
         dtype = np.dtype(str(attrs[f"{column}.{DTYPE_ATTR}"]))
+        array = _column_array(values, tag, dtype)
+        if array is not None:  # a column held as an array (a merge): no Python objects
+            data[column] = array[n_old:]
+            continue
         if _scalar_column(values[n_old:]) != (tag, dtype):
             return False  # new values of another type: the column changes
         array = np.array(values[n_old:], dtype=dtype)
         data[column] = array.view(np.int64) if dtype.kind in "Mm" else array
     table.append(data)
     return True
+
+
+#: The dtype kind of each tag of Python scalars (:func:`~.codecs.scalar_tag`).
+_PYTHON_TAG_KINDS = {"bool": "b", "int": "i", "float": "f", "complex": "c"}
+
+
+def _column_array(values: Sequence[Any], tag: str, dtype: np.dtype[Any]) -> np.ndarray | None:
+    """``values`` as the array a table column of ``tag`` and ``dtype`` holds, when they
+    are an explored column of Python scalars of exactly that kind (else None)."""
+    if not (isinstance(values, ExploredColumn) and values.has_python_values):
+        return None
+    array = values.to_numpy()
+    if _PYTHON_TAG_KINDS.get(tag) != dtype.kind or array.dtype != dtype:
+        return None
+    return array
 
 
 def _write_rows_store(h5: Any, traj: str, leaf: LeafRecord, options: FileOptions) -> None:
