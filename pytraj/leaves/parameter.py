@@ -202,7 +202,7 @@ class Parameter(Leaf):
             # object per value. The stored column itself stays as stored.
             joined = self._range.joined(values)
             if joined is not None:
-                self._range = joined  # type: ignore[assignment]  # a sequence, as loaded
+                self._range = joined  # a sequence, as loaded
                 self._changed()
                 return
             self._range = self._range.tolist()
