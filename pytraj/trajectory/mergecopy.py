@@ -163,19 +163,7 @@ def _writer_column(
     unknown = plan.unknown_writer
     mapped = np.full(len(targets), unknown, dtype=np.int64)
     where = np.concatenate(found[0]) if found[0] else np.zeros(0, dtype=np.int64)
-    parts = found[1]
-    written = (
-        np.concatenate(
-            [
-                p.values.astype(np.int64, copy=False)
-                if isinstance(p, _Plain)
-                else np.array([p], dtype=np.int64)
-                for p in parts
-            ]
-        )
-        if parts
-        else np.zeros(0, dtype=np.int64)
-    )
+    written = _int_array(found[1])
     if len(written):
         # Writer sessions are small integers: renumbered through one lookup array.
         lookup = np.full(max(int(written.max()), max(plan.writer_map, default=0)) + 2, unknown)
@@ -348,6 +336,25 @@ class _Plain:
     convert: Any
 
 
+def _int_array(parts: list[Any]) -> np.ndarray:
+    """A cursor's picked parts of an integer column as one int64 array."""
+    if all(isinstance(part, _Plain) for part in parts):
+        arrays = [part.values.astype(np.int64, copy=False) for part in parts]
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+    return np.asarray(_listed(parts), dtype=np.int64)
+
+
+def _listed(parts: list[Any]) -> list[Any]:
+    """A cursor's picked parts as one list of values with their exact types."""
+    listed: list[Any] = []
+    for part in parts:
+        if isinstance(part, _Plain):
+            listed += part.values.tolist()
+        else:
+            listed.append(part)
+    return listed
+
+
 def _column_of(runs: np.ndarray, parts: list[Any]) -> ColumnData:
     """The column of ``runs`` from a cursor's picked parts: one array when every part is
     a plain array of one dtype and conversion (a column of Python floats: no Python
@@ -358,13 +365,7 @@ def _column_of(runs: np.ndarray, parts: list[Any]) -> ColumnData:
         if all(p.values.dtype == first.values.dtype and p.convert is first.convert for p in plain):
             values = np.concatenate([p.values for p in plain])
             return ColumnData(runs=runs, values=values, convert=first.convert)
-    listed: list[Any] = []
-    for part in parts:
-        if isinstance(part, _Plain):
-            listed += part.values.tolist()
-        else:
-            listed.append(part)
-    return ColumnData(runs=runs, values=listed)
+    return ColumnData(runs=runs, values=_listed(parts))
 
 
 #: Marks a run without a value in a column (None is a value).
