@@ -54,6 +54,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from pytraj.errors import UnsupportedValueError
+from pytraj.storage.explored import StoredPointIds
 from pytraj.storage.records import (
     NOT_LOADED,
     FailureRecord,
@@ -312,6 +313,13 @@ def encode_definition(definition: StudyDefinition) -> bytes:
         _put_str(out, link.path)
         _put_str(out, link.target)
         _put_str(out, link.comment)
+    if isinstance(definition.point_ids, StoredPointIds):
+        # Ids held as one V16 array (a definition made from the run table): written as
+        # they are, without a bytes object per run (16 MB more at the peak for 100,000).
+        ids = definition.point_ids.to_numpy()
+        out.append(_TWO_U32.pack(len(ids), 16))
+        out.append(ids.tobytes())  # C order, whatever the strides
+        return b"".join(out)
     point_ids = list(map(bytes, definition.point_ids))
     width = len(point_ids[0]) if point_ids else 16
     # Ids of one non-zero width (the normal case) are stored back to back.

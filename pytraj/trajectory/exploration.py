@@ -140,7 +140,7 @@ class Exploration:
         if self._ids_valid:
             return
         pending = self._host.run_table.indices(PENDING)
-        _compute_point_ids(self._host, pending.tolist())
+        _compute_point_ids(self._host, _as_range(pending))
         self._ids_valid = True
 
 
@@ -184,6 +184,15 @@ def _coerced_columns(
     return coerced, n
 
 
+def _as_range(indices: np.ndarray) -> range | list[int]:
+    """Ascending run indices as a ``range`` when they are consecutive (a study explored
+    at once: no Python int per run), else as a list."""
+    # Ascending and distinct (np.flatnonzero): consecutive when they span their count.
+    if len(indices) and int(indices[-1]) - int(indices[0]) + 1 == len(indices):
+        return range(int(indices[0]), int(indices[-1]) + 1)
+    return indices.tolist()
+
+
 def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
@@ -194,7 +203,10 @@ def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
         batch = indices[start : start + POINT_ID_BATCH]
         ids = point_ids(fixed, explored, batch)  # type: ignore[arg-type]  # explored: lists
         raw = np.frombuffer(b"".join(ids), dtype=rows.dtype["point_id"])
-        rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
+        if isinstance(batch, range):
+            rows["point_id"][batch.start : batch.stop] = raw
+        else:
+            rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
 
 
 def _warn_duplicates(table: RunTable, start: int) -> None:

@@ -70,7 +70,6 @@ from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.samedefinition import (
     catalog_entries,
     id_array,
-    padded_ids,
     same_explored_points,
     same_group,
     same_leaf_meta,
@@ -350,10 +349,11 @@ def _write_explored(
             h5.remove_node(node, EXPLORED, recursive=True)
 
     # Ids shorter than 16 bytes come from a reader that dropped trailing NULs: padded back.
-    point_ids = padded_ids(new.point_ids)
-    with_ids = bool(point_ids) and min(map(len, point_ids)) == max(map(len, point_ids)) == 16
+    # One V16 array (no bytes object per run); None when an id is longer than 16 bytes.
+    ids_array = id_array(new.point_ids) if len(new.point_ids) else None
+    with_ids = ids_array is not None
     lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
-    n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
+    n_rows = len(ids_array) if ids_array is not None else (max(lengths) if lengths else 0)
     # A trajectory of layout 1 keeps its own id column type (the bytes are the same).
     version = int(get_attr(traj_group._v_attrs, SCHEMA, SCHEMA_VERSION))
     id_dtype = np.dtype(POINT_ID_DTYPES[min(version, SCHEMA_VERSION)])
@@ -375,8 +375,8 @@ def _write_explored(
     if not fields:
         return
     data = np.empty(n_rows, dtype=fields)
-    if with_ids:
-        ids = np.frombuffer(b"".join(point_ids), dtype=np.uint8).reshape(-1, 16)
+    if ids_array is not None:
+        ids = np.ascontiguousarray(ids_array).view(np.uint8).reshape(-1, 16)
         data["point_id"] = ids if id_dtype.subdtype is not None else ids.view("S16")[:, 0]
     for leaf, column, _tag, dtype in columns:
         assert leaf.explored is not None
