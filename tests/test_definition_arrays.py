@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tables
 
 import pytraj as pt
@@ -81,3 +82,15 @@ def test_the_explored_table_holds_the_run_tables_ids(tmp_path: Path) -> None:
     with tables.open_file(str(path)) as h5:
         stored = h5.get_node("/w/runs/explored").col("point_id")
     assert [np.asarray(row, dtype=np.uint8).tobytes() for row in stored] == ids
+
+
+def test_repeated_points_across_batches_are_named_in_the_warning() -> None:
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    n = POINT_ID_BATCH + 10
+    xs = [float(i) for i in range(n)]
+    xs[-1] = 5.0  # the last run repeats run 5, in another batch
+    with pytest.warns(pt.errors.DuplicatePointWarning, match=rf"2 explored runs .*\(5, {n - 1}\)"):
+        traj.explore({"x": xs})
+    assert traj.run_table.point_id(5) == traj.run_table.point_id(n - 1)
+    assert traj.run_table.point_id(4) != traj.run_table.point_id(5)

@@ -209,16 +209,29 @@ def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
             rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
 
 
+def _id_heads(rows: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of every run's point id, as uint64 (a new array, 8 bytes a run:
+    the ids themselves are not copied)."""
+    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+    fields = rows.dtype.fields
+    assert fields is not None  # run-table rows are structured
+    offset = int(fields["point_id"][1])
+    return np.ascontiguousarray(raw[:, offset : offset + 8]).view(np.uint64).reshape(-1)
+
+
 def _warn_duplicates(table: RunTable, start: int) -> None:
-    ids = np.ascontiguousarray(table.rows["point_id"])
-    if not len(ids):
+    rows = table.rows
+    if not len(rows):
         return
     # Ids are hashes: runs whose first 8 bytes match are the only candidates, found with
     # numpy (no Python object per run); the candidates are then compared whole.
-    head = ids.view(np.uint64).reshape(len(ids), -1)[:, 0]
-    ordered = np.sort(head)
+    ordered = _id_heads(rows)
+    ordered.sort()  # in place: a million runs hold 8 MB here, not 16 of ids and 8 sorted
     if not np.any(ordered[1:] == ordered[:-1]):
         return  # the usual case, told by one sort (about half of np.unique with counts)
+    del ordered
+    ids = rows["point_id"]
+    head = _id_heads(rows)
     _, inverse, counts = np.unique(head, return_inverse=True, return_counts=True)
     suspects = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
     counted = Counter(bytes(ids[i]) for i in suspects)
