@@ -12,7 +12,9 @@ import tables
 
 import pytraj as pt
 from pytraj.storage.explored import StoredPointIds
-from pytraj.storage.recordcodec import decode_definition, encode_definition
+from pytraj.storage.hdf5.journal import Journal, journal_path_for, read_journal
+from pytraj.storage.hdf5.journal_format import OUT_OF_LINE_BYTES
+from pytraj.storage.recordcodec import decode_definition, definition_chunks, encode_definition
 from pytraj.trajectory.definition import to_definition
 from pytraj.trajectory.pointbatch import POINT_ID_BATCH
 from pytraj.trajectory.pointid import point_id
@@ -94,3 +96,22 @@ def test_repeated_points_across_batches_are_named_in_the_warning() -> None:
         traj.explore({"x": xs})
     assert traj.run_table.point_id(5) == traj.run_table.point_id(n - 1)
     assert traj.run_table.point_id(4) != traj.run_table.point_id(5)
+
+
+def test_a_large_definition_goes_to_the_journal_in_chunks_and_reads_back_exactly(
+    tmp_path: Path,
+) -> None:
+    definition = to_definition(_explored(20_000))  # ids and slots above OUT_OF_LINE_BYTES
+    chunks = definition_chunks(definition)
+    big = [c for c in chunks if isinstance(c, memoryview) and c.nbytes >= OUT_OF_LINE_BYTES]
+    assert [c.nbytes for c in big] == [20_000 * 15, 20_000 * 16]  # explored slots, then ids
+    assert b"".join(chunks) == encode_definition(definition)
+    data = tmp_path / "study.h5"
+    with Journal.create(journal_path_for(data), data) as journal:
+        journal.append_definition("t", definition)
+        journal.sync()
+    stored = read_journal(journal_path_for(data)).definitions["t"]
+    assert list(stored.point_ids) == definition.point_ids.tolist()
+    explored = {leaf.path: leaf.explored for leaf in stored.leaves}
+    assert list(explored["parameters.x"]) == [i * 0.5 for i in range(20_000)]
+    assert explored["parameters.k"] is None
