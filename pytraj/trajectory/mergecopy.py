@@ -85,10 +85,10 @@ def column_batches(
     keep its status, attempt, times, host and pid; its failures (earlier attempts
     first, so retries keep their history) and its writer session (renumbered into
     ``plan.writers``) come along. Each column is read once, in blocks
-    (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one list per column and
-    batch, never run by run; a batch holds at most ``most_runs`` runs or about
-    :data:`BATCH_BYTES` of values, so memory does not grow with the size of the data
-    (the caller makes each batch durable before the next).
+    (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one array (plain
+    numbers) or list per column and batch, never run by run; a batch holds at most
+    ``most_runs`` runs or about :data:`BATCH_BYTES` of values, so memory does not grow
+    with the size of the data (the caller makes each batch durable before the next).
 
     Parameters
     ----------
