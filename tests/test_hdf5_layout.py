@@ -164,7 +164,7 @@ def test_float_arrays_and_point_ids_are_not_compressed_by_default_but_tables_are
         assert f.get_node("/a/results/trace/trace/values").filters.complevel == 0
         assert f.get_node("/a/results/counts/counts/values").filters.complib == "zlib"
         assert f.get_node("/a/results/counts/counts/cells").filters.complib == "zlib"
-        assert f.get_node("/a/runs/failures").filters.complib == "zlib"
+        assert f.get_node("/a/runs/hosts") is not None
         # Random 16-byte point ids: zlib cannot shrink them and costs ~50 MB/s.
         assert f.get_node("/a/runs/table").filters.complevel == 0
         assert f.get_node("/a/runs/explored").filters.complevel == 0
@@ -200,8 +200,81 @@ def test_other_compression_libraries(tmp_path: Path, complib: str) -> None:
     path = tmp_path / "c.h5"
     w1_study(path, 20, options=FileOptions(complib=complib, complevel=5))
     with tables.open_file(str(path)) as f:
-        assert f.get_node("/w1/runs/failures").filters.complib == complib
+        assert f.get_node("/w1/results/n/n/cells").filters.complib == complib
     assert list(load(path).results.n) == list(range(20))
+
+
+def _fails_on_odd(traj: pt.Trajectory) -> None:
+    if traj.x % 2:
+        raise ValueError(f"odd x={traj.x}")
+    traj.add_result("z", 2 * traj.x)
+
+
+FAILURE_NODES = [
+    "failures",
+    "failure_exc_types",
+    "failure_messages",
+    "failure_tracebacks",
+    "failure_logs",
+]
+
+
+def test_failure_nodes_are_created_with_the_first_failure(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 2]})
+    env.run(_fails_on_odd)
+    env.close()
+    with tables.open_file(str(path)) as f:
+        runs = f.get_node("/t/runs")
+        assert sorted(runs._v_children) == ["columns", "explored", "hosts", "table", "writer"]
+    loaded = load(path)
+    assert loaded.run_table.failures == []
+    assert [run.status for run in loaded.runs] == ["completed", "completed"]
+    loaded.close()
+
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 2, 3]})
+    env.run(_fails_on_odd)
+    env.close()
+    with tables.open_file(str(path)) as f:
+        runs = f.get_node("/t/runs")
+        assert [name in runs._v_children for name in FAILURE_NODES] == [True] * 5
+        assert f.get_node("/t/runs/failures").filters.complib == "zlib"
+        assert [f.get_node(f"/t/runs/{name}").nrows for name in FAILURE_NODES] == [1] * 5
+    loaded = load(path)
+    assert [(x.idx, x.exc_type, x.message) for x in loaded.run_table.failures] == [
+        (2, "ValueError", "odd x=3")
+    ]
+    assert [run.status for run in loaded.runs] == ["completed", "completed", "failed"]
+    loaded.close()
+
+
+def test_a_file_with_empty_failure_nodes_still_reads_and_takes_failures(tmp_path: Path) -> None:
+    """Files written before the nodes came with the first failure hold them empty."""
+    path = tmp_path / "old.h5"
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 2]})
+    env.run(_fails_on_odd)
+    env.close()
+    with tables.open_file(str(path), "a") as f:  # the earlier layout: five empty nodes
+        f.create_table("/t/runs", "failures", np.dtype([("idx", "<i8"), ("attempt", "<i8")]))
+        for name in FAILURE_NODES[1:]:
+            f.create_vlarray("/t/runs", name, atom=tables.VLStringAtom())
+    loaded = load(path)
+    assert loaded.run_table.failures == []
+    loaded.close()
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [0, 2, 5]})
+    env.run(_fails_on_odd)
+    env.close()
+    loaded = load(path)
+    assert [(x.idx, x.message) for x in loaded.run_table.failures] == [(2, "odd x=5")]
+    loaded.close()
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,10 @@ class Parameter(Leaf):
     # them directly only on a parameter outside a trajectory.
     def coerce_range(self, values: Iterable[Any]) -> list[Any]:
         """Coerce explored values to the default's type, raising before anything changes."""
-        return coerce_range(self._default, list(values), where=self.full_name or self.name)
+        # A list is read as it is (coerce_range returns a new one): no copy of a
+        # million values more at the peak of explore.
+        given = values if isinstance(values, list) else list(values)
+        return coerce_range(self._default, given, where=self.full_name or self.name)
 
     def set_range(self, values: Sequence[Any] | None) -> None:
         """Install already coerced values, one per run (or None to stop exploring)."""
@@ -198,7 +201,14 @@ class Parameter(Leaf):
         if self._range is None:
             raise ExplorationError(f"{self.full_name!r} is not explored; explore it first")
         if type(self._range) is ExploredColumn:
-            self._range = self._range.tolist()  # the stored column itself stays as stored
+            # Two columns of one kind (a merge's appended points): one array, no Python
+            # object per value. The stored column itself stays as stored.
+            joined = self._range.joined(values)
+            if joined is not None:
+                self._range = joined  # a sequence, as loaded
+                self._changed()
+                return
+            self._range = self._range.tolist()
         self._range.extend(values)
         self._changed()
 

@@ -160,10 +160,46 @@ class ExploredColumn(_StoredColumn):
         super().__init__(length, load, description)
         self._numpy_scalars = numpy_scalars
 
+    @classmethod
+    def of_array(
+        cls, values: np.ndarray, *, numpy_scalars: bool, description: str
+    ) -> ExploredColumn:
+        """Values held in memory as one array (a merge's appended points, a range
+        extended by them): handed on, compared and stored as an array, without a Python
+        object per run until one is asked for."""
+        column = cls(
+            len(values), lambda: values, numpy_scalars=numpy_scalars, description=description
+        )
+        column.load()
+        return column
+
     @property
     def has_python_values(self) -> bool:
         """Whether values come out as Python objects (not numpy scalars)."""
         return not self._numpy_scalars
+
+    def take(self, positions: slice | np.ndarray) -> ExploredColumn:
+        """The values at ``positions`` (a slice or an index array), as a column in memory."""
+        return ExploredColumn.of_array(
+            self.to_numpy()[positions],
+            numpy_scalars=self._numpy_scalars,
+            description=self.description,
+        )
+
+    def joined(self, other: Sequence[Any]) -> ExploredColumn | None:
+        """This column followed by ``other``, as one array in memory, when ``other`` is
+        a column of the same values' kind (same dtype, both Python or both numpy
+        scalars); None otherwise (then join them as lists)."""
+        if not isinstance(other, ExploredColumn) or other._numpy_scalars != self._numpy_scalars:
+            return None
+        mine, theirs = self.to_numpy(), other.to_numpy()
+        if mine.dtype != theirs.dtype:
+            return None
+        return ExploredColumn.of_array(
+            np.concatenate([mine, theirs]),
+            numpy_scalars=self._numpy_scalars,
+            description=self.description,
+        )
 
     def _objects(self, array: np.ndarray) -> list[Any]:
         # The same conversions as reading the whole column eagerly: tolist() gives

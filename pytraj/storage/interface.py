@@ -228,7 +228,10 @@ class Storage(ABC):
 
     @abstractmethod
     def read_run_table(self) -> RunTableData:
-        """Return the run table rows (runs that were committed), hosts and failures."""
+        """Return the run table rows (runs that were committed), hosts and failures.
+
+        The rows are a new array each call: the caller may keep and change it.
+        """
 
     @abstractmethod
     def read_column(self, path: str, item: str) -> ColumnData:

@@ -54,6 +54,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from pytraj.errors import UnsupportedValueError
+from pytraj.storage.explored import StoredPointIds
 from pytraj.storage.records import (
     NOT_LOADED,
     FailureRecord,
@@ -75,6 +76,7 @@ from pytraj.storage.runbatch import encode_uniform, uniform_runs
 from pytraj.storage.valuecodec import ValueDecodeError, dumps, loads
 
 __all__ = [
+    "definition_chunks",
     "RECORD_FORMAT_VERSION",
     "RecordDecodeError",
     "decode_definition",
@@ -294,6 +296,13 @@ def encode_definition(definition: StudyDefinition) -> bytes:
     Values of leaves with ``pickled=True`` are pickled; :data:`NOT_LOADED` items are kept
     as a marker, so a definition meant to rebuild a file needs its items loaded first.
     """
+    return b"".join(definition_chunks(definition))
+
+
+def definition_chunks(definition: StudyDefinition) -> Chunks:
+    """:func:`encode_definition` as the chunks it joins: point ids and explored numbers
+    as memoryviews of their arrays, which the journal writes without joining them (a
+    million points: 16 + 15 MB not copied twice more)."""
     out: Chunks = [_VERSION]
     _put_str(out, definition.name)
     _put_str(out, definition.comment)
@@ -312,6 +321,13 @@ def encode_definition(definition: StudyDefinition) -> bytes:
         _put_str(out, link.path)
         _put_str(out, link.target)
         _put_str(out, link.comment)
+    if isinstance(definition.point_ids, StoredPointIds):
+        # Ids held as one V16 array (a definition made from the run table): written as
+        # they are, without a bytes object per run (16 MB more at the peak for 100,000).
+        ids = definition.point_ids.to_numpy()
+        out.append(_TWO_U32.pack(len(ids), 16))
+        out.append((ids if ids.flags.c_contiguous else ids.copy()).view("u1").data)
+        return out
     point_ids = list(map(bytes, definition.point_ids))
     width = len(point_ids[0]) if point_ids else 16
     # Ids of one non-zero width (the normal case) are stored back to back.
@@ -323,7 +339,7 @@ def encode_definition(definition: StudyDefinition) -> bytes:
         for point_id in point_ids:
             out.append(_U32.pack(len(point_id)))
             out.append(point_id)
-    return b"".join(out)
+    return out
 
 
 # -- decoding -------------------------------------------------------------------------------

@@ -90,12 +90,13 @@ def slot_bytes(value: Any, pickled: bool, where: tuple[object, ...]) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)
 
 
-def number_slots(values: Sequence[Any]) -> bytes | None:
+def number_slots(values: Sequence[Any]) -> memoryview | None:
     """The slots of values that are all floats or all ints, encoded at once, or None.
 
     Explored ranges are mostly that, and long: a study's definition is journaled when
     its runs start and again when they end, so this runs for every point of the study.
-    The bytes are those :func:`slot_bytes` gives value by value.
+    The bytes are those :func:`slot_bytes` gives value by value, as a memoryview of the
+    array that holds them (a chunk: not copied into a bytes object of its own).
     """
     kinds = set(map(type, values))
     if kinds == {float}:
@@ -113,4 +114,4 @@ def number_slots(values: Sequence[Any]) -> bytes | None:
     slots["length"] = _NUMBER_LENGTH
     slots["version"] = FORMAT_VERSION
     slots["tag"] = tag
-    return slots.tobytes()
+    return slots.view(np.uint8).data

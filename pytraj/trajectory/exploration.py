@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -117,7 +117,7 @@ class Exploration:
         traj.mark_definition_changed()
         _warn_duplicates(traj.run_table, n_old)
 
-    def append_points(self, points: Mapping[str, list[Any]], ids: np.ndarray) -> None:
+    def append_points(self, points: Mapping[str, Sequence[Any]], ids: np.ndarray) -> None:
         """Add runs whose (already coerced) values and point ids (``V16``) are known (a
         merge)."""
         traj = self._host
@@ -140,7 +140,7 @@ class Exploration:
         if self._ids_valid:
             return
         pending = self._host.run_table.indices(PENDING)
-        _compute_point_ids(self._host, pending.tolist())
+        _compute_point_ids(self._host, _as_range(pending))
         self._ids_valid = True
 
 
@@ -184,6 +184,15 @@ def _coerced_columns(
     return coerced, n
 
 
+def _as_range(indices: np.ndarray) -> range | list[int]:
+    """Ascending run indices as a ``range`` when they are consecutive (a study explored
+    at once: no Python int per run), else as a list."""
+    # Ascending and distinct (np.flatnonzero): consecutive when they span their count.
+    if len(indices) and int(indices[-1]) - int(indices[0]) + 1 == len(indices):
+        return range(int(indices[0]), int(indices[-1]) + 1)
+    return indices.tolist()
+
+
 def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
     parameters = [(p.full_name, p) for p in parameters_of(traj)]
     fixed = {name: p.default for name, p in parameters if not p.is_explored}
@@ -194,19 +203,35 @@ def _compute_point_ids(traj: ExplorationHost, indices: Any) -> None:
         batch = indices[start : start + POINT_ID_BATCH]
         ids = point_ids(fixed, explored, batch)  # type: ignore[arg-type]  # explored: lists
         raw = np.frombuffer(b"".join(ids), dtype=rows.dtype["point_id"])
-        rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
+        if isinstance(batch, range):
+            rows["point_id"][batch.start : batch.stop] = raw
+        else:
+            rows["point_id"][np.asarray(batch, dtype=np.int64)] = raw
+
+
+def _id_heads(rows: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of every run's point id, as uint64 (a new array, 8 bytes a run:
+    the ids themselves are not copied)."""
+    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+    fields = rows.dtype.fields
+    assert fields is not None  # run-table rows are structured
+    offset = int(fields["point_id"][1])
+    return np.ascontiguousarray(raw[:, offset : offset + 8]).view(np.uint64).reshape(-1)
 
 
 def _warn_duplicates(table: RunTable, start: int) -> None:
-    ids = np.ascontiguousarray(table.rows["point_id"])
-    if not len(ids):
+    rows = table.rows
+    if not len(rows):
         return
     # Ids are hashes: runs whose first 8 bytes match are the only candidates, found with
     # numpy (no Python object per run); the candidates are then compared whole.
-    head = ids.view(np.uint64).reshape(len(ids), -1)[:, 0]
-    ordered = np.sort(head)
+    ordered = _id_heads(rows)
+    ordered.sort()  # in place: a million runs hold 8 MB here, not 16 of ids and 8 sorted
     if not np.any(ordered[1:] == ordered[:-1]):
         return  # the usual case, told by one sort (about half of np.unique with counts)
+    del ordered
+    ids = rows["point_id"]
+    head = _id_heads(rows)
     _, inverse, counts = np.unique(head, return_inverse=True, return_counts=True)
     suspects = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
     counted = Counter(bytes(ids[i]) for i in suspects)

@@ -11,7 +11,7 @@ Runs completed on both sides are compared the same way (:func:`differing_runs`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,10 +85,10 @@ def column_batches(
     keep its status, attempt, times, host and pid; its failures (earlier attempts
     first, so retries keep their history) and its writer session (renumbered into
     ``plan.writers``) come along. Each column is read once, in blocks
-    (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one list per column and
-    batch, never run by run; a batch holds at most ``most_runs`` runs or about
-    :data:`BATCH_BYTES` of values, so memory does not grow with the size of the data
-    (the caller makes each batch durable before the next).
+    (:meth:`~pytraj.storage.interface.Storage.iter_column`), into one array (plain
+    numbers) or list per column and batch, never run by run; a batch holds at most
+    ``most_runs`` runs or about :data:`BATCH_BYTES` of values, so memory does not grow
+    with the size of the data (the caller makes each batch durable before the next).
 
     Parameters
     ----------
@@ -147,7 +147,7 @@ def column_batches(
         for key, (wheres, values) in found.items():
             where = np.concatenate(wheres)
             if len(where):
-                columns[key] = ColumnData(runs=batch_targets[where], values=values)
+                columns[key] = _column_of(batch_targets[where], values)
         writer_column = _writer_column(plan, batch_targets, writers)
         if writer_column is not None:
             columns[WRITER_KEY] = writer_column
@@ -163,7 +163,7 @@ def _writer_column(
     unknown = plan.unknown_writer
     mapped = np.full(len(targets), unknown, dtype=np.int64)
     where = np.concatenate(found[0]) if found[0] else np.zeros(0, dtype=np.int64)
-    written = np.asarray(found[1], dtype=np.int64)
+    written = _int_array(found[1])
     if len(written):
         # Writer sessions are small integers: renumbered through one lookup array.
         lookup = np.full(max(int(written.max()), max(plan.writer_map, default=0)) + 2, unknown)
@@ -173,7 +173,7 @@ def _writer_column(
     keep = mapped >= 0
     if not keep.any():
         return None
-    return ColumnData(runs=targets[keep], values=mapped[keep].tolist())
+    return ColumnData(runs=targets[keep], values=mapped[keep], convert=int)
 
 
 def _rows_of(
@@ -272,8 +272,12 @@ class _Cursor:
                 self._done = True
 
     def pick(self, runs: np.ndarray) -> tuple[np.ndarray, list[Any], int]:
-        """Of ``runs``, the positions that have a value, those values (exact types) and
-        about how many bytes they hold."""
+        """Of ``runs``, the positions that have a value, those values and about how many
+        bytes they hold.
+
+        The values are a list of parts: a :class:`_Plain` array of a plain numeric
+        column (kept an array), else the values with their exact types.
+        """
         wheres: list[np.ndarray] = []
         values: list[Any] = []
         nbytes = 0
@@ -289,7 +293,7 @@ class _Cursor:
             picked = positions[present]
             if _is_plain(block):
                 assert isinstance(block.values, np.ndarray)
-                values += block.values[picked].tolist()
+                values.append(_Plain(block.values[picked], block.convert))
                 nbytes += 8 * len(picked)
             else:
                 part = [block.value_at(p) for p in picked.tolist()]
@@ -322,6 +326,46 @@ class _Cursor:
                 nbytes += 8 * (stop - k)
             k = stop
         return found, nbytes
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """Values of a plain numeric column picked by a cursor, still an array."""
+
+    values: np.ndarray
+    convert: Any
+
+
+def _int_array(parts: list[Any]) -> np.ndarray:
+    """A cursor's picked parts of an integer column as one int64 array."""
+    if all(isinstance(part, _Plain) for part in parts):
+        arrays = [part.values.astype(np.int64, copy=False) for part in parts]
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+    return np.asarray(_listed(parts), dtype=np.int64)
+
+
+def _listed(parts: list[Any]) -> list[Any]:
+    """A cursor's picked parts as one list of values with their exact types."""
+    listed: list[Any] = []
+    for part in parts:
+        if isinstance(part, _Plain):
+            listed += part.values.tolist()
+        else:
+            listed.append(part)
+    return listed
+
+
+def _column_of(runs: np.ndarray, parts: list[Any]) -> ColumnData:
+    """The column of ``runs`` from a cursor's picked parts: one array when every part is
+    a plain array of one dtype and conversion (a column of Python floats: no Python
+    object per value), else a list of the values with their exact types."""
+    plain = [part for part in parts if isinstance(part, _Plain)]
+    if plain and len(plain) == len(parts):
+        first = plain[0]
+        if all(p.values.dtype == first.values.dtype and p.convert is first.convert for p in plain):
+            values = np.concatenate([p.values for p in plain])
+            return ColumnData(runs=runs, values=values, convert=first.convert)
+    return ColumnData(runs=runs, values=_listed(parts))
 
 
 #: Marks a run without a value in a column (None is a value).

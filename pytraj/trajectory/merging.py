@@ -34,7 +34,7 @@ Rules for values present on both sides:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from pytraj.errors import MergeConflictError
 from pytraj.leaves.base import Leaf
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.interface import RUN_TABLE_DTYPE, ColumnData
 from pytraj.storage.records import COMPLETED, FAILED, PENDING, WRITER_KEY, LeafRecord
 from pytraj.trajectory.mergecheck import (
@@ -209,7 +210,7 @@ class MergePlan:
     """
 
     report: MergeReport
-    new_points: dict[str, list[Any]]
+    new_points: dict[str, Sequence[Any]]
     new_ids: np.ndarray
     sources: np.ndarray
     targets: np.ndarray
@@ -302,11 +303,12 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
         first = common
 
     # Points of the appended runs (trial numbers moved after ours, ids recomputed).
-    ranges = {path: list(parameters(there)[path].range) for path in explored}
+    theirs_parameters = parameters(there)
+    ranges = {path: _explored_values(theirs_parameters[path]) for path in explored}
     new_ids: np.ndarray = theirs_ids
     if trial is not None:
         full = trial if trial.startswith("parameters.") else f"parameters.{trial}"
-        values = ranges[full]
+        values = list(ranges[full])
         shift = max(parameters(here)[full].range) + 1 - min(values)
         ranges[full] = [value + shift for value in values]
         new_ids = np.array(_point_ids(there, ranges), dtype=RUN_TABLE_DTYPE["point_id"])
@@ -324,10 +326,12 @@ def plan_merge(here: Trajectory, there: Trajectory, options: MergeOptions) -> Me
             seen[key] = n_ours + len(kept)
             kept.append(idx)
         appended = np.array(kept, dtype=np.int64)
-        new_points = {path: [values[i] for i in kept] for path, values in ranges.items()}
+        new_points = {path: _values_at(values, appended) for path, values in ranges.items()}
     else:
         appended = np.arange(first, n_theirs, dtype=np.int64)
-        new_points = {path: values[first:] for path, values in ranges.items()}
+        new_points = {
+            path: _values_at(values, slice(first, None)) for path, values in ranges.items()
+        }
     appended_ids = new_ids[appended]  # a copy: ``there``'s table is not referenced
     report.appended = len(appended)
     report.runs_after = n_ours + len(appended)
@@ -420,7 +424,26 @@ def _writers(
     return writers, mapping, unknown
 
 
-def _point_ids(traj: Trajectory, ranges: dict[str, list[Any]]) -> list[bytes]:
+def _explored_values(parameter: Parameter) -> Sequence[Any]:
+    """A parameter's explored values: the column itself when it is one of Python scalars
+    (kept an array through the merge: sliced, appended and stored without a Python
+    object per run), else a list."""
+    raw = parameter.raw_range
+    if type(raw) is ExploredColumn and raw.has_python_values:
+        return raw
+    return list(parameter.range)
+
+
+def _values_at(values: Sequence[Any], positions: slice | np.ndarray) -> Sequence[Any]:
+    """``values`` at ``positions`` (a slice, or ascending indices): a column stays one."""
+    if isinstance(values, ExploredColumn):
+        return values.take(positions)
+    if isinstance(positions, slice):
+        return list(values[positions])
+    return [values[i] for i in positions.tolist()]
+
+
+def _point_ids(traj: Trajectory, ranges: dict[str, Sequence[Any]]) -> list[bytes]:
     """Point ids of ``traj``'s runs with its explored values replaced by ``ranges``."""
     fixed = {path: p.default for path, p in parameters(traj).items() if not p.is_explored}
     return point_ids(fixed, ranges, range(len(traj)))

@@ -257,7 +257,11 @@ class RunTable:
         table._failures = list(data.failures)
         if in_order:
             if count:
-                table._rows = np.array(rows, dtype=RUN_TABLE_DTYPE)
+                # Backends return rows of their own making (Storage.read_run_table): the
+                # table keeps them, or a copy as bytes (0.08 ms for 50,000 rows, not 2)
+                # when they are of another dtype or read-only.
+                adopt = rows.dtype == RUN_TABLE_DTYPE and rows.flags.writeable
+                table._rows = rows if adopt and rows.flags.c_contiguous else copy_rows(rows)
                 table._n = count
             table.resize(n_runs)
             return table

@@ -11,7 +11,7 @@ that differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from pytraj.crashpoints import crash_point
 from pytraj.errors import StorageError
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.hdf5.cells import require_group
 from pytraj.storage.hdf5.codecs import (
     DTYPE_ATTR,
@@ -69,7 +70,6 @@ from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.samedefinition import (
     catalog_entries,
     id_array,
-    padded_ids,
     same_explored_points,
     same_group,
     same_leaf_meta,
@@ -351,10 +351,11 @@ def _write_explored(
             h5.remove_node(node, EXPLORED, recursive=True)
 
     # Ids shorter than 16 bytes come from a reader that dropped trailing NULs: padded back.
-    point_ids = padded_ids(new.point_ids)
-    with_ids = bool(point_ids) and min(map(len, point_ids)) == max(map(len, point_ids)) == 16
+    # One V16 array (no bytes object per run); None when an id is longer than 16 bytes.
+    ids_array = id_array(new.point_ids) if len(new.point_ids) else None
+    with_ids = ids_array is not None
     lengths = [len(leaf.explored) for leaf in new.leaves if leaf.explored is not None]
-    n_rows = len(point_ids) if with_ids else (max(lengths) if lengths else 0)
+    n_rows = len(ids_array) if ids_array is not None else (max(lengths) if lengths else 0)
     # A trajectory of layout 1 keeps its own id column type (the bytes are the same).
     version = int(get_attr(traj_group._v_attrs, SCHEMA, SCHEMA_VERSION))
     id_dtype = np.dtype(POINT_ID_DTYPES[min(version, SCHEMA_VERSION)])
@@ -376,8 +377,8 @@ def _write_explored(
     if not fields:
         return
     data = np.empty(n_rows, dtype=fields)
-    if with_ids:
-        ids = np.frombuffer(b"".join(point_ids), dtype=np.uint8).reshape(-1, 16)
+    if ids_array is not None:
+        ids = np.ascontiguousarray(ids_array).view(np.uint8).reshape(-1, 16)
         data["point_id"] = ids if id_dtype.subdtype is not None else ids.view("S16")[:, 0]
     for leaf, column, _tag, dtype in columns:
         assert leaf.explored is not None
@@ -438,12 +439,31 @@ def _append_explored(traj_group: Any, old: StudyDefinition, new: StudyDefinition
             return False
         tag = str(attrs[f"{column}.{TYPE_ATTR}"])
         dtype = np.dtype(str(attrs[f"{column}.{DTYPE_ATTR}"]))
+        array = _column_array(values, tag, dtype)
+        if array is not None:  # a column held as an array (a merge): no Python objects
+            data[column] = array[n_old:]
+            continue
         if _scalar_column(values[n_old:]) != (tag, dtype):
             return False  # new values of another type: the column changes
         array = np.array(values[n_old:], dtype=dtype)
         data[column] = array.view(np.int64) if dtype.kind in "Mm" else array
     table.append(data)
     return True
+
+
+#: The dtype kind of each tag of Python scalars (:func:`~.codecs.scalar_tag`).
+_PYTHON_TAG_KINDS = {"bool": "b", "int": "i", "float": "f", "complex": "c"}
+
+
+def _column_array(values: Sequence[Any], tag: str, dtype: np.dtype[Any]) -> np.ndarray | None:
+    """``values`` as the array a table column of ``tag`` and ``dtype`` holds, when they
+    are an explored column of Python scalars of exactly that kind (else None)."""
+    if not (isinstance(values, ExploredColumn) and values.has_python_values):
+        return None
+    array = values.to_numpy()
+    if _PYTHON_TAG_KINDS.get(tag) != dtype.kind or array.dtype != dtype:
+        return None
+    return array
 
 
 def _write_rows_store(h5: Any, traj: str, leaf: LeafRecord, options: FileOptions) -> None:

@@ -59,7 +59,7 @@ from pytraj.storage.hdf5.journal_format import (
     read_journal,
 )
 from pytraj.storage.hdf5.writeguard import NO_SPACE
-from pytraj.storage.recordcodec import encode_definition, encode_runs_into
+from pytraj.storage.recordcodec import definition_chunks, encode_runs_into
 from pytraj.storage.records import RunRecord, StudyDefinition
 
 __all__ = [
@@ -385,8 +385,7 @@ class Journal:
         Items of trajectory-level results should be loaded (not ``NOT_LOADED``) for the
         journal to be able to rebuild the file.
         """
-        body = encode_definition(definition)
-        self._append(DEFINITION, [name_chunk(traj_name), body])
+        self._append(DEFINITION, [name_chunk(traj_name), *definition_chunks(definition)])
         self._undecoded.pop(traj_name, None)  # replaced: never decoded
         self._pickled[traj_name] = {leaf.path for leaf in definition.leaves if leaf.pickled}
         self._defined.add(traj_name)

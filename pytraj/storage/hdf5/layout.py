@@ -28,7 +28,9 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
                                     point ids as 16 uint8 (layout 1: S16)
             explored                Table: point ids and scalar explored values, one row per run
             hosts                   host names the run table indexes
-            failures                Table (idx, attempt) + failure_* texts, one row per failure
+            failures                Table (idx, attempt) + failure_* texts, one row per failure;
+                                    created with the first failure (absent until then;
+                                    files of earlier releases hold them empty)
             columns                 every per-run column, as "leaf path<TAB>item"
             log/                    the captured per-run logs (a column like the others)
             writer/                 per run: its writer session in provenance.writers

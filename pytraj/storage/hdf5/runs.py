@@ -88,19 +88,35 @@ def create_runs_group(h5: Any, traj_group: Any, options: FileOptions, expected: 
     plain = options.plain_filters()
     small = (VLARRAY_CHUNK_ROWS,)
     h5.create_vlarray(runs, HOSTS, atom=tables.VLStringAtom(), filters=plain, chunkshape=small)
-    h5.create_table(
-        runs,
-        FAILURES,
-        description=_FAILURE_DTYPE,
-        filters=options.table_filters(),
-        chunkshape=(chunk_rows(_FAILURE_DTYPE.itemsize, 256, TABLE_CHUNK_BYTES),),
-    )
-    for name in FAILURE_TEXTS:
-        h5.create_vlarray(
-            runs, f"failure_{name}", atom=tables.VLStringAtom(), filters=plain, chunkshape=small
-        )
     h5.create_vlarray(runs, COLUMNS, atom=tables.VLStringAtom(), filters=plain, chunkshape=small)
+    # The failure nodes come with the first failure (append_failures): most studies
+    # have none, and five empty nodes cost every open, read and merge of the file.
     return runs
+
+
+def _create_failure_nodes(runs: Any, options: FileOptions) -> None:
+    """Create the failure table and its texts where missing (on the first failure)."""
+    import tables  # keeps import pytraj fast: PyTables loads on first use
+
+    h5 = runs._v_file
+    children = runs._v_children
+    if FAILURES not in children:
+        h5.create_table(
+            runs,
+            FAILURES,
+            description=_FAILURE_DTYPE,
+            filters=options.table_filters(),
+            chunkshape=(chunk_rows(_FAILURE_DTYPE.itemsize, 256, TABLE_CHUNK_BYTES),),
+        )
+    for name in FAILURE_TEXTS:
+        if f"failure_{name}" not in children:
+            h5.create_vlarray(
+                runs,
+                f"failure_{name}",
+                atom=tables.VLStringAtom(),
+                filters=options.plain_filters(),
+                chunkshape=(VLARRAY_CHUNK_ROWS,),
+            )
 
 
 def append_rows(runs: Any, rows: np.ndarray[Any, Any]) -> None:
@@ -121,10 +137,12 @@ def append_hosts(runs: Any, hosts: Sequence[str]) -> None:
         node.append(encode_text(host))
 
 
-def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
-    """Append failures (their position is the ``error`` id rows refer to)."""
+def append_failures(runs: Any, failures: Sequence[FailureRecord], options: FileOptions) -> None:
+    """Append failures (their position is the ``error`` id rows refer to); the failure
+    nodes are created with the first (``options`` gives their filters)."""
     if not failures:
         return
+    _create_failure_nodes(runs, options)
     _even_failures(runs)
     table = np.empty(len(failures), dtype=_FAILURE_DTYPE)
     table["idx"] = [failure.idx for failure in failures]
@@ -137,8 +155,12 @@ def append_failures(runs: Any, failures: Sequence[FailureRecord]) -> None:
 
 
 def _failure_nodes(runs: Any) -> list[Any]:
-    nodes = [runs._f_get_child(FAILURES)]
-    return nodes + [runs._f_get_child(f"failure_{name}") for name in FAILURE_TEXTS]
+    """The failure table and its four text nodes, those that exist: none in a
+    trajectory that never recorded a failure (files of pytraj 0.x before this layout
+    change hold them empty), all five once one was."""
+    children = runs._v_children
+    names = [FAILURES, *(f"failure_{name}" for name in FAILURE_TEXTS)]
+    return [runs._f_get_child(name) for name in names if name in children]
 
 
 def count_failures(runs: Any) -> int:
@@ -150,7 +172,7 @@ def count_failures(runs: Any) -> int:
     failures go after the longest node, and :func:`append_failures` first pads the others
     (HDF5 cannot shrink a variable-length array).
     """
-    return max(int(node.nrows) for node in _failure_nodes(runs))
+    return max((int(node.nrows) for node in _failure_nodes(runs)), default=0)
 
 
 def _even_failures(runs: Any) -> None:
@@ -171,10 +193,16 @@ def read_hosts(runs: Any) -> list[str]:
 
 
 def read_failures(runs: Any) -> list[FailureRecord]:
-    """Every recorded failure, in id order."""
+    """Every recorded failure, in id order (none when the failure nodes do not exist)."""
+    children = runs._v_children
+    if FAILURES not in children:
+        return []  # created first of the five: the texts cannot hold a failure either
     table = read_leaf(runs._f_get_child(FAILURES))
+    # A text node missing (a writer killed while creating them) reads as empty.
     texts = [
         [decode_text(raw) for raw in read_leaf(runs._f_get_child(f"failure_{name}"))]
+        if f"failure_{name}" in children
+        else []
         for name in FAILURE_TEXTS
     ]
     # Nodes of uneven length are the remains of a flush that was killed (see

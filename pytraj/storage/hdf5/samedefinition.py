@@ -118,6 +118,8 @@ def same_group(old: GroupRecord | None, new: GroupRecord) -> bool:
 
 def padded_ids(point_ids: list[bytes]) -> list[bytes]:
     # Ids are 16 bytes; one that a reader of an S16 column cut short gets its NULs back.
+    if isinstance(point_ids, StoredPointIds):
+        return point_ids  # 16 bytes each (V16), and no bytes object made per run
     if set(map(type, point_ids)) <= {bytes} and min(map(len, point_ids), default=16) >= 16:
         return point_ids  # the usual case, checked without a Python-level loop
     return [bytes(p).ljust(16, b"\x00") if len(p) < 16 else bytes(p) for p in point_ids]
@@ -143,8 +145,10 @@ def id_array(point_ids: list[bytes]) -> np.ndarray | None:
 def same_explored_points(old: StudyDefinition, new: StudyDefinition) -> bool:
     if len(old.point_ids) != len(new.point_ids):
         return False  # cheap first: a merge or an expansion adds points
-    if old.point_ids != new.point_ids and padded_ids(old.point_ids) != padded_ids(new.point_ids):
-        return False
+    if old.point_ids != new.point_ids:
+        old_ids, new_ids = id_array(old.point_ids), id_array(new.point_ids)
+        if old_ids is None or new_ids is None or not np.array_equal(old_ids, new_ids):
+            return False
     old_leaves = {leaf.path: leaf for leaf in old.leaves}
     explored_new = {leaf.path for leaf in new.leaves if leaf.explored is not None}
     explored_old = {leaf.path for leaf in old.leaves if leaf.explored is not None}

@@ -250,7 +250,7 @@ class TrajectoryStore(RunBuffers):
             run_nodes.append_hosts(runs, self._new_hosts)
             self._new_hosts = []
         if self._failures:
-            run_nodes.append_failures(runs, self._failures)
+            run_nodes.append_failures(runs, self._failures, self.options)
             self._n_failures += len(self._failures)
             self._failures = []
         rows = self.pending_rows()
