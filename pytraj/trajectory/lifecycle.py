@@ -268,8 +268,23 @@ class RunLifecycle:
                 )
             cached = self._per_run_nodes[(branch, path)] = (existing, full)
         node, full = cached
+        state = self._active
+        if state is None:
+            for item, value in items.items():
+                self.set_value(node, item, value, full)  # raises: no run is active
+            return node
+        # set_value inlined for items the leaf knows and the run has not added yet (W3's
+        # ten scalars per run); anything else goes through set_value, which says why.
+        values, declared, wheres = state.values, node.raw_items, self._wheres
+        check = node.check_value
         for item, value in items.items():
-            self.set_value(node, item, value, full)
+            key = (full, item)
+            where = wheres.get(key)
+            if where is None or key in values or item not in declared:
+                self.set_value(node, item, value, full)
+                continue
+            check(value, where)
+            values[key] = value
         return node
 
     def add_single(
