@@ -93,7 +93,9 @@ class RunLifecycle:
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
         # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
-        self._single_items: dict[tuple[str, str], tuple[Result, str, tuple[str, str], str]] = {}
+        self._single_items: dict[
+            tuple[str, str], tuple[Result, str, tuple[str, str], str, bool]
+        ] = {}
         # (full name, item) -> the text errors name a value by (built once, not per run).
         self._wheres: dict[tuple[str, str], str] = {}
 
@@ -302,12 +304,14 @@ class RunLifecycle:
             item = split_path(path)[-1]
             full = self._per_run_nodes[(branch, path)][1]
             where = f"{full}[{item!r}]"
-            self._single_items[(branch, path)] = (node, item, (full, item), where)
+            plain = type(node).check_value is Leaf.check_value
+            self._single_items[(branch, path)] = (node, item, (full, item), where, plain)
             return node
-        leaf, _, key, where = cached
+        leaf, _, key, where, plain = cached
         if key in state.values:
             raise NodeExistsError(f"{where} in run {state.idx} was added already")
-        leaf.check_value(value, where)
+        if not plain or type(value) is not float:  # a float always is storable in a Result
+            leaf.check_value(value, where)
         state.values[key] = value
         return leaf
 

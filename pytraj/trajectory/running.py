@@ -50,18 +50,35 @@ class RunState:
 
     def finish(self, failure: FailureRecord | None = None) -> RunRecord:
         """Turn the state into the record of a completed (or failed) attempt."""
+        host = _HOST if _HOST is not None else this_host()
+        if failure is None:
+            # Positional: the per-run hot path (keywords cost twice as much here).
+            return RunRecord(
+                self.idx,
+                self.point_id,
+                COMPLETED,
+                self.attempt,
+                self.start,
+                time.time(),
+                host,
+                _PID,
+                self.values,
+                list(self.leaves.values()) if self.leaves else [],
+                None,
+                self.log,
+            )
         return RunRecord(
             idx=self.idx,
             point_id=self.point_id,
-            status=FAILED if failure is not None else COMPLETED,
+            status=FAILED,
             attempt=self.attempt,
             start=self.start,
             finish=time.time(),
-            host=this_host(),
+            host=host,
             pid=_PID,
             # A failed attempt keeps no partial results: its values would mix with a retry's.
             # It still declares new leaves: the producing tree will not declare them again.
-            values=self.values if failure is None else {},
+            values={},
             leaves=list(self.leaves.values()),
             failure=failure,
             log=self.log,
