@@ -136,7 +136,7 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
         kind = type(column[0])
         if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
             kind = object
-        elif kind is int and not all(-(2**63) <= value < 2**63 for value in column):
+        elif kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
             kind = object  # the run-by-run slot says which value does not fit
         values.append(column)
         kinds.append(kind)

@@ -145,8 +145,9 @@ class RunLifecycle:
         if self._active is not None:
             raise RunError(f"run {self._active.idx} is in progress; runs cannot nest")
         host = self._host
-        idx = host.check_index(idx)
         table = host.run_table
+        if type(idx) is not int or not 0 <= idx < len(table):
+            idx = host.check_index(idx)  # a negative or numpy index, or an error
         status, point_id, attempt = table.start_info(idx)
         if status == COMPLETED:
             raise RunError(
