@@ -280,13 +280,15 @@ class RunLifecycle:
         # ten scalars per run); anything else goes through set_value, which says why.
         values, declared, wheres = state.values, node.raw_items, self._wheres
         check = node.check_value
+        plain = type(node).check_value is Leaf.check_value
         for item, value in items.items():
             key = (full, item)
             where = wheres.get(key)
             if where is None or key in values or item not in declared:
                 self.set_value(node, item, value, full)
                 continue
-            check(value, where)
+            if not plain or type(value) is not float:  # a float always is storable
+                check(value, where)
             values[key] = value
         return node
 
