@@ -9,7 +9,6 @@ through the single writer.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,7 +20,7 @@ from pytraj.storage.interface import ColumnData, RunTableData, Storage
 from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
 from pytraj.trajectory.columncache import ColumnCache
 from pytraj.trajectory.exploration import Exploration
-from pytraj.trajectory.running import RunState, failure_record
+from pytraj.trajectory.running import failure_record, finish_record, start_record
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.views import PerRunView
 from pytraj.tree.names import split_path, validate_name
@@ -70,9 +69,10 @@ class RunHost(Protocol):
 class RunLifecycle:
     """The runs of one trajectory: the active run, the current index, the commit of records.
 
-    Owns the run in progress (a :class:`RunState`), the index the trajectory is set to,
-    the per-run leaves the active runs resolved (name -> leaf, the hot path of
-    ``add_result``) and whether every parameter is locked already.
+    Owns the run in progress (its :class:`~pytraj.storage.records.RunRecord`, filled as
+    the run goes), the index the trajectory is set to, the per-run leaves the active runs
+    resolved (name -> leaf, the hot path of ``add_result``) and whether every parameter is
+    locked already.
     """
 
     __slots__ = (
@@ -87,7 +87,7 @@ class RunLifecycle:
 
     def __init__(self, host: RunHost) -> None:
         self._host = host
-        self._active: RunState | None = None
+        self._active: RunRecord | None = None
         self._current_idx = -1
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
@@ -101,7 +101,7 @@ class RunLifecycle:
 
     # -- state ---------------------------------------------------------------------
     @property
-    def active(self) -> RunState | None:
+    def active(self) -> RunRecord | None:
         """The run in progress, or None."""
         return self._active
 
@@ -140,8 +140,9 @@ class RunLifecycle:
         self._parameters_locked = False
 
     # -- one run -------------------------------------------------------------------
-    def begin(self, idx: int) -> RunState:
-        """Start run ``idx``: set the current point, lock the parameters, return its state."""
+    def begin(self, idx: int) -> RunRecord:
+        """Start run ``idx``: set the current point, lock the parameters, return its record
+        (the run's values go into it; :meth:`finish` completes it)."""
         if self._active is not None:
             raise RunError(f"run {self._active.idx} is in progress; runs cannot nest")
         host = self._host
@@ -163,17 +164,17 @@ class RunLifecycle:
                 if isinstance(leaf, Parameter):
                     leaf.lock()
             self._parameters_locked = True
-        state = RunState(idx, point_id, attempt, time.time())
+        state = start_record(idx, point_id, attempt)
         self._active = state
         self._current_idx = idx
         return state
 
-    def finish(self, state: RunState, exc: BaseException | None = None) -> RunRecord:
+    def finish(self, state: RunRecord, exc: BaseException | None = None) -> RunRecord:
         """End a run: the record of a completed attempt, or a failed one when ``exc`` is given."""
         self._active = None
         self._current_idx = -1
         failure = None if exc is None else failure_record(state.idx, state.attempt, exc, state.log)
-        return state.finish(failure)
+        return finish_record(state, failure)
 
     def abandon(self) -> None:
         """Drop the active run without a record (an interrupt): it stays pending."""
@@ -341,15 +342,16 @@ class RunLifecycle:
         if item not in leaf.raw_items:
             validate_name(item, parent=full)
             leaf.declare_items((item,))
-            spec = state.leaves.get(full)
+            spec = next((known for known in state.leaves if known.path == full), None)
             if spec is None:
-                spec = state.leaves[full] = LeafRecord(
+                spec = LeafRecord(
                     path=full,
                     leaf_class=type(leaf).__name__,
                     comment=leaf.comment,
                     per_run=True,
                     pickled=leaf.pickles_values,
                 )
+                state.leaves.append(spec)
             spec.items.update(dict.fromkeys(leaf.raw_items))
             self._host.mark_definition_changed()
         state.values[key] = value
