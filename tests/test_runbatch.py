@@ -134,3 +134,51 @@ def test_an_unsupported_object_value_is_refused_naming_run_and_item() -> None:
     ]
     with pytest.raises(UnsupportedValueError, match=r"run 1's item results\.o\.o"):
         encode_runs(records)
+
+
+def _info(i: int) -> dict[str, object]:
+    return {
+        "label": "ok" if i % 2 == 0 else "odd é\udcff",
+        "k": -(2**62) + i,
+        "x": i / 7,
+        "f": i % 3 == 0,
+    }
+
+
+def test_small_flat_dicts_are_encoded_key_by_key_as_run_by_run() -> None:
+    records = [
+        _record(i, values={("results.z", "z"): i / 3, ("results.info", "info"): _info(i)})
+        for i in range(40)
+    ]
+    encoded = encode_runs(records)
+    assert encoded == _run_by_run(records)
+    decoded = decode_runs(encoded)
+    assert decoded[3].values[("results.info", "info")] == {
+        "label": "odd é\udcff",
+        "k": -(2**62) + 3,
+        "x": 3 / 7,
+        "f": True,
+    }
+    assert type(decoded[4].values[("results.info", "info")]["f"]) is bool
+    assert type(decoded[4].values[("results.info", "info")]["k"]) is int
+
+
+def test_dicts_that_differ_in_keys_order_or_kinds_are_encoded_as_run_by_run() -> None:
+    variants = {
+        "order": lambda i: {"b": 1, "a": 2} if i == 1 else {"a": 2, "b": 1},
+        "keys": lambda i: {"a": 1} if i == 1 else {"a": 1, "b": 2},
+        "kinds": lambda i: {"a": 1.0 if i == 1 else 1},
+        "nested": lambda i: {"a": {"b": i}},
+        "numpy": lambda i: {"a": np.int64(i)},
+        "none": lambda i: {"a": None},
+        "big": lambda i: {"a": 2**63 if i == 2 else i},
+        "empty": lambda i: {},
+    }
+    for name, make in variants.items():
+        records = [_record(i, values={("results.d", "d"): make(i)}) for i in range(3)]
+        if name == "big":
+            with pytest.raises(InvalidValueError, match=r"run 2's item results\.d\.d"):
+                encode_runs(records)
+            continue
+        assert encode_runs(records) == _run_by_run(records), name
+        assert decode_runs(encode_runs(records)) == records, name

@@ -27,6 +27,9 @@ from pytraj.storage.valuecodec import FORMAT_VERSION
 __all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "encode_uniform_into", "uniform_runs"]
 
 _U32 = struct.Struct("<I")
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+_SLOT_V = struct.Struct("<cI")  # a value slot's tag and payload length (recordslots)
 # One run's head as recordcodec packs it: "<qqqddqIIIBII".
 _HEAD_FIELDS = [
     ("idx", "<i8"),
@@ -247,18 +250,66 @@ def _interleave(out: Chunks, batch: UniformRuns, blocks: list[bytes], objects: l
     sizes = [len(block) // n for block in blocks]
     last, last_size = blocks[-1], sizes[-1]
     named = [(batch.keys[k], batch.values[k]) for k in objects]
+    ready = [_dict_slots(column) for _, column in named]
     if len(objects) == 1:  # the common case (W3: a dict after the numbers), kept flat
-        ((path, item), column), first, size = named[0], blocks[0], sizes[0]
+        ((path, item), column), first, size, slots = named[0], blocks[0], sizes[0], ready[0]
         for i, value in enumerate(column):
             out.append(first[i * size : (i + 1) * size])
-            put_slot(out, value, False, ("run ", batch.idx[i], "'s item ", path, ".", item))
+            if slots is not None:
+                out.append(slots[i])
+            else:
+                put_slot(out, value, False, ("run ", batch.idx[i], "'s item ", path, ".", item))
             if last_size:
                 out.append(last[i * last_size : (i + 1) * last_size])
         return
     for i in range(n):
-        for block, size, ((path, item), column) in zip(blocks, sizes, named, strict=False):
+        for block, size, ((path, item), column), slots in zip(
+            blocks, sizes, named, ready, strict=False
+        ):
             if size:
                 out.append(block[i * size : (i + 1) * size])
-            put_slot(out, column[i], False, ("run ", batch.idx[i], "'s item ", path, ".", item))
+            if slots is not None:
+                out.append(slots[i])
+            else:
+                put_slot(out, column[i], False, ("run ", batch.idx[i], "'s item ", path, ".", item))
         if last_size:
             out.append(last[i * last_size : (i + 1) * last_size])
+
+
+def _dict_slots(column: list[Any]) -> list[bytes] | None:
+    """The value slots of a column of small flat dicts, built key by key, or None.
+
+    The column qualifies when every value is a dict with the same str keys in the same
+    order and each key's values are all floats, all ints within int64, all bools or all
+    strs (W3's ``{"label": ..., "k": ..., "flag": ...}``); the bytes are those
+    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (valuecodec's
+    dict: ``d``, the count, then per key its length, UTF-8 and the tagged value).
+    """
+    first = column[0]
+    if type(first) is not dict or not first or set(map(type, column)) != {dict}:
+        return None
+    keys = tuple(first)
+    if set(map(tuple, column)) != {keys} or any(type(key) is not str for key in keys):
+        return None
+    encoded: list[list[bytes]] = []
+    for key in keys:
+        raw_key = key.encode("utf-8", "surrogatepass")
+        prefix = _U32.pack(len(raw_key)) + raw_key
+        values = [value[key] for value in column]
+        kinds = set(map(type, values))
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is float:
+            encoded.append([prefix + b"f" + packed for packed in map(_F64.pack, values)])
+        elif kind is int and min(values) >= -(2**63) and max(values) < 2**63:
+            encoded.append([prefix + b"i" + packed for packed in map(_I64.pack, values)])
+        elif kind is bool:
+            true, false = prefix + b"T", prefix + b"F"
+            encoded.append([true if value else false for value in values])
+        elif kind is str:
+            raws = [value.encode("utf-8", "surrogatepass") for value in values]
+            encoded.append([prefix + b"s" + _U32.pack(len(raw)) + raw for raw in raws])
+        else:
+            return None  # anything else: the value codec, value by value
+    head = bytes([FORMAT_VERSION]) + b"d" + _U32.pack(len(keys))
+    payloads = [head + b"".join(parts) for parts in zip(*encoded, strict=True)]
+    return [_SLOT_V.pack(b"v", len(payload)) + payload for payload in payloads]
