@@ -17,6 +17,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,6 +53,9 @@ from pytraj.storage.memory import MemoryStorage
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["Environment"]
+
+# The run index of an (idx, return value) pair: env.run's list is sorted by it.
+_FIRST = itemgetter(0)
 
 log = logging.getLogger("pytraj.run")
 
@@ -485,7 +489,7 @@ class Environment:
                 "run the script again (or env.resume()) to continue"
             )
         self._report_failures(session)
-        return sorted(session.results, key=lambda pair: pair[0])
+        return sorted(session.results, key=_FIRST)
 
     def _postprocess(self, post: Call, session: RunSession, job: RunJob) -> RunJob | None:
         """One round of post-processing; the job of the new points it proposes, if any."""

@@ -69,6 +69,42 @@ class SerialRunner(Runner):
         self, job: RunJob, session: RunSession, control: InterruptControl, gate: CapGate
     ) -> None:
         traj, func, args, kwargs, extra = job.traj, job.func, job.args, job.kwargs, job.extra
+        if job.log_stdout or extra is not None:
+            self._execute_general(job, session, control)
+            return
+        # The per-run hot path: call_run's steps inline (a run is begin, the function,
+        # finish; an exception gives a failed record, an interrupt leaves the run pending).
+        lifecycle = traj.lifecycle
+        begin, finish, add = lifecycle.begin, lifecycle.finish, session.add
+        try:
+            for idx in job.indices:
+                if control.stopping:
+                    break
+                control.in_user_code = True
+                try:
+                    state = begin(idx)
+                    try:
+                        value = func(traj, *args, **kwargs)
+                    except (Exception, SystemExit) as exc:
+                        record, value = finish(state, exc), None
+                    except BaseException:
+                        lifecycle.abandon()
+                        raise
+                    else:
+                        record = finish(state)
+                finally:
+                    control.in_user_code = False
+                if add(record, value):
+                    session.commit()
+        except KeyboardInterrupt:
+            if lifecycle.active is not None:  # interrupted between our own steps
+                lifecycle.abandon()
+            raise
+
+    @staticmethod
+    def _execute_general(job: RunJob, session: RunSession, control: InterruptControl) -> None:
+        """:meth:`execute` with captured output or per-run arguments (``run_map``)."""
+        traj, func, args, kwargs, extra = job.traj, job.func, job.args, job.kwargs, job.extra
         capture = job.log_stdout
         try:
             for idx in job.indices:

@@ -116,11 +116,13 @@ class RunSession:
         #: Seconds of run time reported by records (worker side), for efficiency figures.
         self.run_seconds = 0.0
 
-    def add(self, record: RunRecord, value: Any) -> None:
-        """Take one finished run (completed or failed)."""
+    def add(self, record: RunRecord, value: Any) -> bool:
+        """Take one finished run (completed or failed); True when the batch is due for a
+        commit (:meth:`maybe_commit` would commit it now: the caller calls :meth:`commit`)."""
+        batch = self._batch
         if self.writer >= 0:
             record.values[WRITER_KEY] = self.writer
-        self._batch.append(record)
+        batch.append(record)
         if record.status == COMPLETED:
             self._completed += 1
             if self._keep_values:
@@ -129,6 +131,9 @@ class RunSession:
             self.failed.append(record.idx)
             self._batch_failed += 1
         self.run_seconds += record.finish - record.start
+        return len(batch) >= COMMIT_EVERY or (
+            time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+        )
 
     def maybe_commit(self) -> None:
         """Commit the batch when it is big or old enough."""

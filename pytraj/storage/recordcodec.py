@@ -72,7 +72,7 @@ from pytraj.storage.recordslots import (
     slot_bytes,
     where_text,
 )
-from pytraj.storage.runbatch import encode_uniform, uniform_runs
+from pytraj.storage.runbatch import encode_uniform_into, uniform_runs
 from pytraj.storage.valuecodec import ValueDecodeError, dumps, loads
 
 __all__ = [
@@ -246,7 +246,7 @@ def encode_runs_into(
     out.append(_VERSION + _U32.pack(len(records)))
     batch = uniform_runs(records, pickled)
     if batch is not None:
-        out.append(encode_uniform(batch))  # the same bytes, column by column
+        encode_uniform_into(out, batch)  # the same bytes, column by column
         return
     for record in records:
         _put_run(out, record, pickled)

@@ -1,12 +1,14 @@
-"""A batch of run records that differ only in their numbers, held as columns.
+"""A batch of run records that differ only in their values, held as columns.
 
 Most commits are batches of runs that all completed on one host, each with the same
-per-run items, every item a float (or every item an int): W1's runs. :func:`uniform_runs`
+per-run items: W1's one float, W3's ten floats and a small dict. :func:`uniform_runs`
 recognises such a batch and gives its columns once; the journal then encodes the whole
-batch with one numpy structured array (:func:`encode_uniform`, the same bytes
-:mod:`pytraj.storage.recordcodec` writes run by run), and the writer's buffers and the
-run table take whole columns. Any other batch (a failure, a log, a new leaf, a pickled
-or non-number value, another host) returns None and goes run by run.
+batch column by column (:func:`encode_uniform_into`, the same bytes
+:mod:`pytraj.storage.recordcodec` writes run by run): the run heads, point ids, item keys
+and every item whose values are all floats (or all ints) with numpy structured arrays,
+only the values of other items (a dict, a bool, an array) one by one. The writer's
+buffers and the run table take whole columns. Any other batch (a failure, a log, a new
+leaf, a pickled value, another host) returns None and goes run by run.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from pytraj.storage.records import RunRecord
+from pytraj.storage.recordslots import Chunks, put_slot
 from pytraj.storage.valuecodec import FORMAT_VERSION
 
-__all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "uniform_runs"]
+__all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "encode_uniform_into", "uniform_runs"]
 
 _U32 = struct.Struct("<I")
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+_SLOT_V = struct.Struct("<cI")  # a value slot's tag and payload length (recordslots)
 # One run's head as recordcodec packs it: "<qqqddqIIIBII".
 _HEAD_FIELDS = [
     ("idx", "<i8"),
@@ -48,8 +54,8 @@ _NUMBER_TAGS = {float: (b"f", "<f8"), int: (b"i", "<i8")}
 class UniformRuns:
     """The columns of a uniform batch of completed runs (see :func:`uniform_runs`).
 
-    ``values[k]`` holds every run's value of ``keys[k]``, all of type ``kinds[k]``
-    (``float`` or ``int``).
+    ``values[k]`` holds every run's value of ``keys[k]``, all of type ``kinds[k]`` when
+    that is ``float`` or ``int`` (ints within int64), of any types when it is ``object``.
     """
 
     idx: list[int]
@@ -86,9 +92,10 @@ def uniform_runs(records: Sequence[RunRecord], pickled: Collection[str] = ()) ->
 
     Uniform: at least two records, no failure, log or leaf declaration in any record,
     one host, point ids of one width, the same items in the same order in every record,
-    and each item's values all floats or all ints within int64 (exact types: a bool or a
-    numpy scalar is not one), none of them of a Pickle leaf (``pickled``), and no run
-    twice. A :class:`RecordBatch` computes its columns once.
+    none of them of a Pickle leaf (``pickled``), and no run twice. An item whose values
+    are all floats, or all ints within int64 (exact types: a bool or a numpy scalar is
+    neither), is a number column; any other item is an ``object`` column. A
+    :class:`RecordBatch` computes its columns once.
     """
     if type(records) is RecordBatch:
         cached = records.columns
@@ -109,8 +116,8 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
     host = first.host
     keys = tuple(first.values)
     width = len(first.point_id)
-    if not width or any(type(value) not in _NUMBER_TAGS for value in first.values.values()):
-        return None  # no id, or an item that is not a number: nothing to look at further
+    if not width:
+        return None
     for record in records:
         if (
             record.failure is not None
@@ -131,9 +138,9 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
         column = [record.values[key] for record in records]
         kind = type(column[0])
         if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
-            return None
-        if kind is int and not all(-(2**63) <= value < 2**63 for value in column):
-            return None
+            kind = object
+        elif kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
+            kind = object  # the run-by-run slot says which value does not fit
         values.append(column)
         kinds.append(kind)
     return UniformRuns(
@@ -159,40 +166,150 @@ def _key_bytes(path: str, item: str) -> bytes:
 
 def encode_uniform(batch: UniformRuns) -> bytes:
     """The records of ``batch`` encoded back to back, as ``recordcodec`` encodes each run
-    (head, point id, host, then per item its key and value slot), built column by column."""
+    (see :func:`encode_uniform_into`)."""
+    out: Chunks = []
+    encode_uniform_into(out, batch)
+    return b"".join(out)
+
+
+def encode_uniform_into(out: Chunks, batch: UniformRuns) -> None:
+    """Append the records of ``batch``, encoded back to back as ``recordcodec`` encodes
+    each run (head, point id, host, then per item its key and value slot), to ``out``.
+
+    Everything but the values of ``object`` columns is built column by column in numpy
+    structured arrays, one per stretch of a record between two such values; those values
+    are encoded one by one in between (arrays as their own memory, as run by run).
+
+    Raises
+    ------
+    UnsupportedValueError
+        For a value the value codec cannot hold, naming the run and the item.
+    """
     host = batch.host.encode("utf-8", "surrogatepass")
     width = len(batch.point_ids[0])
     fields: list[tuple[str, Any]] = [*_HEAD_FIELDS, ("point_id", f"V{width}")]
     if host:
         fields.append(("host", f"V{len(host)}"))
-    key_bytes = [_key_bytes(path, item) for path, item in batch.keys]
-    for k, (raw, kind) in enumerate(zip(key_bytes, batch.kinds, strict=True)):
-        fields += [
-            (f"key{k}", f"V{len(raw)}"),
+    # A record is stretches of fixed width, each but the last followed by an object slot.
+    stretches: list[list[tuple[str, Any]]] = [fields]
+    fills: list[list[tuple[str, Any]]] = [[]]  # (field, value) to set in each stretch
+    objects: list[int] = []  # the columns of the object slots, in record order
+    for k, ((path, item), kind) in enumerate(zip(batch.keys, batch.kinds, strict=True)):
+        stretches[-1].append((f"key{k}", f"V{len(_key_bytes(path, item))}"))
+        fills[-1].append((f"key{k}", np.void(_key_bytes(path, item))))
+        if kind is object:
+            objects.append(k)
+            stretches.append([])
+            fills.append([])
+            continue
+        tag, layout = _NUMBER_TAGS[kind]
+        stretches[-1] += [
             (f"slot{k}", "S1"),
             (f"length{k}", "<u4"),
             (f"version{k}", "u1"),
             (f"tag{k}", "S1"),
-            (f"value{k}", _NUMBER_TAGS[kind][1]),
+            (f"value{k}", layout),
         ]
-    rows = np.zeros(len(batch.idx), dtype=np.dtype(fields))
-    rows["idx"] = batch.idx
-    rows["status"] = batch.status
-    rows["attempt"] = batch.attempt
-    rows["start"] = batch.start
-    rows["finish"] = batch.finish
-    rows["pid"] = batch.pid
-    rows["n_point_id"] = width
-    rows["n_host"] = len(host)
-    rows["n_values"] = len(batch.keys)
-    rows["point_id"] = np.frombuffer(b"".join(batch.point_ids), dtype=f"V{width}")
+        fills[-1] += [
+            (f"slot{k}", b"v"),
+            (f"length{k}", _NUMBER_LENGTH),
+            (f"version{k}", FORMAT_VERSION),
+            (f"tag{k}", tag),
+            (f"value{k}", batch.values[k]),
+        ]
+    n = len(batch.idx)
+    head = np.zeros(n, dtype=np.dtype(fields))
+    head["idx"] = batch.idx
+    head["status"] = batch.status
+    head["attempt"] = batch.attempt
+    head["start"] = batch.start
+    head["finish"] = batch.finish
+    head["pid"] = batch.pid
+    head["n_point_id"] = width
+    head["n_host"] = len(host)
+    head["n_values"] = len(batch.keys)
+    head["point_id"] = np.frombuffer(b"".join(batch.point_ids), dtype=f"V{width}")
     if host:
-        rows["host"] = np.void(host)
-    for k, (raw, kind) in enumerate(zip(key_bytes, batch.kinds, strict=True)):
-        rows[f"key{k}"] = np.void(raw)
-        rows[f"slot{k}"] = b"v"
-        rows[f"length{k}"] = _NUMBER_LENGTH
-        rows[f"version{k}"] = FORMAT_VERSION
-        rows[f"tag{k}"] = _NUMBER_TAGS[kind][0]
-        rows[f"value{k}"] = batch.values[k]
-    return rows.tobytes()
+        head["host"] = np.void(host)
+    blocks: list[bytes] = []
+    for number, (stretch, fill) in enumerate(zip(stretches, fills, strict=True)):
+        rows = head if number == 0 else np.zeros(n, dtype=np.dtype(stretch))
+        for name, value in fill:
+            rows[name] = value
+        blocks.append(rows.tobytes())
+    if not objects:
+        out.append(blocks[0])
+        return
+    _interleave(out, batch, blocks, objects)
+
+
+def _interleave(out: Chunks, batch: UniformRuns, blocks: list[bytes], objects: list[int]) -> None:
+    """Append each run's stretches (``blocks``, one row per run each) and, between them,
+    its values of the ``objects`` columns as value slots."""
+    n = len(batch.idx)
+    sizes = [len(block) // n for block in blocks]
+    last, last_size = blocks[-1], sizes[-1]
+    named = [(batch.keys[k], batch.values[k]) for k in objects]
+    ready = [_dict_slots(column) for _, column in named]
+    if len(objects) == 1:  # the common case (W3: a dict after the numbers), kept flat
+        ((path, item), column), first, size, slots = named[0], blocks[0], sizes[0], ready[0]
+        for i, value in enumerate(column):
+            out.append(first[i * size : (i + 1) * size])
+            if slots is not None:
+                out.append(slots[i])
+            else:
+                put_slot(out, value, False, ("run ", batch.idx[i], "'s item ", path, ".", item))
+            if last_size:
+                out.append(last[i * last_size : (i + 1) * last_size])
+        return
+    for i in range(n):
+        for block, size, ((path, item), column), slots in zip(
+            blocks, sizes, named, ready, strict=False
+        ):
+            if size:
+                out.append(block[i * size : (i + 1) * size])
+            if slots is not None:
+                out.append(slots[i])
+            else:
+                put_slot(out, column[i], False, ("run ", batch.idx[i], "'s item ", path, ".", item))
+        if last_size:
+            out.append(last[i * last_size : (i + 1) * last_size])
+
+
+def _dict_slots(column: list[Any]) -> list[bytes] | None:
+    """The value slots of a column of small flat dicts, built key by key, or None.
+
+    The column qualifies when every value is a dict with the same str keys in the same
+    order and each key's values are all floats, all ints within int64, all bools or all
+    strs (W3's ``{"label": ..., "k": ..., "flag": ...}``); the bytes are those
+    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (valuecodec's
+    dict: ``d``, the count, then per key its length, UTF-8 and the tagged value).
+    """
+    first = column[0]
+    if type(first) is not dict or not first or set(map(type, column)) != {dict}:
+        return None
+    keys = tuple(first)
+    if set(map(tuple, column)) != {keys} or any(type(key) is not str for key in keys):
+        return None
+    encoded: list[list[bytes]] = []
+    for key in keys:
+        raw_key = key.encode("utf-8", "surrogatepass")
+        prefix = _U32.pack(len(raw_key)) + raw_key
+        values = [value[key] for value in column]
+        kinds = set(map(type, values))
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is float:
+            encoded.append([prefix + b"f" + packed for packed in map(_F64.pack, values)])
+        elif kind is int and min(values) >= -(2**63) and max(values) < 2**63:
+            encoded.append([prefix + b"i" + packed for packed in map(_I64.pack, values)])
+        elif kind is bool:
+            true, false = prefix + b"T", prefix + b"F"
+            encoded.append([true if value else false for value in values])
+        elif kind is str:
+            raws = [value.encode("utf-8", "surrogatepass") for value in values]
+            encoded.append([prefix + b"s" + _U32.pack(len(raw)) + raw for raw in raws])
+        else:
+            return None  # anything else: the value codec, value by value
+    head = bytes([FORMAT_VERSION]) + b"d" + _U32.pack(len(keys))
+    payloads = [head + b"".join(parts) for parts in zip(*encoded, strict=True)]
+    return [_SLOT_V.pack(b"v", len(payload)) + payload for payload in payloads]

@@ -9,7 +9,6 @@ through the single writer.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,7 +20,7 @@ from pytraj.storage.interface import ColumnData, RunTableData, Storage
 from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
 from pytraj.trajectory.columncache import ColumnCache
 from pytraj.trajectory.exploration import Exploration
-from pytraj.trajectory.running import RunState, failure_record
+from pytraj.trajectory.running import failure_record, finish_record, start_record
 from pytraj.trajectory.runtable import RunTable
 from pytraj.trajectory.views import PerRunView
 from pytraj.tree.names import split_path, validate_name
@@ -70,9 +69,10 @@ class RunHost(Protocol):
 class RunLifecycle:
     """The runs of one trajectory: the active run, the current index, the commit of records.
 
-    Owns the run in progress (a :class:`RunState`), the index the trajectory is set to,
-    the per-run leaves the active runs resolved (name -> leaf, the hot path of
-    ``add_result``) and whether every parameter is locked already.
+    Owns the run in progress (its :class:`~pytraj.storage.records.RunRecord`, filled as
+    the run goes), the index the trajectory is set to, the per-run leaves the active runs
+    resolved (name -> leaf, the hot path of ``add_result``) and whether every parameter is
+    locked already.
     """
 
     __slots__ = (
@@ -87,19 +87,21 @@ class RunLifecycle:
 
     def __init__(self, host: RunHost) -> None:
         self._host = host
-        self._active: RunState | None = None
+        self._active: RunRecord | None = None
         self._current_idx = -1
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
         # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
-        self._single_items: dict[tuple[str, str], tuple[Result, str, tuple[str, str], str]] = {}
+        self._single_items: dict[
+            tuple[str, str], tuple[Result, str, tuple[str, str], str, bool]
+        ] = {}
         # (full name, item) -> the text errors name a value by (built once, not per run).
         self._wheres: dict[tuple[str, str], str] = {}
 
     # -- state ---------------------------------------------------------------------
     @property
-    def active(self) -> RunState | None:
+    def active(self) -> RunRecord | None:
         """The run in progress, or None."""
         return self._active
 
@@ -138,13 +140,15 @@ class RunLifecycle:
         self._parameters_locked = False
 
     # -- one run -------------------------------------------------------------------
-    def begin(self, idx: int) -> RunState:
-        """Start run ``idx``: set the current point, lock the parameters, return its state."""
+    def begin(self, idx: int) -> RunRecord:
+        """Start run ``idx``: set the current point, lock the parameters, return its record
+        (the run's values go into it; :meth:`finish` completes it)."""
         if self._active is not None:
             raise RunError(f"run {self._active.idx} is in progress; runs cannot nest")
         host = self._host
-        idx = host.check_index(idx)
         table = host.run_table
+        if type(idx) is not int or not 0 <= idx < len(table):
+            idx = host.check_index(idx)  # a negative or numpy index, or an error
         status, point_id, attempt = table.start_info(idx)
         if status == COMPLETED:
             raise RunError(
@@ -160,17 +164,17 @@ class RunLifecycle:
                 if isinstance(leaf, Parameter):
                     leaf.lock()
             self._parameters_locked = True
-        state = RunState(idx, point_id, attempt, time.time())
+        state = start_record(idx, point_id, attempt)
         self._active = state
         self._current_idx = idx
         return state
 
-    def finish(self, state: RunState, exc: BaseException | None = None) -> RunRecord:
+    def finish(self, state: RunRecord, exc: BaseException | None = None) -> RunRecord:
         """End a run: the record of a completed attempt, or a failed one when ``exc`` is given."""
         self._active = None
         self._current_idx = -1
         failure = None if exc is None else failure_record(state.idx, state.attempt, exc, state.log)
-        return state.finish(failure)
+        return finish_record(state, failure)
 
     def abandon(self) -> None:
         """Drop the active run without a record (an interrupt): it stays pending."""
@@ -268,8 +272,25 @@ class RunLifecycle:
                 )
             cached = self._per_run_nodes[(branch, path)] = (existing, full)
         node, full = cached
+        state = self._active
+        if state is None:
+            for item, value in items.items():
+                self.set_value(node, item, value, full)  # raises: no run is active
+            return node
+        # set_value inlined for items the leaf knows and the run has not added yet (W3's
+        # ten scalars per run); anything else goes through set_value, which says why.
+        values, declared, wheres = state.values, node.raw_items, self._wheres
+        check = node.check_value
+        plain = type(node).check_value is Leaf.check_value
         for item, value in items.items():
-            self.set_value(node, item, value, full)
+            key = (full, item)
+            where = wheres.get(key)
+            if where is None or key in values or item not in declared:
+                self.set_value(node, item, value, full)
+                continue
+            if not plain or type(value) is not float:  # a float always is storable
+                check(value, where)
+            values[key] = value
         return node
 
     def add_single(
@@ -287,12 +308,14 @@ class RunLifecycle:
             item = split_path(path)[-1]
             full = self._per_run_nodes[(branch, path)][1]
             where = f"{full}[{item!r}]"
-            self._single_items[(branch, path)] = (node, item, (full, item), where)
+            plain = type(node).check_value is Leaf.check_value
+            self._single_items[(branch, path)] = (node, item, (full, item), where, plain)
             return node
-        leaf, _, key, where = cached
+        leaf, _, key, where, plain = cached
         if key in state.values:
             raise NodeExistsError(f"{where} in run {state.idx} was added already")
-        leaf.check_value(value, where)
+        if not plain or type(value) is not float:  # a float always is storable in a Result
+            leaf.check_value(value, where)
         state.values[key] = value
         return leaf
 
@@ -319,15 +342,16 @@ class RunLifecycle:
         if item not in leaf.raw_items:
             validate_name(item, parent=full)
             leaf.declare_items((item,))
-            spec = state.leaves.get(full)
+            spec = next((known for known in state.leaves if known.path == full), None)
             if spec is None:
-                spec = state.leaves[full] = LeafRecord(
+                spec = LeafRecord(
                     path=full,
                     leaf_class=type(leaf).__name__,
                     comment=leaf.comment,
                     per_run=True,
                     pickled=leaf.pickles_values,
                 )
+                state.leaves.append(spec)
             spec.items.update(dict.fromkeys(leaf.raw_items))
             self._host.mark_definition_changed()
         state.values[key] = value

@@ -1,4 +1,4 @@
-"""The life of one run: what it holds while it runs and the record it leaves."""
+"""The life of one run: the record it fills while it runs and leaves when it ends."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
-from pytraj.storage.records import COMPLETED, FAILED, FailureRecord, LeafRecord, RunRecord
+from pytraj.storage.records import COMPLETED, FAILED, FailureRecord, RunRecord
 
-__all__ = ["RunState", "failure_record", "this_host"]
+__all__ = ["failure_record", "finish_record", "start_record", "this_host"]
 
 _HOST: str | None = None
 
@@ -36,36 +34,30 @@ def this_host() -> str:
     return _HOST
 
 
-@dataclass(slots=True)
-class RunState:
-    """A run in progress: its identity and the per-run values added so far."""
+def start_record(idx: int, point_id: bytes, attempt: int) -> RunRecord:
+    """The record of run ``idx`` as it starts: the run in progress.
 
-    idx: int
-    point_id: bytes
-    attempt: int
-    start: float = field(default_factory=time.time)
-    values: dict[tuple[str, str], Any] = field(default_factory=dict)
-    leaves: dict[str, LeafRecord] = field(default_factory=dict)
-    log: str = ""
+    It is the one object a run makes: the run adds its values (and the per-run leaves it
+    declares) to it, and :func:`finish_record` completes it, so a run builds no state
+    that is copied into a record at its end.
+    """
+    return RunRecord(
+        idx, point_id, COMPLETED, attempt, time.time(), 0.0, _HOST or this_host(), _PID
+    )
 
-    def finish(self, failure: FailureRecord | None = None) -> RunRecord:
-        """Turn the state into the record of a completed (or failed) attempt."""
-        return RunRecord(
-            idx=self.idx,
-            point_id=self.point_id,
-            status=FAILED if failure is not None else COMPLETED,
-            attempt=self.attempt,
-            start=self.start,
-            finish=time.time(),
-            host=this_host(),
-            pid=_PID,
-            # A failed attempt keeps no partial results: its values would mix with a retry's.
-            # It still declares new leaves: the producing tree will not declare them again.
-            values=self.values if failure is None else {},
-            leaves=list(self.leaves.values()),
-            failure=failure,
-            log=self.log,
-        )
+
+def finish_record(record: RunRecord, failure: FailureRecord | None = None) -> RunRecord:
+    """Complete the record of a run that ended: completed, or failed with ``failure``.
+
+    A failed attempt keeps no partial results (its values would mix with a retry's), and
+    still declares its new leaves: the producing tree will not declare them again.
+    """
+    record.finish = time.time()
+    if failure is not None:
+        record.status = FAILED
+        record.values = {}
+        record.failure = failure
+    return record
 
 
 def failure_record(idx: int, attempt: int, exc: BaseException, log: str = "") -> FailureRecord:
