@@ -14,7 +14,7 @@ import pytest
 import tables
 
 import pytraj as pt
-from pytraj.errors import OptionError
+from pytraj.errors import DamagedFileError, OptionError
 from pytraj.io import load
 from pytraj.storage.hdf5 import FileOptions, available_complibs
 
@@ -275,6 +275,36 @@ def test_a_file_with_empty_failure_nodes_still_reads_and_takes_failures(tmp_path
     loaded = load(path)
     assert [(x.idx, x.message) for x in loaded.run_table.failures] == [(2, "odd x=5")]
     loaded.close()
+
+
+@pytest.mark.parametrize("lost", ["all", "table", "cut"])
+def test_rows_referring_to_failures_the_file_lost_are_a_damaged_file(
+    tmp_path: Path, lost: str
+) -> None:
+    """A failure node gone (or cut short) by damage is not "no failures": the run rows
+    still refer to them, so reading the run table names the damage."""
+    path = tmp_path / "lost.h5"
+    env = pt.Environment(trajectory="t", filename=path, on_error="continue", progress=False)
+    env.trajectory.add_parameter("x", 0)
+    env.trajectory.explore({"x": [1, 2, 3]})
+    env.run(_fails_on_odd)
+    env.close()
+    assert len(load(path).run_table.failures) == 2
+    with tables.open_file(str(path), "a") as f:
+        if lost == "cut":  # the table and its texts one failure short
+            for name in FAILURE_NODES:
+                node = f.get_node(f"/t/runs/{name}")
+                rows = node.read()[:1]
+                f.remove_node(node)
+                if name == "failures":
+                    f.create_table("/t/runs", name, rows)
+                else:
+                    f.create_vlarray("/t/runs", name, atom=tables.VLStringAtom()).append(rows[0])
+        else:
+            for name in FAILURE_NODES if lost == "all" else FAILURE_NODES[:1]:
+                f.remove_node(f"/t/runs/{name}")
+    with pytest.raises(DamagedFileError, match=r"t/runs.*refer to failure 1, the file holds"):
+        load(path).runs[2].failure  # reads the run table
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ __all__ = [
     "append_failures",
     "append_hosts",
     "append_rows",
+    "check_failure_ids",
     "count_failures",
     "create_runs_group",
     "read_failures",
@@ -190,6 +191,22 @@ def _even_failures(runs: Any) -> None:
 def read_hosts(runs: Any) -> list[str]:
     """The host names, in id order."""
     return [decode_text(raw) for raw in read_leaf(runs._f_get_child(HOSTS))]
+
+
+def check_failure_ids(rows: np.ndarray[Any, Any], failures: Sequence[FailureRecord]) -> None:
+    """Refuse run rows that refer to a failure the file does not hold.
+
+    Failures are written before the rows that refer to them, so a killed flush never
+    leaves such rows: only damage does (a failure node cut short, or unreadable so that
+    it reads as never created). Raised inside a read guard, the ``IndexError`` becomes a
+    :class:`~pytraj.errors.DamagedFileError` naming the run-table node.
+    """
+    if len(rows):
+        referenced = int(rows["error"].max())
+        if referenced >= len(failures):
+            raise IndexError(
+                f"run rows refer to failure {referenced}, the file holds {len(failures)}"
+            )
 
 
 def read_failures(runs: Any) -> list[FailureRecord]:

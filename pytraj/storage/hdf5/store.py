@@ -398,11 +398,9 @@ class TrajectoryStore(RunBuffers):
         self._state.flush_pending()
         with self._state.reading(f"{traj_path(self.name)}/{RUNS}") as h5:
             runs = self._group(h5)._f_get_child(RUNS)
-            return RunTableData(
-                rows=run_nodes.read_rows(runs),
-                hosts=run_nodes.read_hosts(runs),
-                failures=run_nodes.read_failures(runs),
-            )
+            rows, failures = run_nodes.read_rows(runs), run_nodes.read_failures(runs)
+            run_nodes.check_failure_ids(rows, failures)
+            return RunTableData(rows=rows, hosts=run_nodes.read_hosts(runs), failures=failures)
 
     def _mapping(self, h5: Any, key: _Key) -> tuple[ColumnSpec, np.ndarray, np.ndarray] | None:
         generation = self._state.generation
