@@ -9,7 +9,7 @@ The order, from the bottom up (a module may import its own layer and the layers 
     storage                      values and records to bytes and files (knows no nodes)
       values:  records, valuecodec_base, valuecodec_registry, valuecodec, and the
                pandas and sparse codecs (registered, never named by the core),
-               recordslots, runbatch, recordcodec
+               recordformat, recordslots, runbatch, recorddecode, recordcodec
       interface, memory
       hdf5:    layout, options -> sizes -> writeguard -> journal_format -> journal
                -> damage -> files (handles, locks) -> codecs -> columns -> cells
@@ -71,8 +71,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("pytraj.storage.valuecodec_registry",),
     ("pytraj.storage.valuecodec",),
     ("pytraj.storage.valuecodec_pandas", "pytraj.storage.valuecodec_sparse"),
+    ("pytraj.storage.recordformat",),
     ("pytraj.storage.recordslots",),
     ("pytraj.storage.runbatch",),
+    ("pytraj.storage.recorddecode",),
     ("pytraj.storage.recordcodec",),
     ("pytraj.storage.interface",),
     ("pytraj.storage.memory",),
