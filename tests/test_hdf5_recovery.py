@@ -150,6 +150,34 @@ def test_a_damaged_file_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
     traj.close()
 
 
+@pytest.mark.parametrize("reading", ["load", "continue"])
+def test_a_root_that_lost_a_trajectory_s_group_is_rebuilt_from_the_journal(
+    tmp_path: Path, reading: str
+) -> None:
+    """A kill while HDF5 rewrote the root can keep the root's attributes (the trajectory
+    listed, the whole journal recorded as flushed) and lose the link to the group: the
+    file reads, and only the root's list tells that a trajectory is gone."""
+    import tables
+
+    path = tmp_path / "crash.h5"
+    run_child(path, 0, 40, "flushed")  # the file holds everything its journal does
+    with tables.open_file(str(path), "a") as h5:
+        assert (
+            h5.root._v_attrs.pytraj_journal_size == (tmp_path / "crash.h5.journal").stat().st_size
+        )
+        h5.remove_node("/crash", recursive=True)
+    message = r"lists trajectory 'crash' but holds no such group.*rebuilt 'crash' \(40 journaled"
+    if reading == "continue":  # a writer recovers it (its warning is the child's)
+        assert run_child(path, 40, 45, "close") == 0
+        traj = check_runs(path, range(45))
+    else:
+        with pytest.warns(RecoveryWarning, match=message):
+            traj = check_runs(path, range(40))
+    assert (tmp_path / "crash.h5.damaged-1").exists()
+    assert len(traj) == 100
+    traj.close()
+
+
 def test_a_truncated_file_is_rebuilt_and_other_trajectories_salvaged(tmp_path: Path) -> None:
     path = tmp_path / "crash.h5"
     other = pt.Trajectory("other", filename=path)

@@ -21,7 +21,13 @@ from pytraj.storage.hdf5.layout import (
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.runs import create_runs_group
 
-__all__ = ["create_file", "journal_attrs", "new_trajectory_group", "stored_names"]
+__all__ = [
+    "create_file",
+    "journal_attrs",
+    "listed_but_missing",
+    "new_trajectory_group",
+    "stored_names",
+]
 
 
 def create_file(state: FileState) -> None:
@@ -41,6 +47,18 @@ def stored_names(h5: Any) -> list[str]:
     ordered = [name for name in names if name in present]
     ordered.extend(sorted(present - set(ordered)))
     return ordered
+
+
+def listed_but_missing(h5: Any) -> list[str]:
+    """Trajectories the root lists whose group the file does not hold (a damaged file).
+
+    A trajectory's group is created before the root lists it, and unlisted in the same
+    write that removes it (overwrite), so only damage leaves a listed name without a
+    group: a kill while HDF5 rewrote the root's metadata.
+    """
+    text = get_attr(h5.root._v_attrs, TRAJECTORIES, "")
+    present = set(stored_names(h5))
+    return [name for name in text.split(",") if name and name not in present]
 
 
 def new_trajectory_group(

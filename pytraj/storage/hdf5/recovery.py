@@ -50,6 +50,7 @@ from pytraj.storage.hdf5.files import (
 from pytraj.storage.hdf5.groups import (
     create_file,
     journal_attrs,
+    listed_but_missing,
     new_trajectory_group,
     stored_names,
 )
@@ -179,7 +180,8 @@ def _unflushed_frames(state: FileState) -> JournalContents | None:
             flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
             names = stored_names(h5)
             known = {name for name in names if journal_attrs(h5, name)[0] == flushed_id}
-        if flushed_size <= 0:
+            lost = listed_but_missing(h5)
+        if flushed_size <= 0 or lost:
             return None
         tail = read_journal(journal_path, start=flushed_size)
     except _unreadable():
@@ -224,10 +226,12 @@ def journal_is_flushed(state: FileState) -> bool:
             attrs = h5.root._v_attrs
             flushed_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
             flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
+            lost = listed_but_missing(h5)
     except _unreadable():
         return False
     return (
-        scan.header is not None
+        not lost
+        and scan.header is not None
         and scan.header.journal_id.hex() == flushed_id
         and journal_path.stat().st_size == flushed_size
     )
@@ -260,8 +264,16 @@ def _replay(
     try:
         with state.reading() as h5:
             check_file(h5, state.path)
+            lost = listed_but_missing(h5)
     except DamagedFileError as exc:
         raise _Damaged(exc.reason) from exc
+    if lost:
+        # A kill while HDF5 rewrote the root's metadata can leave the root's attributes
+        # (the list of trajectories, the journal size flushed) without the link to a
+        # trajectory's group: the file reads, but the trajectory is gone from it.
+        raise _Damaged(
+            f"its root lists trajectory {', '.join(map(repr, lost))} but holds no such group"
+        )
     journal_id = contents.header.journal_id.hex()
     replayed = []
     # Room for everything the journal holds, so that a disk still full refuses the

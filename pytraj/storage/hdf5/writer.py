@@ -204,6 +204,9 @@ def create_trajectory(
                     h5.remove_node("/", name, recursive=True)
                     remove_big_attrs_below(h5, f"/{name}")
                     names.remove(name)
+                    # Unlisted with its group: a root naming a trajectory it does not
+                    # hold is a damaged file (recovery rebuilds it from the journal).
+                    set_attr(h5.root._v_attrs, TRAJECTORIES, ",".join(names))
             if name in state.journal_names:
                 # The journal must not replay the old trajectory's runs into the new one.
                 _swap_journal(state)
