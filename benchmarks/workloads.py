@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,12 +213,8 @@ def measure_work_time(iterations: int, repeats: int = 21) -> float:
 
 def measure_work_cpu(iterations: int, repeats: int = 21) -> float:
     """Median CPU time of one :func:`busy_work` call, measured serially here."""
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        busy_work(iterations)
-        times.append(time.process_time() - start)
-    return sorted(times)[repeats // 2]
+    times = sorted(_time_once(iterations, time.process_time) for _ in range(repeats))
+    return times[len(times) // 2]
 
 
 def cpu_seconds() -> float:
@@ -256,7 +253,7 @@ def parallel_efficiency(n: int, work_seconds: float, wall_seconds: float) -> flo
     return n * work_seconds / (WORKERS * wall_seconds)
 
 
-def _time_once(iterations: int) -> float:
-    start = time.perf_counter()
+def _time_once(iterations: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     busy_work(iterations)
-    return time.perf_counter() - start
+    return clock() - start

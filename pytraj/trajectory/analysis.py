@@ -1,14 +1,16 @@
 """The looking side of a trajectory: queries, tables, grids and the notebook view.
 
 :class:`StudyViews` gives :class:`~pytraj.trajectory.trajectory.Trajectory` its
-``find``, ``to_dataframe``, ``to_xarray``, ``get_from_runs`` and ``_repr_html_``; each
-is a thin entry point to the module that does the work (``query``, ``frames``,
-``xarrays``, ``notebook``), which reads the trajectory through its public API only.
+``reading`` (the file kept open for a block of reads), ``find``, ``to_dataframe``,
+``to_xarray``, ``get_from_runs`` and ``_repr_html_``; each is a thin entry point to the
+module that does the work (``query``, ``frames``, ``xarrays``, ``notebook``), which reads
+the trajectory through its public API only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 from pytraj.trajectory.frames import get_from_runs, to_dataframe
@@ -30,6 +32,15 @@ class StudyViews:
     @property
     def _study(self) -> Trajectory:
         return cast("Trajectory", self)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Keep the file open for reading until the block ends (fast repeated reads).
+
+        Outside it every read opens and closes the file. Meanwhile another process cannot
+        write the file, and a write of this process closes, writes and reopens it
+        (docs/storage.md, "Reading"). ``with traj.reading(): traj.results.z[i]``
+        """
+        return self._study.storage.held_open()
 
     def find(self, *predicates: str | Callable[[Any], Any], **conditions: Any) -> list[int]:
         """Indices of the runs matching every predicate and condition.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -569,15 +569,6 @@ class Trajectory(StudyViews, MergeEntry, RunFolders, Group):
             # Even when storing fails (a full disk) the file is released; its journal
             # keeps what could not be stored.
             self._storage.close()
-
-    def reading(self) -> AbstractContextManager[None]:
-        """Keep the file open for reading until the block ends (fast repeated reads).
-
-        Outside it every read opens and closes the file. Meanwhile another process cannot
-        write the file, and a write of this process closes, writes and reopens it
-        (docs/storage.md, "Reading"). ``with traj.reading(): traj.results.z[i]``
-        """
-        return self._storage.held_open()
 
     def __enter__(self) -> Trajectory:
         return self
