@@ -205,7 +205,8 @@ class CheckReport:
             )
         first = self.problems[0][0] if self.problems else "the file"
         journal = (
-            "its journal beside it will rebuild it on the next open (keep the journal)"
+            "replaying its journal (in a copy) left the damage, so the next open will not "
+            "repair it: restore it from a backup (keep the journal for its runs)"
             if self.journal_pending
             else "restore it from a backup (no journal is pending to rebuild it from)"
         )

@@ -22,6 +22,7 @@ from pytraj.storage.hdf5.layout import SCHEMA, SCHEMA_VERSION
 from pytraj.storage.hdf5.sizes import memory_error_is_damage
 
 __all__ = [
+    "REPAIR_HINT",
     "check_file",
     "check_hdf5",
     "damaged_error",
@@ -77,15 +78,25 @@ def read_guard(path: Path, node: str = "", h5: Any = None) -> Iterator[None]:
         raise damaged_node_error(path, node, exc) from exc
 
 
+#: What to do about a damaged node. The journal repairs what a kill during a write
+#: leaves (a node lost, or torn at its end: see
+#: :func:`~pytraj.storage.hdf5.groups.damaged_structure`), found when the file is next
+#: opened with no live writer; older bytes damaged since are not looked at on open.
+REPAIR_HINT = (
+    "Run `pytraj check FILE` to see what is still readable. If its journal "
+    "(<file>.journal) is beside it, opening the file again (with no process writing it) "
+    "rebuilds it from the journal when a node is missing or its end is torn; otherwise "
+    "restore it from a backup"
+)
+
+
 def damaged_node_error(path: Path, node: str, exc: BaseException) -> DamagedFileError:
     """The error for a node of an open file that cannot be read."""
     reason = _last_line(exc)
     where = f"node {node}" if node else "its structure"
     return DamagedFileError(
         f"{path}: {where} cannot be read ({type(exc).__name__}: {reason}); the file is "
-        "damaged. Run `pytraj check FILE` to see what is still readable; with its journal "
-        "(<file>.journal) beside it pytraj rebuilds the file on the next open, otherwise "
-        "restore it from a backup",
+        f"damaged. {REPAIR_HINT}",
         reason,
         node,
     )

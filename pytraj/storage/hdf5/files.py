@@ -181,6 +181,11 @@ class FileState:
         #: process writes nothing more into it and keeps its journal (until the writer
         #: role ends; the next writer replays or rebuilds from the journal).
         self.write_failure: FileWriteError | None = None
+        #: The file's and its journal's (inode, size, mtime) when a reader last found the
+        #: file whole and holding everything its journal does (see
+        #: :func:`~pytraj.storage.hdf5.recovery.journal_is_flushed`): unchanged since,
+        #: they need not be checked again.
+        self.found_flushed: tuple[int, ...] | None = None
         self.rlock = threading.RLock()
 
     # -- handles ---------------------------------------------------------------------

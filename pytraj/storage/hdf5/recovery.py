@@ -49,8 +49,8 @@ from pytraj.storage.hdf5.files import (
 )
 from pytraj.storage.hdf5.groups import (
     create_file,
+    damaged_structure,
     journal_attrs,
-    listed_but_missing,
     new_trajectory_group,
     stored_names,
 )
@@ -68,7 +68,7 @@ from pytraj.storage.hdf5.layout import (
 )
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.store import TrajectoryStore
-from pytraj.storage.records import RunRecord, StudyDefinition
+from pytraj.storage.records import STATUS_NAMES, RunRecord, StudyDefinition
 
 __all__ = ["recover"]
 
@@ -180,8 +180,8 @@ def _unflushed_frames(state: FileState) -> JournalContents | None:
             flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
             names = stored_names(h5)
             known = {name for name in names if journal_attrs(h5, name)[0] == flushed_id}
-            lost = listed_but_missing(h5)
-        if flushed_size <= 0 or lost:
+            damage = damaged_structure(h5)
+        if flushed_size <= 0 or damage is not None:
             return None
         tail = read_journal(journal_path, start=flushed_size)
     except _unreadable():
@@ -209,12 +209,22 @@ def _journal_counts(state: FileState, contents: JournalContents) -> tuple[dict[s
 
 
 def journal_is_flushed(state: FileState) -> bool:
-    """Whether the file holds everything its journal does (then it need not be read).
+    """Whether the file is whole and holds everything its journal does (then the journal
+    need not be read).
 
     The file records the journal's id and size at every flush; a journal of that id and
-    size was not written to since.
+    size was not written to since. A kill during a flush can keep that record and lose or
+    tear a node inside a trajectory, so the file's structure is checked too
+    (:func:`~pytraj.storage.hdf5.groups.damaged_structure`): once per change of the file
+    or the journal in this process.
     """
     journal_path = journal_path_for(state.path)
+    try:
+        seen = _stat_key(state.path) + _stat_key(journal_path)
+    except OSError:
+        return False
+    if seen == state.found_flushed:
+        return True
     scan = JournalScan()
     try:
         frames = iter_frames(journal_path, scan)
@@ -226,15 +236,21 @@ def journal_is_flushed(state: FileState) -> bool:
             attrs = h5.root._v_attrs
             flushed_id = str(attrs[JOURNAL_ID]) if JOURNAL_ID in attrs else ""
             flushed_size = int(attrs[JOURNAL_SIZE]) if JOURNAL_SIZE in attrs else -1
-            lost = listed_but_missing(h5)
+            flushed = (
+                scan.header is not None
+                and scan.header.journal_id.hex() == flushed_id
+                and journal_path.stat().st_size == flushed_size
+                and damaged_structure(h5) is None
+            )
     except _unreadable():
         return False
-    return (
-        not lost
-        and scan.header is not None
-        and scan.header.journal_id.hex() == flushed_id
-        and journal_path.stat().st_size == flushed_size
-    )
+    state.found_flushed = seen if flushed else None
+    return flushed
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 def _free_name(path: Path, word: str) -> Path:
@@ -264,16 +280,14 @@ def _replay(
     try:
         with state.reading() as h5:
             check_file(h5, state.path)
-            lost = listed_but_missing(h5)
+            damage = damaged_structure(h5)
     except DamagedFileError as exc:
         raise _Damaged(exc.reason) from exc
-    if lost:
-        # A kill while HDF5 rewrote the root's metadata can leave the root's attributes
-        # (the list of trajectories, the journal size flushed) without the link to a
-        # trajectory's group: the file reads, but the trajectory is gone from it.
-        raise _Damaged(
-            f"its root lists trajectory {', '.join(map(repr, lost))} but holds no such group"
-        )
+    if damage is not None:
+        # A kill while HDF5 rewrote the file's metadata can leave the root's attributes
+        # (the list of trajectories, the journal size flushed) without a trajectory's
+        # group, or a node inside one lost or torn: the file opens, but misses data.
+        raise _Damaged(damage)
     journal_id = contents.header.journal_id.hex()
     replayed = []
     # Room for everything the journal holds, so that a disk still full refuses the
@@ -501,6 +515,8 @@ def _salvage(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
 
 
 def _salvage_from(path: Path) -> dict[str, tuple[StudyDefinition, list[RunRecord]]]:
+    """The trajectories of ``path`` that can be read, as records (those of a trajectory
+    that lost a node may lack values: the journal's runs are written over them)."""
     source = file_state(path)
     found: dict[str, tuple[StudyDefinition, list[RunRecord]]] = {}
     with source.reading() as h5:
@@ -539,6 +555,8 @@ def _records_of(storage: TrajectoryStore, definition: StudyDefinition) -> list[R
     records = {}
     for position, row in enumerate(table.rows):
         idx = int(row["idx"])
+        if not 0 <= idx < definition.n_runs or int(row["status"]) not in STATUS_NAMES:
+            continue  # a row torn by the kill that damaged the file
         host = int(row["host"])
         error = int(row["error"])
         records[idx] = RunRecord(

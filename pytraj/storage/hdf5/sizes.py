@@ -55,9 +55,10 @@ def damaged(path: Path, name: str, reason: str) -> DamagedFileError:
     """The error for the node ``name`` of the file ``path`` that cannot be read."""
     return DamagedFileError(
         f"{path}: node {name} cannot be read ({reason}); the file is damaged. Run "
-        "`pytraj check FILE` to see what is still readable; with its journal "
-        "(<file>.journal) beside it pytraj rebuilds the file on the next open, otherwise "
-        "restore it from a backup",
+        "`pytraj check FILE` to see what is still readable. If its journal "
+        "(<file>.journal) is beside it, opening the file again (with no process writing "
+        "it) rebuilds it from the journal when a node is missing or its end is torn; "
+        "otherwise restore it from a backup",
         reason,
         name,
     )
