@@ -281,3 +281,29 @@ def test_failure_rows_without_their_failure_table_are_damage(
     with tables.open_file(str(path), "a") as h5:
         h5.remove_node("/study/runs/failures")
         assert damaged_structure(h5) == "trajectory 'study': node /study/runs/failures is missing"
+
+
+@pytest.mark.parametrize(
+    ("node", "reason"),
+    [
+        ("results/z/z/values", r"/study/results/z/z/cells is torn \(run 29, row 25 of 25\)"),
+        (
+            "results/label/label/values_ends",
+            r"/study/results/label/label/cells is torn \(run 29, row 25 of 25\)",
+        ),
+    ],
+)
+def test_a_flushed_file_whose_column_lost_its_last_row_is_rebuilt(
+    killed_at_close: Path, tmp_path: Path, node: str, reason: str
+) -> None:
+    # The newest cell names a row its values do not hold: the end of a flush was lost.
+    path = copy_study(killed_at_close, tmp_path / "copy")
+    journal = journal_runs(path)
+    with tables.open_file(str(path), "a") as h5:
+        values = h5.get_node(f"/study/{node}")
+        assert values.nrows == 26  # one row per completed run
+        values.truncate(25)
+    with pytest.warns(RecoveryWarning, match=reason):
+        traj = load(path, "study")
+    check_equals_journal(traj, journal)
+    traj.close()

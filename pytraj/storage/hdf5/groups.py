@@ -25,6 +25,7 @@ from pytraj.storage.hdf5.layout import (
     HOSTS,
     JOURNAL_ID,
     JOURNAL_RUNS,
+    OVERFLOW,
     RUN_TABLE,
     RUNS,
     SCHEMA,
@@ -208,11 +209,12 @@ def _trajectory_lacks(h5: Any, group: Any) -> str | None:
             )
     with read_guard(Path(h5.filename), f"{runs}/{COLUMNS}", h5):
         listed = [decode_text(raw) for raw in read_leaf(_node(h5, f"{runs}/{COLUMNS}"))]
+    n_runs = int(get_attr(group._v_attrs, "n_runs", 1))
     for entry in listed:
         path, _, item = entry.partition("\t")
-        column = column_path(name, (path, item))
-        _last_row(h5, f"{column}/{CELLS}")
-        _last_row(h5, f"{column}/{VALUES}")
+        torn = _column_torn(h5, column_path(name, (path, item)), n_runs)
+        if torn is not None:
+            return torn
     # The failure table comes with its texts, all five created in one write (see runs.py;
     # a kill during that write loses the texts); rows refer to failures by id. Only
     # the newest row is compared: reading every row's id would cost a read of the whole
@@ -238,6 +240,29 @@ def _trajectory_lacks(h5: Any, group: Any) -> str | None:
             if not _exists(group, path.removeprefix(f"{traj_path(name)}/")):
                 raise _Lacks(path)
     return None
+
+
+def _column_torn(h5: Any, column: str, n_runs: int) -> str | None:
+    """Whether the per-run column at ``column`` is torn at its end: its newest cell
+    unreadable, or naming a run or a row its nodes do not hold (their values are not
+    read: the last chunk of an array column can be large)."""
+    cells, last = _last_row(h5, f"{column}/{CELLS}")
+    values = _node(h5, f"{column}/{VALUES}")
+    if last is None:
+        return None
+    idx, row = (int(value) for value in last.reshape(-1)[:2])
+    if row == -1:  # the run was committed again without this item
+        rows, held = 0, True
+    elif row >= 0:
+        heap = _exists(values._v_parent, f"{VALUES}_ends")
+        rows = int(_node(h5, f"{column}/{VALUES}_ends").nrows) if heap else int(values.nrows)
+        held = row < rows
+    else:
+        rows = int(_node(h5, f"{column}/{OVERFLOW}_ends").nrows)
+        held = -2 - row < rows
+    if held and 0 <= idx < n_runs:
+        return None
+    return f"the last cell of {cells._v_pathname} is torn (run {idx}, row {row} of {rows})"
 
 
 def _definition_nodes(h5: Any, group: Any) -> list[str]:
