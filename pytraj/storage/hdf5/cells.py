@@ -42,6 +42,7 @@ __all__ = [
     "TOMBSTONE",
     "ColumnState",
     "forget_run_rows",
+    "has_child",
     "list_columns",
     "read_cell_value",
     "read_column_data",
@@ -215,7 +216,7 @@ def _current_index(group: Any, cells: int) -> Any:
     keep it (layout 1), or cut short by an error, is not used (and is rebuilt by the next
     writer), so the index never says other than the cells do.
     """
-    if RUN_ROWS not in group._v_children:
+    if not has_child(group, RUN_ROWS):
         return None
     node = group._f_get_child(RUN_ROWS)
     covers = getattr(node._v_attrs, _COVERS, -1)
@@ -294,9 +295,16 @@ def write_run_rows(
     node._v_attrs[_COVERS] = cells
 
 
+def has_child(group: Any, name: str) -> bool:
+    """Whether ``group`` holds a node ``name``, looked up by name: listing the group's
+    children (``name in group._v_children``) makes PyTables open its parent group too,
+    reading every attribute of it."""
+    return bool(group._g_get_objinfo(name) != "NoSuchNode")
+
+
 def _index_of(group: Any) -> Any:
     """The column's current ``run_rows`` (None: read the cells instead)."""
-    if RUN_ROWS not in group._v_children:
+    if not has_child(group, RUN_ROWS):
         return None
     return _current_index(group, int(group._f_get_child(CELLS).nrows))
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from pytraj.errors import FileFormatError
 from pytraj.storage.explored import ExploredColumn, StoredPointIds
+from pytraj.storage.hdf5.cells import has_child
 from pytraj.storage.hdf5.codecs import (
     Pickled,
     decode_text,
@@ -288,6 +289,11 @@ def _well_formed(record: dict[str, Any]) -> bool:
     )
 
 
+#: Up to this many groups and leaves, :func:`_in_file` looks each up by name (a few µs
+#: each); beyond, it lists the children of each group once.
+LOOKUPS_BY_NAME = 256
+
+
 def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:
     """Whether the file still holds the catalog and every group and leaf of ``record``.
 
@@ -298,6 +304,11 @@ def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:
     catalog = traj_group._f_get_child(CATALOG)
     if int(catalog.nrows) != len(record["groups"]) + len(record["leaves"]) + len(record["links"]):
         return False
+    paths = [group[0] for group in record["groups"]] + [leaf[0] for leaf in record["leaves"]]
+    if len(paths) <= LOOKUPS_BY_NAME:
+        # One lookup by name each: opening the groups to list their children reads
+        # every attribute of each (and PyTables opens a group's parent to list it).
+        return all(has_child(traj_group, path.replace(".", "/")) for path in paths)
     opened: dict[str, Any] = {"": traj_group}
 
     def group_of(path: str) -> Any:
@@ -311,7 +322,7 @@ def _in_file(traj_group: Any, record: dict[str, Any]) -> bool:
         opened[path] = node
         return node
 
-    for path in [group[0] for group in record["groups"]] + [leaf[0] for leaf in record["leaves"]]:
+    for path in paths:
         parent_path, _, name = path.rpartition(".")
         parent = group_of(parent_path)
         if parent is None or name not in parent._v_children:

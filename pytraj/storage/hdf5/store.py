@@ -515,10 +515,12 @@ class TrajectoryStore(RunBuffers):
                 raise KeyError((path, item, idx))
             return cached[1].value_at(position)
         with self._state.reading(column_path(self.name, key)) as h5:
-            self._group(h5)
             try:
                 group = h5.get_node(column_path(self.name, key))
             except LookupError:
+                # The trajectory's group is opened only here: PyTables reads every
+                # attribute of a node it opens, and this one has dozens.
+                self._group(h5)
                 raise KeyError((path, item, idx)) from None
             spec = ColumnSpec.from_attrs(ReadAttrs(group._v_attrs))
             if spec is None:
