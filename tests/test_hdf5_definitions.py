@@ -70,3 +70,41 @@ def test_a_merge_appends_to_the_explored_table(tmp_path: Path) -> None:
     fresh.explore({"x": [0.0, -0.0, math.inf, 2.5, float("nan")], "n": [0, 1, 2, 0, 1]})
     assert [merged.point_id(i) for i in range(5)] == [fresh.point_id(i) for i in range(5)]
     assert merged.results.z.to_numpy().tolist() == [0, 1, 2, 10, 11]
+
+
+@pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")  # the per-key form's names
+def test_provenance_is_one_attribute_and_the_per_key_form_still_reads(tmp_path: Path) -> None:
+    """PyTables reads every attribute of a group it opens, and every load opens the
+    trajectory's: its provenance is one attribute. Files that hold it as one attribute
+    per key (``provenance.<key>``, written before) read the same, and a definition
+    written into them leaves the one attribute."""
+    from pytraj.storage.hdf5.codecs import clear_mapping, get_attr, set_mapping
+
+    path = tmp_path / "study.h5"
+    env = pt.Environment(trajectory="t", filename=path, progress=False)
+    env.trajectory.add_parameter("x", 0.0)
+    env.trajectory.explore({"x": [1.0, 2.0]})
+    env.run(lambda traj: traj.add_result("z", traj.x * 2))
+    env.close()
+    provenance = pt.load(path).provenance
+    assert provenance["run_function"].endswith("<lambda>")
+    with tables.open_file(str(path), "a") as h5:
+        attrs = h5.get_node("/t")._v_attrs
+        assert [name for name in attrs._v_attrnamesuser if "provenance" in name] == ["provenance"]
+        assert get_attr(attrs, "provenance") == provenance
+        # As a pytraj of the previous release wrote it: one attribute per key.
+        clear_mapping(attrs, "provenance")
+        set_mapping(attrs, "provenance", provenance)
+        per_key = [name for name in attrs._v_attrnamesuser if name.startswith("provenance")]
+        assert len(per_key) == len(provenance) + 1  # the keys and their order
+    loaded = pt.load(path)
+    assert loaded.provenance == provenance
+    assert loaded.results.z[1] == 4.0
+    loaded.add_result("extra", "added later")  # writes the definition again
+    loaded.close()
+    with tables.open_file(str(path)) as h5:
+        attrs = h5.get_node("/t")._v_attrs
+        assert [name for name in attrs._v_attrnamesuser if "provenance" in name] == ["provenance"]
+    again = pt.load(path)
+    assert again.provenance == provenance
+    assert again.results.extra == "added later"

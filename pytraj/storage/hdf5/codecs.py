@@ -43,6 +43,7 @@ __all__ = [
     "Pickled",
     "PickleLoader",
     "RawPickle",
+    "clear_mapping",
     "decode_text",
     "drop_big_attr",
     "encode_text",

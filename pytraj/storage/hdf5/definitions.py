@@ -26,6 +26,7 @@ from pytraj.storage.hdf5.codecs import (
     TYPE_ATTR,
     PickleLoader,
     RawPickle,
+    clear_mapping,
     drop_big_attr,
     encode_text,
     get_attr,
@@ -177,7 +178,11 @@ def write_definition(
     set_attr(attrs, COMMENT, new.comment)
     attrs["created"] = float(new.created)
     attrs["n_runs"] = int(new.n_runs)
-    set_mapping(attrs, PROVENANCE, new.provenance)
+    # One attribute, not one per key (get_mapping reads both forms): PyTables reads every
+    # attribute of a group it opens, and every load opens this one.
+    clear_mapping(attrs, PROVENANCE)
+    if new.provenance:
+        set_attr(attrs, PROVENANCE, dict(new.provenance))
 
     entries = catalog_entries(new)
     if old is None or catalog_entries(old) != entries:

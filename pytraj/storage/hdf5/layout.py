@@ -5,8 +5,9 @@ mirrored by HDF5 groups, and the run records sit beside it in ``runs/``::
 
     /                               pytraj_schema, pytraj_trajectories (creation order),
                                     pytraj_journal_id/_size (journal at the last flush)
-    /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance.*
-                                    (layout 2: provenance.run_module/_function/_script),
+    /<trajectory>/                  pytraj_schema, comment, created, n_runs, provenance
+                                    (one attribute; earlier releases: provenance.<key>
+                                    and provenance_order, still read),
                                     pytraj_journal_id/_runs (journal records it holds)
                                     pytraj_skeleton(_generation): what loading needs,
                                     in one record (added to layout 2; optional)
