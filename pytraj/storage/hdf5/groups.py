@@ -52,10 +52,8 @@ __all__ = [
     "create_file",
     "damaged_structure",
     "journal_attrs",
-    "listed_but_missing",
     "new_trajectory_group",
     "stored_names",
-    "trajectory_damage",
 ]
 
 
@@ -76,18 +74,6 @@ def stored_names(h5: Any) -> list[str]:
     ordered = [name for name in names if name in present]
     ordered.extend(sorted(present - set(ordered)))
     return ordered
-
-
-def listed_but_missing(h5: Any) -> list[str]:
-    """Trajectories the root lists whose group the file does not hold (a damaged file).
-
-    A trajectory's group is created before the root lists it, and unlisted in the same
-    write that removes it (overwrite), so only damage leaves a listed name without a
-    group: a kill while HDF5 rewrote the root's metadata.
-    """
-    text = get_attr(h5.root._v_attrs, TRAJECTORIES, "")
-    present = set(stored_names(h5))
-    return [name for name in text.split(",") if name and name not in present]
 
 
 def new_trajectory_group(
@@ -124,18 +110,20 @@ def damaged_structure(h5: Any) -> str | None:
     catalog, the column list and the last row of the nodes a flush appends to are read.
     """
     names = stored_names(h5)
-    listed = get_attr(h5.root._v_attrs, TRAJECTORIES, "").split(",")
-    for name in listed:
+    # A trajectory's group is created before the root lists it, and unlisted in the same
+    # write that removes it (overwrite): only damage (a kill while HDF5 rewrote the root's
+    # metadata) leaves a listed name without a group.
+    for name in get_attr(h5.root._v_attrs, TRAJECTORIES, "").split(","):
         if name and name not in names:
             return f"its root lists trajectory {name!r} but holds no such group"
     for name in names:
-        missing = trajectory_damage(h5, name)
+        missing = _trajectory_damage(h5, name)
         if missing is not None:
             return f"trajectory {name!r}: {missing}"
     return None
 
 
-def trajectory_damage(h5: Any, name: str) -> str | None:
+def _trajectory_damage(h5: Any, name: str) -> str | None:
     """What trajectory ``name`` lacks or cannot read of the nodes it requires (None:
     nothing; see :func:`damaged_structure`)."""
     try:
@@ -185,31 +173,29 @@ def _trajectory_lacks(h5: Any, group: Any) -> str | None:
     """What trajectory ``group`` lacks or cannot read of what it requires, or None.
 
     Required: the run table, hosts and column list; every per-run column the list
-    names (its cells and values); the failure table when run rows refer to failures;
-    once a definition was written (a skeleton generation, or a node beside ``runs``),
-    the catalog and every group and leaf it names, and the nodes its skeleton record
-    says a load reads (items, defaults, explored values and table).
+    names (its cells and values); all five failure nodes or none, and the failure the
+    newest run row refers to; once a definition was written (a skeleton generation, or a
+    node beside ``runs``), the catalog and every group and leaf it names, and the nodes
+    its skeleton record says a load reads (items, defaults, explored values and table).
     """
     name = group._v_name
     runs = f"{traj_path(name)}/{RUNS}"
+    n_runs = int(get_attr(group._v_attrs, "n_runs", 1))
     table, last = _last_row(h5, f"{runs}/{RUN_TABLE}")
     hosts, _ = _last_row(h5, f"{runs}/{HOSTS}")
-    if last is not None:
-        n_runs = int(get_attr(group._v_attrs, "n_runs", 1))
-        row = last.reshape(-1)[0]
-        if not (
-            0 <= int(row["idx"]) < n_runs
-            and int(row["status"]) in STATUS_NAMES
-            and -1 <= int(row["host"]) < int(hosts.nrows)
-            and int(row["error"]) >= -1
-        ):
-            return (
-                f"the last row of {table._v_pathname} is torn (run {int(row['idx'])}, status "
-                f"{int(row['status'])}, host {int(row['host'])}, failure {int(row['error'])})"
-            )
+    row = last.reshape(-1)[0] if last is not None else None
+    if row is not None and not (
+        0 <= int(row["idx"]) < n_runs
+        and int(row["status"]) in STATUS_NAMES
+        and -1 <= int(row["host"]) < int(hosts.nrows)
+        and int(row["error"]) >= -1
+    ):
+        return (
+            f"the last row of {table._v_pathname} is torn (run {int(row['idx'])}, status "
+            f"{int(row['status'])}, host {int(row['host'])}, failure {int(row['error'])})"
+        )
     with read_guard(Path(h5.filename), f"{runs}/{COLUMNS}", h5):
         listed = [decode_text(raw) for raw in read_leaf(_node(h5, f"{runs}/{COLUMNS}"))]
-    n_runs = int(get_attr(group._v_attrs, "n_runs", 1))
     for entry in listed:
         path, _, item = entry.partition("\t")
         torn = _column_torn(h5, column_path(name, (path, item)), n_runs)
@@ -224,7 +210,7 @@ def _trajectory_lacks(h5: Any, group: Any) -> str | None:
     present = [_exists(group, f"{RUNS}/{node}") for node in nodes]
     if any(present) and not all(present):
         raise _Lacks(f"{runs}/{nodes[present.index(False)]}")
-    referenced = int(last.reshape(-1)[0]["error"]) if last is not None else -1
+    referenced = int(row["error"]) if row is not None else -1
     if referenced >= 0:
         failures, _ = _last_row(h5, f"{runs}/{FAILURES}")
         if int(failures.nrows) <= referenced:
