@@ -18,7 +18,8 @@ from typing import Any
 
 from pytraj.run.progress import Progress
 from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
-from pytraj.storage.runbatch import RecordBatch
+from pytraj.storage.runbatch import RecordBatch, RunLane, RunStarts
+from pytraj.trajectory.running import this_host, this_pid
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
@@ -112,7 +113,10 @@ class RunSession:
         self.failed: list[int] = []
         self._batch = RecordBatch()
         self._batch_failed = 0
+        #: Completed runs of the serial runner's lane, as columns (see :meth:`add_plain`).
+        self._lane: RunLane | None = None
         self._last_commit = time.monotonic()
+        self._due = time.time() + COMMIT_INTERVAL  # the same, as a time.time() for the lane
         #: Seconds of run time reported by records (worker side), for efficiency figures.
         self.run_seconds = 0.0
 
@@ -135,23 +139,63 @@ class RunSession:
             time.monotonic() - self._last_commit >= COMMIT_INTERVAL
         )
 
+    def open_lane(self, starts: RunStarts) -> None:
+        """Take the plain runs of a job through :meth:`add_plain` (runs gathered for an
+        earlier job are committed first)."""
+        if self._lane is not None and len(self._lane):
+            self.commit()
+        self._lane = RunLane(starts, this_host(), this_pid())
+
+    def add_plain(
+        self,
+        position: int,
+        start: float,
+        finish: float,
+        values: dict[tuple[str, str], Any],
+        value: Any,
+    ) -> bool:
+        """Take one completed run of the lane (:meth:`open_lane`) that declared no leaf
+        and captured no log: the run at ``position`` of the job, with its times and
+        values. True when the batch is due for a commit, as :meth:`add` says."""
+        lane = self._lane
+        if lane is None:
+            raise RuntimeError("RunSession.add_plain needs open_lane() first")
+        positions = lane.positions
+        positions.append(position)
+        lane.start.append(start)
+        lane.finish.append(finish)
+        lane.values.append(values)
+        if self._keep_values:
+            self.results.append((lane.starts.indices[position], value))
+        # ``finish`` is time.time(): one clock read per run, not two.
+        return len(positions) + len(self._batch) >= COMMIT_EVERY or finish >= self._due
+
     def maybe_commit(self) -> None:
         """Commit the batch when it is big or old enough."""
-        if self._batch and (
-            len(self._batch) >= COMMIT_EVERY
-            or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+        waiting = len(self._batch) + (len(self._lane) if self._lane is not None else 0)
+        if waiting and (
+            waiting >= COMMIT_EVERY or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
         ):
             self.commit()
 
     def commit(self) -> None:
         """Commit the runs collected so far (they count as done once committed)."""
         self._last_commit = time.monotonic()
-        if not self._batch:
-            return
-        batch, failed = self._batch, self._batch_failed
-        self._batch, self._batch_failed = RecordBatch(), 0
-        self.traj.lifecycle.commit(batch)
-        self.progress.update(len(batch), failed)
+        self._due = time.time() + COMMIT_INTERVAL
+        # Records first: a run that declared a new leaf goes as a record, and the plain
+        # runs after it (in the lane) hold values of that leaf.
+        if self._batch:
+            batch, failed = self._batch, self._batch_failed
+            self._batch, self._batch_failed = RecordBatch(), 0
+            self.traj.lifecycle.commit(batch)
+            self.progress.update(len(batch), failed)
+        lane = self._lane
+        if lane is not None and len(lane):
+            self._completed += len(lane)
+            self.run_seconds += sum(lane.finish) - sum(lane.start)
+            columns = lane.take({WRITER_KEY: self.writer} if self.writer >= 0 else {})
+            self.traj.lifecycle.commit(columns)
+            self.progress.update(len(columns), 0)
 
     def failure_message(self) -> str | None:
         """What to tell about the runs that failed in this session (None: none failed)."""
@@ -171,4 +215,5 @@ class RunSession:
     @property
     def count(self) -> int:
         """Runs finished so far (committed or not)."""
-        return self._completed + len(self.failed)
+        lane = len(self._lane) if self._lane is not None else 0
+        return self._completed + lane + len(self.failed)

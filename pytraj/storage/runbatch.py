@@ -9,22 +9,38 @@ and every item whose values are all floats (or all ints) with numpy structured a
 only the values of other items (a dict, a bool, an array) one by one. The writer's
 buffers and the run table take whole columns. Any other batch (a failure, a log, a new
 leaf, a pickled value, another host) returns None and goes run by run.
+
+The serial runner does not even make records for its plain runs: a :class:`RunLane`
+gathers each completed run's index, times and values as it ends, and hands them over as a
+:class:`ColumnBatch`, a sequence of records whose columns are known already (records are
+made only for a reader that asks for them, such as the in-memory backend).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, overload
 
 import numpy as np
 
-from pytraj.storage.records import RunRecord
+from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
 from pytraj.storage.recordslots import Chunks, put_slot
 from pytraj.storage.valuecodec import FORMAT_VERSION
 
-__all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "encode_uniform_into", "uniform_runs"]
+__all__ = [
+    "ColumnBatch",
+    "RecordBatch",
+    "RunLane",
+    "RunStarts",
+    "UniformRuns",
+    "batch_leaves",
+    "encode_uniform",
+    "encode_uniform_into",
+    "uniform_runs",
+]
 
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
@@ -97,7 +113,9 @@ def uniform_runs(records: Sequence[RunRecord], pickled: Collection[str] = ()) ->
     neither), is a number column; any other item is an ``object`` column. A
     :class:`RecordBatch` computes its columns once.
     """
-    if type(records) is RecordBatch:
+    if type(records) is ColumnBatch:
+        batch: UniformRuns | None = records.columns[1]
+    elif type(records) is RecordBatch:
         cached = records.columns
         if cached is None or cached[0] != len(records):
             cached = records.columns = (len(records), _columns(records))
@@ -132,17 +150,7 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
     idx = [record.idx for record in records]
     if len(set(idx)) != len(idx):
         return None
-    values: list[list[Any]] = []
-    kinds: list[type] = []
-    for key in keys:
-        column = [record.values[key] for record in records]
-        kind = type(column[0])
-        if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
-            kind = object
-        elif kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
-            kind = object  # the run-by-run slot says which value does not fit
-        values.append(column)
-        kinds.append(kind)
+    values = [[record.values[key] for record in records] for key in keys]
     return UniformRuns(
         idx=idx,
         point_ids=[record.point_id for record in records],
@@ -154,8 +162,186 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
         host=host,
         keys=keys,
         values=values,
-        kinds=kinds,
+        kinds=[column_kind(column) for column in values],
     )
+
+
+def column_kind(column: list[Any]) -> type:
+    """``float`` or ``int`` when every value of ``column`` is one (ints within int64;
+    exact types: a bool or a numpy scalar is neither), else ``object``."""
+    kind = type(column[0])
+    if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
+        return object
+    if kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
+        return object  # the run-by-run slot says which value does not fit
+    return kind
+
+
+def batch_leaves(records: Sequence[RunRecord]) -> Iterator[LeafRecord]:
+    """The leaf declarations the records of a commit carry, in order (a
+    :class:`ColumnBatch` carries none, and is not turned into records to say so)."""
+    if type(records) is ColumnBatch:
+        return
+    for record in records:
+        yield from record.leaves
+
+
+class ColumnBatch(Sequence[RunRecord]):
+    """Completed runs held as the columns of a uniform batch (:class:`UniformRuns`).
+
+    :func:`uniform_runs` gives the columns as they are; indexing or iterating makes a
+    :class:`~pytraj.storage.records.RunRecord` per run, for the readers that go run by
+    run (the in-memory backend, a journal of a study with Pickle leaves).
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, runs: UniformRuns) -> None:
+        #: ``(len(self), the columns)``, as :attr:`RecordBatch.columns` holds them.
+        self.columns: tuple[int, UniformRuns] = (len(runs.idx), runs)
+
+    def __len__(self) -> int:
+        return self.columns[0]
+
+    @overload
+    def __getitem__(self, i: int) -> RunRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[RunRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> RunRecord | list[RunRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        runs = self.columns[1]
+        return RunRecord(
+            runs.idx[i],
+            runs.point_ids[i],
+            runs.status[i],
+            runs.attempt[i],
+            runs.start[i],
+            runs.finish[i],
+            runs.host,
+            runs.pid[i],
+            {key: column[i] for key, column in zip(runs.keys, runs.values, strict=True)},
+        )
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        return (self[i] for i in range(len(self)))
+
+
+def _transpose(runs: list[dict[tuple[str, str], Any]]) -> list[list[Any]] | None:
+    """The values of ``runs`` as one list per key of the first run, or None when the
+    runs do not all have the same keys."""
+    keys = tuple(runs[0])
+    if set(map(len, runs)) != {len(keys)}:
+        return None
+    if not keys:
+        return []
+    try:
+        rows = list(map(itemgetter(*keys), runs))  # same length, all keys: the same keys
+    except KeyError:
+        return None
+    if len(keys) == 1:
+        return [rows]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+@dataclass(slots=True)
+class RunStarts:
+    """What the runs of one job start from, read from the run table once for all of them.
+
+    Position ``k`` is run ``indices[k]``: ``point_ids[k]`` its point id (``V16``),
+    ``attempts[k]`` the number of the attempt it would make; ``completed`` holds the
+    positions of runs completed already (such a run is refused when it comes to start).
+    """
+
+    indices: Sequence[int]
+    index_array: np.ndarray
+    point_ids: np.ndarray
+    attempts: np.ndarray
+    completed: frozenset[int]
+
+    def point_id(self, k: int) -> bytes:
+        """The point id of the run at position ``k``."""
+        return bytes(self.point_ids[k])
+
+    def attempt(self, k: int) -> int:
+        """The attempt number of the run at position ``k``."""
+        return int(self.attempts[k])
+
+
+class RunLane:
+    """Completed runs of one host gathered as columns while they end (the serial runner's
+    per-run path: no record per run, no transposing of records at the commit).
+
+    A run is its position in the job (:class:`RunStarts`), start and finish times and
+    its values (``(leaf path, item) -> value``); :meth:`take` turns the runs gathered so
+    far into a :class:`ColumnBatch`.
+    """
+
+    __slots__ = ("finish", "host", "pid", "positions", "start", "starts", "values")
+
+    def __init__(self, starts: RunStarts, host: str, pid: int) -> None:
+        self.starts = starts
+        self.host = host
+        self.pid = pid
+        self.positions: list[int] = []
+        self.start: list[float] = []
+        self.finish: list[float] = []
+        self.values: list[dict[tuple[str, str], Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def take(self, extra: dict[tuple[str, str], Any]) -> Sequence[RunRecord]:
+        """The runs gathered so far, each with the values of ``extra`` added (the writer
+        session's column), as one batch; the lane is empty afterwards.
+
+        A :class:`ColumnBatch` when every run has the same items, else their records.
+        """
+        starts, values = self.starts, self.values
+        positions = np.array(self.positions, dtype=np.intp)
+        idx: list[int] = starts.index_array[positions].tolist()
+        point_ids: list[bytes] = starts.point_ids[positions].tolist()
+        attempt: list[int] = starts.attempts[positions].tolist()
+        start, finish = self.start, self.finish
+        self.positions, self.start, self.finish, self.values = [], [], [], []
+        n = len(idx)
+        columns = _transpose(values) if n > 1 else None
+        if columns is not None:
+            keys = (*values[0], *extra)
+            columns += [[value] * n for value in extra.values()]
+            return ColumnBatch(
+                UniformRuns(
+                    idx=idx,
+                    point_ids=point_ids,
+                    status=[COMPLETED] * n,
+                    attempt=attempt,
+                    start=start,
+                    finish=finish,
+                    pid=[self.pid] * n,
+                    host=self.host,
+                    keys=keys,
+                    values=columns,
+                    kinds=[column_kind(column) for column in columns],
+                )
+            )
+        return RecordBatch(
+            [
+                RunRecord(
+                    idx[i],
+                    point_ids[i],
+                    COMPLETED,
+                    attempt[i],
+                    start[i],
+                    finish[i],
+                    self.host,
+                    self.pid,
+                    {**values[i], **extra},
+                )
+                for i in range(n)
+            ]
+        )
 
 
 def _key_bytes(path: str, item: str) -> bytes:
