@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -26,8 +27,9 @@ __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
 
 log = logging.getLogger("pytraj.run")
 
-#: A batch of finished runs is committed once it holds this many runs ...
-COMMIT_EVERY = 256
+#: A batch of finished runs is committed once it holds this many runs (a commit costs
+#: about 0.1 ms beyond its runs: 1,024 runs of a microsecond each spend a tenth in it) ...
+COMMIT_EVERY = 1024
 #: ... or once this many seconds passed since the previous commit.
 COMMIT_INTERVAL = 0.2
 
@@ -135,9 +137,8 @@ class RunSession:
             self.failed.append(record.idx)
             self._batch_failed += 1
         self.run_seconds += record.finish - record.start
-        return len(batch) >= COMMIT_EVERY or (
-            time.monotonic() - self._last_commit >= COMMIT_INTERVAL
-        )
+        waiting = len(batch) + (len(self._lane) if self._lane is not None else 0)
+        return waiting >= COMMIT_EVERY or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
 
     def open_lane(self, starts: RunStarts) -> None:
         """Take the plain runs of a job through :meth:`add_plain` (runs gathered for an
@@ -182,20 +183,25 @@ class RunSession:
         """Commit the runs collected so far (they count as done once committed)."""
         self._last_commit = time.monotonic()
         self._due = time.time() + COMMIT_INTERVAL
-        # Records first: a run that declared a new leaf goes as a record, and the plain
-        # runs after it (in the lane) hold values of that leaf.
-        if self._batch:
-            batch, failed = self._batch, self._batch_failed
-            self._batch, self._batch_failed = RecordBatch(), 0
-            self.traj.lifecycle.commit(batch)
-            self.progress.update(len(batch), failed)
+        # One commit per batch (the storage flushes on its budget once per commit). The
+        # lane's runs join the records as records when there are any: a batch with a
+        # failure or a new leaf goes run by run, as it always did.
         lane = self._lane
+        runs: Sequence[RunRecord] = self._batch
+        failed = self._batch_failed
         if lane is not None and len(lane):
             self._completed += len(lane)
             self.run_seconds += sum(lane.finish) - sum(lane.start)
             columns = lane.take({WRITER_KEY: self.writer} if self.writer >= 0 else {})
-            self.traj.lifecycle.commit(columns)
-            self.progress.update(len(columns), 0)
+            if self._batch:
+                self._batch.extend(columns)
+            else:
+                runs = columns
+        if not runs:
+            return
+        self._batch, self._batch_failed = RecordBatch(), 0
+        self.traj.lifecycle.commit(runs)
+        self.progress.update(len(runs), failed)
 
     def failure_message(self) -> str | None:
         """What to tell about the runs that failed in this session (None: none failed)."""
