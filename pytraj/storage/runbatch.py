@@ -28,7 +28,7 @@ import numpy as np
 
 from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
 from pytraj.storage.recordslots import Chunks, put_slot
-from pytraj.storage.valuecodec import FORMAT_VERSION
+from pytraj.storage.valuecodec import FORMAT_VERSION, dumps_flat_dicts
 
 __all__ = [
     "ColumnBatch",
@@ -43,8 +43,6 @@ __all__ = [
 ]
 
 _U32 = struct.Struct("<I")
-_I64 = struct.Struct("<q")
-_F64 = struct.Struct("<d")
 _SLOT_V = struct.Struct("<cI")  # a value slot's tag and payload length (recordslots)
 # One run's head as recordcodec packs it: "<qqqddqIIIBII".
 _HEAD_FIELDS = [
@@ -468,34 +466,10 @@ def _dict_slots(column: list[Any]) -> list[bytes] | None:
     The column qualifies when every value is a dict with the same str keys in the same
     order and each key's values are all floats, all ints within int64, all bools or all
     strs (W3's ``{"label": ..., "k": ..., "flag": ...}``); the bytes are those
-    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (valuecodec's
-    dict: ``d``, the count, then per key its length, UTF-8 and the tagged value).
+    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (a value slot
+    holding :func:`~pytraj.storage.valuecodec.dumps` of the dict).
     """
-    first = column[0]
-    if type(first) is not dict or not first or set(map(type, column)) != {dict}:
+    payloads = dumps_flat_dicts(column)
+    if payloads is None:
         return None
-    keys = tuple(first)
-    if set(map(tuple, column)) != {keys} or any(type(key) is not str for key in keys):
-        return None
-    encoded: list[list[bytes]] = []
-    for key in keys:
-        raw_key = key.encode("utf-8", "surrogatepass")
-        prefix = _U32.pack(len(raw_key)) + raw_key
-        values = [value[key] for value in column]
-        kinds = set(map(type, values))
-        kind = kinds.pop() if len(kinds) == 1 else None
-        if kind is float:
-            encoded.append([prefix + b"f" + packed for packed in map(_F64.pack, values)])
-        elif kind is int and min(values) >= -(2**63) and max(values) < 2**63:
-            encoded.append([prefix + b"i" + packed for packed in map(_I64.pack, values)])
-        elif kind is bool:
-            true, false = prefix + b"T", prefix + b"F"
-            encoded.append([true if value else false for value in values])
-        elif kind is str:
-            raws = [value.encode("utf-8", "surrogatepass") for value in values]
-            encoded.append([prefix + b"s" + _U32.pack(len(raw)) + raw for raw in raws])
-        else:
-            return None  # anything else: the value codec, value by value
-    head = bytes([FORMAT_VERSION]) + b"d" + _U32.pack(len(keys))
-    payloads = [head + b"".join(parts) for parts in zip(*encoded, strict=True)]
     return [_SLOT_V.pack(b"v", len(payload)) + payload for payload in payloads]
