@@ -35,11 +35,11 @@ __all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "FLUSH_VALUES", "HDF5St
 
 #: Flush budget: buffered runs go into HDF5 after this long, this many runs, this many
 #: buffered values (a run's row and each of its items count one), or this many journaled
-#: bytes, whichever comes first. Every flush opens the file and its nodes (~5 ms), so a
-#: study of one float per run flushes every 50,000 runs, one of a dozen items (W3) about
-#: every 10,000 as before.
+#: bytes, whichever comes first. Every flush opens the file and its nodes (a few ms), so
+#: a study of one float per run flushes every 25,000 runs (each buffered run holds about
+#: 200 bytes at the flush), one of a dozen items (W3) about every 11,000.
 FLUSH_SECONDS = 1.0
-FLUSH_RUNS = 50_000
+FLUSH_RUNS = 25_000
 FLUSH_VALUES = 150_000
 FLUSH_BYTES = 64 * 1024 * 1024
 
