@@ -203,10 +203,8 @@ def test_a_lane_gives_a_column_batch_that_reads_as_its_records() -> None:
     lane = RunLane(starts, "host", 42)
     key = ("results.z", "z")
     for position in (0, 2):
-        lane.positions.append(position)
-        lane.start.append(10.0 + position)
-        lane.finish.append(11.0 + position)
-        lane.values.append({key: float(position)})
+        lane.runs.append((position, 10.0 + position, 11.0 + position, {key: float(position)}))
+    assert lane.seconds() == 2.0
     batch = lane.take({WRITER_KEY: 0})
     assert type(batch) is ColumnBatch
     assert len(lane) == 0
@@ -236,10 +234,7 @@ def test_runs_with_other_items_leave_the_lane_as_records() -> None:
     )
     lane = RunLane(starts, "host", 1)
     for position, values in enumerate([{("a", "a"): 1.0}, {("b", "b"): 2.0}]):
-        lane.positions.append(position)
-        lane.start.append(0.0)
-        lane.finish.append(1.0)
-        lane.values.append(values)
+        lane.runs.append((position, 0.0, 1.0, values))
     batch = lane.take({})
     assert type(batch) is RecordBatch
     assert [record.values for record in batch] == [{("a", "a"): 1.0}, {("b", "b"): 2.0}]

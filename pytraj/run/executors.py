@@ -85,8 +85,14 @@ class SerialRunner(Runner):
         # own. The record is reused until a run hands it over. A run completed already
         # is refused by begin(), as run by run.
         session.open_lane(starts)
-        enter, leave, add_plain = lifecycle.enter, lifecycle.leave, session.add_plain
+        enter, leave, add_plain, clock = (
+            lifecycle.enter,
+            lifecycle.leave,
+            session.add_plain,
+            time.time,
+        )
         completed = starts.completed
+        bare = not args and not kwargs
         record = start_record(-1, b"", 1)
         try:
             for position, idx in enumerate(starts.indices):
@@ -99,29 +105,30 @@ class SerialRunner(Runner):
                 control.in_user_code = True
                 try:
                     enter(record)
-                    record.start = start = time.time()
+                    start = clock()
                     try:
-                        value = func(traj, *args, **kwargs)
+                        value = func(traj) if bare else func(traj, *args, **kwargs)
                     except (Exception, SystemExit) as exc:
                         record.point_id = starts.point_id(position)
                         record.attempt = starts.attempt(position)
+                        record.start = start
                         value, failed = None, True
                         lifecycle.finish(record, exc)  # the record turns into a failed one
                     except BaseException:
                         lifecycle.abandon()
                         raise
                     else:
-                        finish, failed = time.time(), False
+                        finish, failed = clock(), False
                         leave()
                 finally:
                     control.in_user_code = False
                 if not failed and not record.leaves:
-                    due = add_plain(position, start, finish, record.values, value)
+                    due = add_plain((position, start, finish, record.values), idx, value)
                 else:  # a failure, or a new leaf or item: the run goes as a record
                     if not failed:
                         record.point_id = starts.point_id(position)
                         record.attempt = starts.attempt(position)
-                        record.finish = finish
+                        record.start, record.finish = start, finish
                     due = session.add(record, value)
                     record = start_record(-1, b"", 1)
                 if due:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pytraj.run.progress import Progress
 from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
-from pytraj.storage.runbatch import RecordBatch, RunLane, RunStarts
+from pytraj.storage.runbatch import LaneRun, RecordBatch, RunLane, RunStarts
 from pytraj.trajectory.running import this_host, this_pid
 from pytraj.trajectory.trajectory import Trajectory
 
@@ -147,29 +147,19 @@ class RunSession:
             self.commit()
         self._lane = RunLane(starts, this_host(), this_pid())
 
-    def add_plain(
-        self,
-        position: int,
-        start: float,
-        finish: float,
-        values: dict[tuple[str, str], Any],
-        value: Any,
-    ) -> bool:
+    def add_plain(self, run: LaneRun, idx: int, value: Any) -> bool:
         """Take one completed run of the lane (:meth:`open_lane`) that declared no leaf
-        and captured no log: the run at ``position`` of the job, with its times and
-        values. True when the batch is due for a commit, as :meth:`add` says."""
+        and captured no log: ``run`` is its position in the job, start and finish times
+        (``time.time()``) and values, ``idx`` its index, ``value`` what the function
+        returned. True when the batch is due for a commit, as :meth:`add` says."""
         lane = self._lane
         if lane is None:
             raise RuntimeError("RunSession.add_plain needs open_lane() first")
-        positions = lane.positions
-        positions.append(position)
-        lane.start.append(start)
-        lane.finish.append(finish)
-        lane.values.append(values)
+        runs = lane.runs
+        runs.append(run)
         if self._keep_values:
-            self.results.append((lane.starts.indices[position], value))
-        # ``finish`` is time.time(): one clock read per run, not two.
-        return len(positions) + len(self._batch) >= COMMIT_EVERY or finish >= self._due
+            self.results.append((idx, value))
+        return len(runs) + len(self._batch) >= COMMIT_EVERY or run[2] >= self._due
 
     def maybe_commit(self) -> None:
         """Commit the batch when it is big or old enough."""
@@ -191,7 +181,7 @@ class RunSession:
         failed = self._batch_failed
         if lane is not None and len(lane):
             self._completed += len(lane)
-            self.run_seconds += sum(lane.finish) - sum(lane.start)
+            self.run_seconds += lane.seconds()
             columns = lane.take({WRITER_KEY: self.writer} if self.writer >= 0 else {})
             if self._batch:
                 self._batch.extend(columns)

@@ -32,6 +32,7 @@ from pytraj.storage.valuecodec import FORMAT_VERSION, dumps_flat_dicts
 
 __all__ = [
     "ColumnBatch",
+    "LaneRun",
     "RecordBatch",
     "RunLane",
     "RunStarts",
@@ -268,28 +269,34 @@ class RunStarts:
         return int(self.attempts[k])
 
 
-class RunLane:
-    """Completed runs of one host gathered as columns while they end (the serial runner's
-    per-run path: no record per run, no transposing of records at the commit).
+#: One run of a :class:`RunLane`: its position in the job, start and finish times, values.
+LaneRun = tuple[int, float, float, dict[tuple[str, str], Any]]
 
-    A run is its position in the job (:class:`RunStarts`), start and finish times and
-    its values (``(leaf path, item) -> value``); :meth:`take` turns the runs gathered so
-    far into a :class:`ColumnBatch`.
+
+class RunLane:
+    """Completed runs of one host gathered as they end (the serial runner's per-run
+    path: no record per run, no transposing of records at the commit).
+
+    A run is one tuple in :attr:`runs`: its position in the job (:class:`RunStarts`),
+    its start and finish times and its values (``(leaf path, item) -> value``);
+    :meth:`take` turns the runs gathered so far into a :class:`ColumnBatch`.
     """
 
-    __slots__ = ("finish", "host", "pid", "positions", "start", "starts", "values")
+    __slots__ = ("host", "pid", "runs", "starts")
 
     def __init__(self, starts: RunStarts, host: str, pid: int) -> None:
         self.starts = starts
         self.host = host
         self.pid = pid
-        self.positions: list[int] = []
-        self.start: list[float] = []
-        self.finish: list[float] = []
-        self.values: list[dict[tuple[str, str], Any]] = []
+        #: ``(position, start, finish, values)`` of each run gathered, in order.
+        self.runs: list[LaneRun] = []
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.runs)
+
+    def seconds(self) -> float:
+        """The run time of the runs gathered (the sum of finish - start)."""
+        return sum(finish - start for _, start, finish, _ in self.runs)
 
     def take(self, extra: dict[tuple[str, str], Any]) -> Sequence[RunRecord]:
         """The runs gathered so far, each with the values of ``extra`` added (the writer
@@ -297,13 +304,16 @@ class RunLane:
 
         A :class:`ColumnBatch` when every run has the same items, else their records.
         """
-        starts, values = self.starts, self.values
-        positions = np.array(self.positions, dtype=np.intp)
+        runs, self.runs = self.runs, []
+        if not runs:
+            return RecordBatch()
+        starts = self.starts
+        positions_t, start_t, finish_t, values_t = zip(*runs, strict=True)
+        positions = np.array(positions_t, dtype=np.intp)
         idx: list[int] = starts.index_array[positions].tolist()
         point_ids: list[bytes] = starts.point_ids[positions].tolist()
         attempt: list[int] = starts.attempts[positions].tolist()
-        start, finish = self.start, self.finish
-        self.positions, self.start, self.finish, self.values = [], [], [], []
+        start, finish, values = list(start_t), list(finish_t), list(values_t)
         n = len(idx)
         columns = _transpose(values) if n > 1 else None
         if columns is not None:
