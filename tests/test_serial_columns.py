@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pytraj as pt
-from pytraj.errors import RunError
+from pytraj.errors import NodeExistsError, RunError, UnsupportedValueError
 from pytraj.run.caps import CapGate, ResourceCaps
 from pytraj.run.executors import SerialRunner
 from pytraj.run.jobs import RunJob
@@ -252,3 +252,23 @@ def test_the_in_memory_backend_takes_the_lane_run_by_run() -> None:
     assert traj.run_table.counts()["completed"] == 300
     assert traj.run_table.rows["attempt"].tolist() == [1] * 300
     assert len(session.results) == 300
+
+
+def test_float_items_added_again_in_later_runs_keep_every_check() -> None:
+    traj = pt.Trajectory("items")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.0, 1.0, 2.0, 3.0]})
+    with traj.start_run(0):
+        traj.add_result("stats", mean=1.0, std=0.5)
+    with traj.start_run(1):
+        traj.add_result("stats", mean=2.0, std=1.5)  # the same float items: the plan
+        with pytest.raises(NodeExistsError, match=r"results.stats\['mean'\] in run 1"):
+            traj.add_result("stats", mean=3.0, std=3.5)
+    with traj.start_run(2):
+        traj.add_result("stats", mean=3, std=2.5)  # an int among them: item by item
+    with traj.start_run(3), pytest.raises(UnsupportedValueError, match=r"stats\['mean'\]"):
+        traj.add_result("stats", mean={1}, std=4.5)
+    assert traj.results.stats.mean.to_series().to_dict() == {0: 1.0, 1: 2.0, 2: 3}
+    assert type(traj.results.stats.mean[2]) is int
+    assert traj.results.stats.std.to_series().to_dict() == {0: 0.5, 1: 1.5, 2: 2.5}
+    assert traj.runs[3].status == "completed"  # the refused value was caught: no stats

@@ -32,6 +32,7 @@ from pytraj.tree.node import Group, Node
 __all__ = ["RestoreRun", "RunHost", "RunLifecycle"]
 
 _Traj = TypeVar("_Traj")
+_FLOATS = {float}
 
 
 class RunHost(Protocol):
@@ -84,6 +85,7 @@ class RunLifecycle:
         "_host",
         "_parameters_locked",
         "_per_run_nodes",
+        "_plans",
         "_single_items",
         "_wheres",
     )
@@ -95,6 +97,12 @@ class RunLifecycle:
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+        # (branch, path) -> (leaf, item names, keys, item names as a set) of the items a
+        # plain Result got last time (add_per_run's path for the same float items again).
+        self._plans: dict[
+            tuple[str, str],
+            tuple[Result, tuple[str, ...], tuple[tuple[str, str], ...], frozenset[str]],
+        ] = {}
         # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
         self._single_items: dict[
             tuple[str, str], tuple[Result, str, tuple[str, str], str, bool]
@@ -134,6 +142,7 @@ class RunLifecycle:
     def forget_nodes(self) -> None:
         """The tree changed: drop the resolved per-run leaves and unlock the parameters."""
         self._per_run_nodes.clear()
+        self._plans.clear()
         self._single_items.clear()
         self._wheres.clear()
         self._parameters_locked = False
@@ -329,6 +338,19 @@ class RunLifecycle:
             for item, value in items.items():
                 self.set_value(node, item, value, full)  # raises: no run is active
             return node
+        plan = self._plans.get((branch, path))
+        if (
+            plan is not None
+            and plan[0] is node
+            and tuple(items) == plan[1]
+            and state.values.keys().isdisjoint(plan[2])
+            and node.raw_items.keys() >= plan[3]
+            and {*map(type, items.values())} == _FLOATS
+        ):
+            # The same float items as before, all declared, none added yet (W3's ten
+            # scalars per run): a float always is storable in a plain Result.
+            state.values.update(zip(plan[2], items.values(), strict=True))
+            return node
         # set_value inlined for items the leaf knows and the run has not added yet (W3's
         # ten scalars per run); anything else goes through set_value, which says why.
         values, declared, wheres = state.values, node.raw_items, self._wheres
@@ -343,6 +365,14 @@ class RunLifecycle:
             if not plain or type(value) is not float:  # a float always is storable
                 check(value, where)
             values[key] = value
+        if plain:
+            names = tuple(items)
+            self._plans[(branch, path)] = (
+                node,
+                names,
+                tuple((full, item) for item in names),
+                frozenset(names),
+            )
         return node
 
     def add_single(
