@@ -195,7 +195,7 @@ def test_a_run_listed_twice_is_not_taken_by_the_lane() -> None:
 def test_a_lane_gives_a_column_batch_that_reads_as_its_records() -> None:
     starts = RunStarts(
         indices=range(3, 6),
-        index_array=np.arange(3, 6),
+        index_array=None,
         point_ids=np.array([bytes([k]) * 16 for k in range(3)], dtype="V16"),
         attempts=np.array([1, 2, 1]),
         completed=frozenset(),
@@ -229,7 +229,7 @@ def test_runs_with_other_items_leave_the_lane_as_records() -> None:
         indices=[0, 1],
         index_array=np.arange(2),
         point_ids=np.zeros(2, dtype="V16"),
-        attempts=np.array([1, 1]),
+        attempts=1,
         completed=frozenset(),
     )
     lane = RunLane(starts, "host", 1)
@@ -272,3 +272,24 @@ def test_float_items_added_again_in_later_runs_keep_every_check() -> None:
     assert type(traj.results.stats.mean[2]) is int
     assert traj.results.stats.std.to_series().to_dict() == {0: 0.5, 1: 1.5, 2: 2.5}
     assert traj.runs[3].status == "completed"  # the refused value was caught: no stats
+
+
+def test_the_starts_of_a_job_are_read_once_and_held_compactly() -> None:
+    traj = pt.Trajectory("starts")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.0, 1.0, 2.0, 3.0]})
+    fresh = traj.lifecycle.prepare_runs(range(4))
+    assert fresh is not None
+    assert fresh.index_array is None
+    assert fresh.attempts == 1
+    assert fresh.completed == frozenset()
+    assert [fresh.point_id(k) for k in range(4)] == traj.run_table.point_ids()
+    with pytest.raises(ValueError, match="no"), traj.start_run(1):
+        raise ValueError("no")
+    with traj.start_run(2):
+        traj.add_result("z", 1.0)
+    later = traj.lifecycle.prepare_runs([3, 1, 2])
+    assert later is not None
+    assert later.indices_at(np.array([0, 1, 2])) == [3, 1, 2]
+    assert later.attempts_at(np.array([0, 1, 2])) == [1, 2, 2]
+    assert later.completed == frozenset({2})

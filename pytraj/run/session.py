@@ -27,8 +27,8 @@ __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
 
 log = logging.getLogger("pytraj.run")
 
-#: A batch of finished runs is committed once it holds this many runs (a commit costs
-#: about 0.1 ms beyond its runs: 1,024 runs of a microsecond each spend a tenth in it) ...
+#: A batch of finished runs is committed once it holds this many runs (every commit
+#: builds its arrays and journal frame anew, a cost that fast runs share 1,024 ways) ...
 COMMIT_EVERY = 1024
 #: ... or once this many seconds passed since the previous commit.
 COMMIT_INTERVAL = 0.2

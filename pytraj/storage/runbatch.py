@@ -250,14 +250,16 @@ class RunStarts:
     """What the runs of one job start from, read from the run table once for all of them.
 
     Position ``k`` is run ``indices[k]``: ``point_ids[k]`` its point id (``V16``),
-    ``attempts[k]`` the number of the attempt it would make; ``completed`` holds the
-    positions of runs completed already (such a run is refused when it comes to start).
+    ``attempts[k]`` the number of the attempt it would make (one int when every run makes
+    the same, as in a fresh study); ``completed`` holds the positions of runs completed
+    already (such a run is refused when it comes to start). ``index_array`` holds the
+    indices as int64 unless they are a range of step 1 (a million runs: no 8 MB array).
     """
 
     indices: Sequence[int]
-    index_array: np.ndarray
+    index_array: np.ndarray | None
     point_ids: np.ndarray
-    attempts: np.ndarray
+    attempts: np.ndarray | int
     completed: frozenset[int]
 
     def point_id(self, k: int) -> bytes:
@@ -266,7 +268,21 @@ class RunStarts:
 
     def attempt(self, k: int) -> int:
         """The attempt number of the run at position ``k``."""
-        return int(self.attempts[k])
+        attempts = self.attempts
+        return attempts if isinstance(attempts, int) else int(attempts[k])
+
+    def indices_at(self, positions: np.ndarray) -> list[int]:
+        """The run indices at ``positions``."""
+        if self.index_array is None:
+            return (positions + self.indices[0]).tolist()
+        return self.index_array[positions].tolist()
+
+    def attempts_at(self, positions: np.ndarray) -> list[int]:
+        """The attempt numbers of the runs at ``positions``."""
+        attempts = self.attempts
+        if isinstance(attempts, int):
+            return [attempts] * len(positions)
+        return attempts[positions].tolist()
 
 
 #: One run of a :class:`RunLane`: its position in the job, start and finish times, values.
@@ -310,9 +326,9 @@ class RunLane:
         starts = self.starts
         positions_t, start_t, finish_t, values_t = zip(*runs, strict=True)
         positions = np.array(positions_t, dtype=np.intp)
-        idx: list[int] = starts.index_array[positions].tolist()
+        idx = starts.indices_at(positions)
         point_ids: list[bytes] = starts.point_ids[positions].tolist()
-        attempt: list[int] = starts.attempts[positions].tolist()
+        attempt = starts.attempts_at(positions)
         start, finish, values = list(start_t), list(finish_t), list(values_t)
         n = len(idx)
         columns = _transpose(values) if n > 1 else None

@@ -190,7 +190,7 @@ class RunLifecycle:
             if indices.step != 1 or indices.start < 0 or indices.stop > n:
                 return None
             where: np.ndarray | slice = slice(indices.start, indices.stop)
-            index_array = np.arange(indices.start, indices.stop, dtype=np.int64)
+            index_array: np.ndarray | None = None
             listed: Sequence[int] = indices
         else:
             if any(type(idx) is not int for idx in indices):
@@ -207,7 +207,9 @@ class RunLifecycle:
             exploration.ensure_point_ids()
         status, point_ids, attempts = host.run_table.start_infos(where)
         completed = frozenset(np.flatnonzero(status == COMPLETED).tolist())
-        return RunStarts(listed, index_array, point_ids, attempts, completed)
+        first = int(attempts[0])
+        same = bool(np.all(attempts == first))
+        return RunStarts(listed, index_array, point_ids, first if same else attempts, completed)
 
     def enter(self, record: RunRecord) -> None:
         """Start run ``record.idx`` with ``record`` as its record (:meth:`begin` for a run

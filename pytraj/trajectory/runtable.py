@@ -239,7 +239,7 @@ class RunTable:
         point ids: no copy of 16 MB for a million runs)."""
         rows = self._rows[: self._n]
         status = rows["status"][indices]
-        attempt = rows["attempt"][indices].astype(np.int64)
+        attempt = rows["attempt"][indices].astype(np.int32)
         fresh = (status == PENDING) & (attempt == 0)
         return status, rows["point_id"][indices], np.where(fresh, 1, attempt + 1)
 
