@@ -129,7 +129,9 @@ class SerialRunner(Runner):
                         record.point_id = starts.point_id(position)
                         record.attempt = starts.attempt(position)
                         record.start, record.finish = start, finish
-                    due = session.add(record, value)
+                    # A run that declared a leaf is committed at once (usually the first):
+                    # the runs after it are plain again and go as columns.
+                    due = session.add(record, value) or bool(record.leaves)
                     record = start_record(-1, b"", 1)
                 if due:
                     session.commit()
