@@ -129,9 +129,7 @@ class SerialRunner(Runner):
                         record.point_id = starts.point_id(position)
                         record.attempt = starts.attempt(position)
                         record.start, record.finish = start, finish
-                    # A run that declared a leaf is committed at once (usually the first):
-                    # the runs after it are plain again and go as columns.
-                    due = session.add(record, value) or bool(record.leaves)
+                    due = session.add(record, value)
                     record = start_record(-1, b"", 1)
                 if due:
                     session.commit()
