@@ -23,6 +23,8 @@ from pytraj.storage.valuecodec import (
     FORMAT_VERSION,
     ValueDecodeError,
     dumps,
+    dumps_each,
+    dumps_flat_dicts,
     dumps_many,
     loads,
     loads_many,
@@ -594,3 +596,30 @@ def test_dumps_many_round_trips_a_list(values: list[Any]) -> None:
 def test_loads_many_refuses_a_single_value() -> None:
     with pytest.raises(ValueDecodeError, match="expected a list of values, found int"):
         loads_many(dumps(3))
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [{"label": "ok", "k": 3, "flag": True}, {"label": "odd", "k": -4, "flag": False}],
+        [{"a": 1.5}, {"a": -0.0}],
+        [{"a": 1}, {"a": 2.0}],  # mixed kinds under one key: value by value
+        [{"a": 1}, {"b": 2}],  # other keys
+        [{"a": 2**63 - 1}, {"a": -(2**63)}],
+        [{"é": "ü\ud800"}, {"é": ""}],
+        [{"a": {"b": 1}}, {"a": {"b": 2}}],  # nested: value by value
+        [1, "x", [1, 2], None],
+    ],
+    ids=repr,
+)
+def test_dumps_each_gives_the_bytes_of_dumps(column: list[Any]) -> None:
+    encoded = dumps_each(column)
+    assert encoded == [dumps(value) for value in column]
+    assert [loads(raw) for raw in encoded] == column
+
+
+def test_dumps_each_refuses_what_dumps_refuses() -> None:
+    with pytest.raises(InvalidValueError, match="does not fit in 64 bits"):
+        dumps_each([{"a": 1}, {"a": 2**63}])
+    assert dumps_flat_dicts([{"a": 1}, {"a": 2**63}]) is None
+    assert dumps_flat_dicts([]) is None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -30,6 +31,7 @@ from pytraj.run.options import ParallelOptions
 from pytraj.run.pool import PoolRunner
 from pytraj.run.session import InterruptControl, RunSession
 from pytraj.run.worker import ChunkResult, call_run, run_chunk
+from pytraj.trajectory.running import start_record
 
 __all__ = ["FuturesRunner", "PoolRunner", "Runner", "SerialRunner", "make_runner"]
 
@@ -72,8 +74,75 @@ class SerialRunner(Runner):
         if job.log_stdout or extra is not None:
             self._execute_general(job, session, control)
             return
-        # The per-run hot path: call_run's steps inline (a run is begin, the function,
-        # finish; an exception gives a failed record, an interrupt leaves the run pending).
+        lifecycle = traj.lifecycle
+        starts = lifecycle.prepare_runs(job.indices)
+        if starts is None:
+            self._execute_records(job, session, control)
+            return
+        # The per-run hot path (call_run's steps inline): a run enters with a record
+        # whose values the session takes as columns when the run ends plainly (no leaf
+        # declared, no failure); any other run leaves through finish() as a record of its
+        # own. The record is reused until a run hands it over. A run completed already
+        # is refused by begin(), as run by run.
+        session.open_lane(starts)
+        enter, leave, add_plain, clock = (
+            lifecycle.enter,
+            lifecycle.leave,
+            session.add_plain,
+            time.time,
+        )
+        completed = starts.completed
+        bare = not args and not kwargs
+        record = start_record(-1, b"", 1)
+        try:
+            for position, idx in enumerate(starts.indices):
+                if control.stopping:
+                    break
+                if completed and position in completed:
+                    lifecycle.begin(idx)  # raises: completed runs are not run again
+                record.idx = idx
+                record.values = {}
+                control.in_user_code = True
+                try:
+                    enter(record)
+                    start = clock()
+                    try:
+                        value = func(traj) if bare else func(traj, *args, **kwargs)
+                    except (Exception, SystemExit) as exc:
+                        record.point_id = starts.point_id(position)
+                        record.attempt = starts.attempt(position)
+                        record.start = start
+                        value, failed = None, True
+                        lifecycle.finish(record, exc)  # the record turns into a failed one
+                    except BaseException:
+                        lifecycle.abandon()
+                        raise
+                    else:
+                        finish, failed = clock(), False
+                        leave()
+                finally:
+                    control.in_user_code = False
+                if not failed and not record.leaves:
+                    due = add_plain((position, start, finish, record.values), idx, value)
+                else:  # a failure, or a new leaf or item: the run goes as a record
+                    if not failed:
+                        record.point_id = starts.point_id(position)
+                        record.attempt = starts.attempt(position)
+                        record.start, record.finish = start, finish
+                    due = session.add(record, value)
+                    record = start_record(-1, b"", 1)
+                if due:
+                    session.commit()
+        except KeyboardInterrupt:
+            if lifecycle.active is not None:  # interrupted between our own steps
+                lifecycle.abandon()
+            raise
+
+    @staticmethod
+    def _execute_records(job: RunJob, session: RunSession, control: InterruptControl) -> None:
+        """:meth:`execute` run by run, each with a record of its own (indices that are not
+        distinct plain run indices: :meth:`RunLifecycle.begin` handles or refuses them)."""
+        traj, func, args, kwargs = job.traj, job.func, job.args, job.kwargs
         lifecycle = traj.lifecycle
         begin, finish, add = lifecycle.begin, lifecycle.finish, session.add
         try:

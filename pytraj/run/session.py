@@ -13,20 +13,23 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 from pytraj.run.progress import Progress
 from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
-from pytraj.storage.runbatch import RecordBatch
+from pytraj.storage.runbatch import LaneRun, RecordBatch, RunLane, RunStarts
+from pytraj.trajectory.running import this_host, this_pid
 from pytraj.trajectory.trajectory import Trajectory
 
 __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "InterruptControl", "RunSession"]
 
 log = logging.getLogger("pytraj.run")
 
-#: A batch of finished runs is committed once it holds this many runs ...
-COMMIT_EVERY = 256
+#: A batch of finished runs is committed once it holds this many runs (every commit
+#: builds its arrays and journal frame anew, a cost that fast runs share 1,024 ways) ...
+COMMIT_EVERY = 1024
 #: ... or once this many seconds passed since the previous commit.
 COMMIT_INTERVAL = 0.2
 
@@ -112,7 +115,10 @@ class RunSession:
         self.failed: list[int] = []
         self._batch = RecordBatch()
         self._batch_failed = 0
+        #: Completed runs of the serial runner's lane, as columns (see :meth:`add_plain`).
+        self._lane: RunLane | None = None
         self._last_commit = time.monotonic()
+        self._due = time.time() + COMMIT_INTERVAL  # the same, as a time.time() for the lane
         #: Seconds of run time reported by records (worker side), for efficiency figures.
         self.run_seconds = 0.0
 
@@ -131,27 +137,61 @@ class RunSession:
             self.failed.append(record.idx)
             self._batch_failed += 1
         self.run_seconds += record.finish - record.start
-        return len(batch) >= COMMIT_EVERY or (
-            time.monotonic() - self._last_commit >= COMMIT_INTERVAL
-        )
+        waiting = len(batch) + (len(self._lane) if self._lane is not None else 0)
+        return waiting >= COMMIT_EVERY or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+
+    def open_lane(self, starts: RunStarts) -> None:
+        """Take the plain runs of a job through :meth:`add_plain` (runs gathered for an
+        earlier job are committed first)."""
+        if self._lane is not None and len(self._lane):
+            self.commit()
+        self._lane = RunLane(starts, this_host(), this_pid())
+
+    def add_plain(self, run: LaneRun, idx: int, value: Any) -> bool:
+        """Take one completed run of the lane (:meth:`open_lane`) that declared no leaf
+        and captured no log: ``run`` is its position in the job, start and finish times
+        (``time.time()``) and values, ``idx`` its index, ``value`` what the function
+        returned. True when the batch is due for a commit, as :meth:`add` says."""
+        lane = self._lane
+        if lane is None:
+            raise RuntimeError("RunSession.add_plain needs open_lane() first")
+        runs = lane.runs
+        runs.append(run)
+        if self._keep_values:
+            self.results.append((idx, value))
+        return len(runs) + len(self._batch) >= COMMIT_EVERY or run[2] >= self._due
 
     def maybe_commit(self) -> None:
         """Commit the batch when it is big or old enough."""
-        if self._batch and (
-            len(self._batch) >= COMMIT_EVERY
-            or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+        waiting = len(self._batch) + (len(self._lane) if self._lane is not None else 0)
+        if waiting and (
+            waiting >= COMMIT_EVERY or time.monotonic() - self._last_commit >= COMMIT_INTERVAL
         ):
             self.commit()
 
     def commit(self) -> None:
         """Commit the runs collected so far (they count as done once committed)."""
         self._last_commit = time.monotonic()
-        if not self._batch:
+        self._due = time.time() + COMMIT_INTERVAL
+        # One commit per batch (the storage flushes on its budget once per commit). The
+        # lane's runs join the records as records when there are any: a batch with a
+        # failure or a new leaf goes run by run, as it always did.
+        lane = self._lane
+        runs: Sequence[RunRecord] = self._batch
+        failed = self._batch_failed
+        if lane is not None and len(lane):
+            self._completed += len(lane)
+            self.run_seconds += lane.seconds()
+            columns = lane.take({WRITER_KEY: self.writer} if self.writer >= 0 else {})
+            if self._batch:
+                self._batch.extend(columns)
+            else:
+                runs = columns
+        if not runs:
             return
-        batch, failed = self._batch, self._batch_failed
         self._batch, self._batch_failed = RecordBatch(), 0
-        self.traj.lifecycle.commit(batch)
-        self.progress.update(len(batch), failed)
+        self.traj.lifecycle.commit(runs)
+        self.progress.update(len(runs), failed)
 
     def failure_message(self) -> str | None:
         """What to tell about the runs that failed in this session (None: none failed)."""
@@ -171,4 +211,5 @@ class RunSession:
     @property
     def count(self) -> int:
         """Runs finished so far (committed or not)."""
-        return self._completed + len(self.failed)
+        lane = len(self._lane) if self._lane is not None else 0
+        return self._completed + lane + len(self.failed)

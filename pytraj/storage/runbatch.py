@@ -9,26 +9,41 @@ and every item whose values are all floats (or all ints) with numpy structured a
 only the values of other items (a dict, a bool, an array) one by one. The writer's
 buffers and the run table take whole columns. Any other batch (a failure, a log, a new
 leaf, a pickled value, another host) returns None and goes run by run.
+
+The serial runner does not even make records for its plain runs: a :class:`RunLane`
+gathers each completed run's index, times and values as it ends, and hands them over as a
+:class:`ColumnBatch`, a sequence of records whose columns are known already (records are
+made only for a reader that asks for them, such as the in-memory backend).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, overload
 
 import numpy as np
 
-from pytraj.storage.records import RunRecord
+from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
 from pytraj.storage.recordslots import Chunks, put_slot
-from pytraj.storage.valuecodec import FORMAT_VERSION
+from pytraj.storage.valuecodec import FORMAT_VERSION, dumps_flat_dicts
 
-__all__ = ["RecordBatch", "UniformRuns", "encode_uniform", "encode_uniform_into", "uniform_runs"]
+__all__ = [
+    "ColumnBatch",
+    "LaneRun",
+    "RecordBatch",
+    "RunLane",
+    "RunStarts",
+    "UniformRuns",
+    "batch_leaves",
+    "encode_uniform",
+    "encode_uniform_into",
+    "uniform_runs",
+]
 
 _U32 = struct.Struct("<I")
-_I64 = struct.Struct("<q")
-_F64 = struct.Struct("<d")
 _SLOT_V = struct.Struct("<cI")  # a value slot's tag and payload length (recordslots)
 # One run's head as recordcodec packs it: "<qqqddqIIIBII".
 _HEAD_FIELDS = [
@@ -97,7 +112,9 @@ def uniform_runs(records: Sequence[RunRecord], pickled: Collection[str] = ()) ->
     neither), is a number column; any other item is an ``object`` column. A
     :class:`RecordBatch` computes its columns once.
     """
-    if type(records) is RecordBatch:
+    if type(records) is ColumnBatch:
+        batch: UniformRuns | None = records.columns[1]
+    elif type(records) is RecordBatch:
         cached = records.columns
         if cached is None or cached[0] != len(records):
             cached = records.columns = (len(records), _columns(records))
@@ -132,17 +149,7 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
     idx = [record.idx for record in records]
     if len(set(idx)) != len(idx):
         return None
-    values: list[list[Any]] = []
-    kinds: list[type] = []
-    for key in keys:
-        column = [record.values[key] for record in records]
-        kind = type(column[0])
-        if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
-            kind = object
-        elif kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
-            kind = object  # the run-by-run slot says which value does not fit
-        values.append(column)
-        kinds.append(kind)
+    values = [[record.values[key] for record in records] for key in keys]
     return UniformRuns(
         idx=idx,
         point_ids=[record.point_id for record in records],
@@ -154,8 +161,211 @@ def _columns(records: Sequence[RunRecord]) -> UniformRuns | None:
         host=host,
         keys=keys,
         values=values,
-        kinds=kinds,
+        kinds=[column_kind(column) for column in values],
     )
+
+
+def column_kind(column: list[Any]) -> type:
+    """``float`` or ``int`` when every value of ``column`` is one (ints within int64;
+    exact types: a bool or a numpy scalar is neither), else ``object``."""
+    kind = type(column[0])
+    if kind not in _NUMBER_TAGS or set(map(type, column)) != {kind}:
+        return object
+    if kind is int and not (min(column) >= -(2**63) and max(column) < 2**63):
+        return object  # the run-by-run slot says which value does not fit
+    return kind
+
+
+def batch_leaves(records: Sequence[RunRecord]) -> Iterator[LeafRecord]:
+    """The leaf declarations the records of a commit carry, in order (a
+    :class:`ColumnBatch` carries none, and is not turned into records to say so)."""
+    if type(records) is ColumnBatch:
+        return
+    for record in records:
+        yield from record.leaves
+
+
+class ColumnBatch(Sequence[RunRecord]):
+    """Completed runs held as the columns of a uniform batch (:class:`UniformRuns`).
+
+    :func:`uniform_runs` gives the columns as they are; indexing or iterating makes a
+    :class:`~pytraj.storage.records.RunRecord` per run, for the readers that go run by
+    run (the in-memory backend, a journal of a study with Pickle leaves).
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, runs: UniformRuns) -> None:
+        #: ``(len(self), the columns)``, as :attr:`RecordBatch.columns` holds them.
+        self.columns: tuple[int, UniformRuns] = (len(runs.idx), runs)
+
+    def __len__(self) -> int:
+        return self.columns[0]
+
+    @overload
+    def __getitem__(self, i: int) -> RunRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[RunRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> RunRecord | list[RunRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        runs = self.columns[1]
+        return RunRecord(
+            runs.idx[i],
+            runs.point_ids[i],
+            runs.status[i],
+            runs.attempt[i],
+            runs.start[i],
+            runs.finish[i],
+            runs.host,
+            runs.pid[i],
+            {key: column[i] for key, column in zip(runs.keys, runs.values, strict=True)},
+        )
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        return (self[i] for i in range(len(self)))
+
+
+def _transpose(runs: list[dict[tuple[str, str], Any]]) -> list[list[Any]] | None:
+    """The values of ``runs`` as one list per key of the first run, or None when the
+    runs do not all have the same keys."""
+    keys = tuple(runs[0])
+    if set(map(len, runs)) != {len(keys)}:
+        return None
+    if not keys:
+        return []
+    try:
+        rows = list(map(itemgetter(*keys), runs))  # same length, all keys: the same keys
+    except KeyError:
+        return None
+    if len(keys) == 1:
+        return [rows]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+@dataclass(slots=True)
+class RunStarts:
+    """What the runs of one job start from, read from the run table once for all of them.
+
+    Position ``k`` is run ``indices[k]``: ``point_ids[k]`` its point id (``V16``),
+    ``attempts[k]`` the number of the attempt it would make (one int when every run makes
+    the same, as in a fresh study); ``completed`` holds the positions of runs completed
+    already (such a run is refused when it comes to start). ``index_array`` holds the
+    indices as int64 unless they are a range of step 1 (a million runs: no 8 MB array).
+    """
+
+    indices: Sequence[int]
+    index_array: np.ndarray | None
+    point_ids: np.ndarray
+    attempts: np.ndarray | int
+    completed: frozenset[int]
+
+    def point_id(self, k: int) -> bytes:
+        """The point id of the run at position ``k``."""
+        return bytes(self.point_ids[k])
+
+    def attempt(self, k: int) -> int:
+        """The attempt number of the run at position ``k``."""
+        attempts = self.attempts
+        return attempts if isinstance(attempts, int) else int(attempts[k])
+
+    def indices_at(self, positions: np.ndarray) -> list[int]:
+        """The run indices at ``positions``."""
+        if self.index_array is None:
+            return (positions + self.indices[0]).tolist()
+        return self.index_array[positions].tolist()
+
+    def attempts_at(self, positions: np.ndarray) -> list[int]:
+        """The attempt numbers of the runs at ``positions``."""
+        attempts = self.attempts
+        if isinstance(attempts, int):
+            return [attempts] * len(positions)
+        return attempts[positions].tolist()
+
+
+#: One run of a :class:`RunLane`: its position in the job, start and finish times, values.
+LaneRun = tuple[int, float, float, dict[tuple[str, str], Any]]
+
+
+class RunLane:
+    """Completed runs of one host gathered as they end (the serial runner's per-run
+    path: no record per run, no transposing of records at the commit).
+
+    A run is one tuple in :attr:`runs`: its position in the job (:class:`RunStarts`),
+    its start and finish times and its values (``(leaf path, item) -> value``);
+    :meth:`take` turns the runs gathered so far into a :class:`ColumnBatch`.
+    """
+
+    __slots__ = ("host", "pid", "runs", "starts")
+
+    def __init__(self, starts: RunStarts, host: str, pid: int) -> None:
+        self.starts = starts
+        self.host = host
+        self.pid = pid
+        #: ``(position, start, finish, values)`` of each run gathered, in order.
+        self.runs: list[LaneRun] = []
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def seconds(self) -> float:
+        """The run time of the runs gathered (the sum of finish - start)."""
+        return sum(finish - start for _, start, finish, _ in self.runs)
+
+    def take(self, extra: dict[tuple[str, str], Any]) -> Sequence[RunRecord]:
+        """The runs gathered so far, each with the values of ``extra`` added (the writer
+        session's column), as one batch; the lane is empty afterwards.
+
+        A :class:`ColumnBatch` when every run has the same items, else their records.
+        """
+        runs, self.runs = self.runs, []
+        if not runs:
+            return RecordBatch()
+        starts = self.starts
+        positions_t, start_t, finish_t, values_t = zip(*runs, strict=True)
+        positions = np.array(positions_t, dtype=np.intp)
+        idx = starts.indices_at(positions)
+        point_ids: list[bytes] = starts.point_ids[positions].tolist()
+        attempt = starts.attempts_at(positions)
+        start, finish, values = list(start_t), list(finish_t), list(values_t)
+        n = len(idx)
+        columns = _transpose(values) if n > 1 else None
+        if columns is not None:
+            keys = (*values[0], *extra)
+            columns += [[value] * n for value in extra.values()]
+            return ColumnBatch(
+                UniformRuns(
+                    idx=idx,
+                    point_ids=point_ids,
+                    status=[COMPLETED] * n,
+                    attempt=attempt,
+                    start=start,
+                    finish=finish,
+                    pid=[self.pid] * n,
+                    host=self.host,
+                    keys=keys,
+                    values=columns,
+                    kinds=[column_kind(column) for column in columns],
+                )
+            )
+        return RecordBatch(
+            [
+                RunRecord(
+                    idx[i],
+                    point_ids[i],
+                    COMPLETED,
+                    attempt[i],
+                    start[i],
+                    finish[i],
+                    self.host,
+                    self.pid,
+                    {**values[i], **extra},
+                )
+                for i in range(n)
+            ]
+        )
 
 
 def _key_bytes(path: str, item: str) -> bytes:
@@ -282,34 +492,10 @@ def _dict_slots(column: list[Any]) -> list[bytes] | None:
     The column qualifies when every value is a dict with the same str keys in the same
     order and each key's values are all floats, all ints within int64, all bools or all
     strs (W3's ``{"label": ..., "k": ..., "flag": ...}``); the bytes are those
-    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (valuecodec's
-    dict: ``d``, the count, then per key its length, UTF-8 and the tagged value).
+    :func:`~pytraj.storage.recordslots.put_slot` gives value by value (a value slot
+    holding :func:`~pytraj.storage.valuecodec.dumps` of the dict).
     """
-    first = column[0]
-    if type(first) is not dict or not first or set(map(type, column)) != {dict}:
+    payloads = dumps_flat_dicts(column)
+    if payloads is None:
         return None
-    keys = tuple(first)
-    if set(map(tuple, column)) != {keys} or any(type(key) is not str for key in keys):
-        return None
-    encoded: list[list[bytes]] = []
-    for key in keys:
-        raw_key = key.encode("utf-8", "surrogatepass")
-        prefix = _U32.pack(len(raw_key)) + raw_key
-        values = [value[key] for value in column]
-        kinds = set(map(type, values))
-        kind = kinds.pop() if len(kinds) == 1 else None
-        if kind is float:
-            encoded.append([prefix + b"f" + packed for packed in map(_F64.pack, values)])
-        elif kind is int and min(values) >= -(2**63) and max(values) < 2**63:
-            encoded.append([prefix + b"i" + packed for packed in map(_I64.pack, values)])
-        elif kind is bool:
-            true, false = prefix + b"T", prefix + b"F"
-            encoded.append([true if value else false for value in values])
-        elif kind is str:
-            raws = [value.encode("utf-8", "surrogatepass") for value in values]
-            encoded.append([prefix + b"s" + _U32.pack(len(raw)) + raw for raw in raws])
-        else:
-            return None  # anything else: the value codec, value by value
-    head = bytes([FORMAT_VERSION]) + b"d" + _U32.pack(len(keys))
-    payloads = [head + b"".join(parts) for parts in zip(*encoded, strict=True)]
     return [_SLOT_V.pack(b"v", len(payload)) + payload for payload in payloads]

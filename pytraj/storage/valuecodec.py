@@ -42,7 +42,7 @@ b'\\x01f\\x00\\x00\\x00\\x00\\x00\\x00\\xf8?'
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,8 @@ __all__ = [
     "decode_value",
     "dump_parts",
     "dumps",
+    "dumps_each",
+    "dumps_flat_dicts",
     "dumps_many",
     "encode_value",
     "loads",
@@ -328,6 +330,55 @@ def dump_parts(value: Any) -> Chunks:
     out: Chunks = [_VERSION_BYTE]
     encode_value(value, out, 0)
     return out
+
+
+def dumps_each(values: Sequence[Any]) -> list[bytes]:
+    """``[dumps(value) for value in values]``, the same bytes; a column of small flat dicts
+    (W3's ``{"label": ..., "k": ..., "flag": ...}`` in every run) encoded key by key.
+
+    The journal and the HDF5 column of a per-run result both encode whole columns: the
+    key-by-key form costs a fraction of a dict encoded value by value.
+    """
+    flat = dumps_flat_dicts(values)
+    return flat if flat is not None else [dumps(value) for value in values]
+
+
+def dumps_flat_dicts(column: Sequence[Any]) -> list[bytes] | None:
+    """:func:`dumps` of each value of a column of small flat dicts, built key by key, or
+    None when the column is not one.
+
+    It is one when every value is a dict with the same str keys in the same order and
+    each key's values are all floats, all ints within int64, all bools or all strs.
+    """
+    if not column:
+        return None
+    first = column[0]
+    if type(first) is not dict or not first or set(map(type, column)) != {dict}:
+        return None
+    keys = tuple(first)
+    if set(map(tuple, column)) != {keys} or any(type(key) is not str for key in keys):
+        return None
+    encoded: list[list[bytes]] = []
+    for key in keys:
+        raw_key = key.encode("utf-8", "surrogatepass")
+        prefix = _U32.pack(len(raw_key)) + raw_key
+        values = [value[key] for value in column]
+        kinds = set(map(type, values))
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is float:
+            encoded.append([prefix + b"f" + packed for packed in map(_F64.pack, values)])
+        elif kind is int and min(values) >= -(2**63) and max(values) < 2**63:
+            encoded.append([prefix + b"i" + packed for packed in map(_I64.pack, values)])
+        elif kind is bool:
+            true, false = prefix + b"T", prefix + b"F"
+            encoded.append([true if value else false for value in values])
+        elif kind is str:
+            raws = [value.encode("utf-8", "surrogatepass") for value in values]
+            encoded.append([prefix + b"s" + _length(len(raw)) + raw for raw in raws])
+        else:
+            return None  # anything else: value by value
+    head = bytes([FORMAT_VERSION]) + b"d" + _U32.pack(len(keys))
+    return [head + b"".join(parts) for parts in zip(*encoded, strict=True)]
 
 
 def dumps_many(values: Iterable[Any]) -> bytes:

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+import numpy as np
+
 from pytraj.errors import NodeExistsError, NodeTypeError, RunError, RunValueMissingError
 from pytraj.leaves.base import Leaf, leaf_class
 from pytraj.leaves.parameter import Parameter
 from pytraj.leaves.result import Result
 from pytraj.storage.interface import ColumnData, RunTableData, Storage
 from pytraj.storage.records import COMPLETED, LeafRecord, RunRecord
+from pytraj.storage.runbatch import RunStarts, batch_leaves
 from pytraj.trajectory.columncache import ColumnCache
 from pytraj.trajectory.exploration import Exploration
 from pytraj.trajectory.running import failure_record, finish_record, start_record
@@ -29,6 +32,7 @@ from pytraj.tree.node import Group, Node
 __all__ = ["RestoreRun", "RunHost", "RunLifecycle"]
 
 _Traj = TypeVar("_Traj")
+_FLOATS = {float}
 
 
 class RunHost(Protocol):
@@ -81,6 +85,7 @@ class RunLifecycle:
         "_host",
         "_parameters_locked",
         "_per_run_nodes",
+        "_plans",
         "_single_items",
         "_wheres",
     )
@@ -92,6 +97,12 @@ class RunLifecycle:
         # Hot-path caches for runs: every parameter locked already; name -> per-run leaf.
         self._parameters_locked = False
         self._per_run_nodes: dict[tuple[str, str], tuple[Result, str]] = {}
+        # (branch, path) -> (leaf, item names, keys, item names as a set) of the items a
+        # plain Result got last time (add_per_run's path for the same float items again).
+        self._plans: dict[
+            tuple[str, str],
+            tuple[Result, tuple[str, ...], tuple[tuple[str, str], ...], frozenset[str]],
+        ] = {}
         # (branch, path) -> (leaf, item, (full name, item), where) of single-value adds.
         self._single_items: dict[
             tuple[str, str], tuple[Result, str, tuple[str, str], str, bool]
@@ -131,6 +142,7 @@ class RunLifecycle:
     def forget_nodes(self) -> None:
         """The tree changed: drop the resolved per-run leaves and unlock the parameters."""
         self._per_run_nodes.clear()
+        self._plans.clear()
         self._single_items.clear()
         self._wheres.clear()
         self._parameters_locked = False
@@ -160,14 +172,66 @@ class RunLifecycle:
             exploration.ensure_point_ids()
             point_id = table.point_id(idx)
         if not self._parameters_locked:
-            for leaf in host.par.iter_leaves():
-                if isinstance(leaf, Parameter):
-                    leaf.lock()
-            self._parameters_locked = True
+            self._lock_parameters()
         state = start_record(idx, point_id, attempt)
         self._active = state
         self._current_idx = idx
         return state
+
+    def prepare_runs(self, indices: Sequence[int]) -> RunStarts | None:
+        """Read what the runs ``indices`` start from, once for all of them (the serial
+        runner's lane; :meth:`enter` starts each). None when they are not distinct run
+        indices of this trajectory (the runner then uses :meth:`begin`, which says why)."""
+        host = self._host
+        n = len(host.run_table)
+        if self._active is not None or not len(indices):
+            return None
+        if type(indices) is range:
+            if indices.step != 1 or indices.start < 0 or indices.stop > n:
+                return None
+            where: np.ndarray | slice = slice(indices.start, indices.stop)
+            index_array: np.ndarray | None = None
+            listed: Sequence[int] = indices
+        else:
+            if any(type(idx) is not int for idx in indices):
+                return None  # numpy indices: begin() makes them ints
+            index_array = np.array(indices, dtype=np.int64)
+            if index_array.min() < 0 or index_array.max() >= n:
+                return None
+            increasing = bool(np.all(index_array[1:] > index_array[:-1]))
+            if not increasing and len(np.unique(index_array)) != len(index_array):
+                return None
+            where, listed = index_array, indices
+        exploration = host.exploration
+        if not exploration.ids_valid:
+            exploration.ensure_point_ids()
+        status, point_ids, attempts = host.run_table.start_infos(where)
+        completed = frozenset(np.flatnonzero(status == COMPLETED).tolist())
+        first = int(attempts[0])
+        same = bool(np.all(attempts == first))
+        return RunStarts(listed, index_array, point_ids, first if same else attempts, completed)
+
+    def enter(self, record: RunRecord) -> None:
+        """Start run ``record.idx`` with ``record`` as its record (:meth:`begin` for a run
+        whose status and point id :meth:`prepare_runs` read already); the run's values go
+        into ``record.values``, :meth:`leave` or :meth:`finish` ends it."""
+        if self._active is not None:
+            raise RunError(f"run {self._active.idx} is in progress; runs cannot nest")
+        if not self._parameters_locked:
+            self._lock_parameters()
+        self._active = record
+        self._current_idx = record.idx
+
+    def leave(self) -> None:
+        """End the run :meth:`enter` started (its record holds what it added)."""
+        self._active = None
+        self._current_idx = -1
+
+    def _lock_parameters(self) -> None:
+        for leaf in self._host.par.iter_leaves():
+            if isinstance(leaf, Parameter):
+                leaf.lock()
+        self._parameters_locked = True
 
     def finish(self, state: RunRecord, exc: BaseException | None = None) -> RunRecord:
         """End a run: the record of a completed attempt, or a failed one when ``exc`` is given."""
@@ -182,12 +246,11 @@ class RunLifecycle:
         self._current_idx = -1
 
     # -- committing ----------------------------------------------------------------
-    def commit(self, records: list[RunRecord]) -> None:
+    def commit(self, records: Sequence[RunRecord]) -> None:
         """Enter finished runs into the tree, the run table and storage (one writer)."""
         host = self._host
-        for record in records:
-            for leaf in record.leaves:
-                self.learn_leaf(leaf)
+        for leaf in batch_leaves(records):
+            self.learn_leaf(leaf)
         storage = host.storage
         if host.definition_dirty and storage.writable:
             host.store_definition()
@@ -277,6 +340,19 @@ class RunLifecycle:
             for item, value in items.items():
                 self.set_value(node, item, value, full)  # raises: no run is active
             return node
+        plan = self._plans.get((branch, path))
+        if (
+            plan is not None
+            and plan[0] is node
+            and tuple(items) == plan[1]
+            and state.values.keys().isdisjoint(plan[2])
+            and node.raw_items.keys() >= plan[3]
+            and {*map(type, items.values())} == _FLOATS
+        ):
+            # The same float items as before, all declared, none added yet (W3's ten
+            # scalars per run): a float always is storable in a plain Result.
+            state.values.update(zip(plan[2], items.values(), strict=True))
+            return node
         # set_value inlined for items the leaf knows and the run has not added yet (W3's
         # ten scalars per run); anything else goes through set_value, which says why.
         values, declared, wheres = state.values, node.raw_items, self._wheres
@@ -291,6 +367,14 @@ class RunLifecycle:
             if not plain or type(value) is not float:  # a float always is storable
                 check(value, where)
             values[key] = value
+        if plain:
+            names = tuple(items)
+            self._plans[(branch, path)] = (
+                node,
+                names,
+                tuple((full, item) for item in names),
+                frozenset(names),
+            )
         return node
 
     def add_single(

@@ -9,7 +9,7 @@ import traceback
 
 from pytraj.storage.records import COMPLETED, FAILED, FailureRecord, RunRecord
 
-__all__ = ["failure_record", "finish_record", "start_record", "this_host"]
+__all__ = ["failure_record", "finish_record", "start_record", "this_host", "this_pid"]
 
 _HOST: str | None = None
 
@@ -32,6 +32,11 @@ def this_host() -> str:
     if _HOST is None:
         _HOST = socket.gethostname()
     return _HOST
+
+
+def this_pid() -> int:
+    """This process's id (kept per process, renewed in a forked child)."""
+    return _PID
 
 
 def start_record(idx: int, point_id: bytes, attempt: int) -> RunRecord:

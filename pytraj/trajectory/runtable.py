@@ -233,6 +233,16 @@ class RunTable:
         attempt: int = row[3]
         return status, row[1], 1 if status == PENDING and attempt == 0 else attempt + 1
 
+    def start_infos(self, indices: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`start_info` of many runs at once: their status codes, point ids and
+        next attempts, as arrays in the order of ``indices`` (a slice gives views of the
+        point ids: no copy of 16 MB for a million runs)."""
+        rows = self._rows[: self._n]
+        status = rows["status"][indices]
+        attempt = rows["attempt"][indices].astype(np.int32)
+        fresh = (status == PENDING) & (attempt == 0)
+        return status, rows["point_id"][indices], np.where(fresh, 1, attempt + 1)
+
     def next_attempt(self, idx: int) -> int:
         """The attempt number a new try of run ``idx`` gets."""
         if self.status(idx) == PENDING and int(self._rows["attempt"][idx]) == 0:

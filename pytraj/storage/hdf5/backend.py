@@ -3,9 +3,9 @@
 Writing: :meth:`HDF5Storage.commit_runs` appends the batch to the write-ahead journal
 (one ``os.writev``) and buffers it in Python lists; nothing touches HDF5. The buffers go
 into the file in bulk on a budget (:data:`FLUSH_SECONDS`, :data:`FLUSH_RUNS`,
-:data:`FLUSH_BYTES`), on :meth:`~HDF5Storage.flush` / :meth:`~HDF5Storage.close`, and
-before any read that needs them; each flush fsyncs the journal (in a thread, while it
-writes) and opens the HDF5 file only for the time it writes.
+:data:`FLUSH_VALUES`, :data:`FLUSH_BYTES`), on :meth:`~HDF5Storage.flush` /
+:meth:`~HDF5Storage.close`, and before any read that needs them; each flush fsyncs the
+journal (in a thread, while it writes) and opens the HDF5 file only for the time it writes.
 
 Reading (:class:`~pytraj.storage.hdf5.store.TrajectoryStore`): the definition, run
 table and columns are read on demand, one read per store.
@@ -31,12 +31,16 @@ from pytraj.storage.hdf5.store import TrajectoryStore
 from pytraj.storage.interface import ColumnData, RunTableData, Storage, value_nbytes
 from pytraj.storage.records import LeafRecord, RunRecord, StudyDefinition
 
-__all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "HDF5Storage"]
+__all__ = ["FLUSH_BYTES", "FLUSH_RUNS", "FLUSH_SECONDS", "FLUSH_VALUES", "HDF5Storage"]
 
-#: Flush budget: buffered runs go into HDF5 after this long, this many runs, or this
-#: many journaled bytes, whichever comes first.
+#: Flush budget: buffered runs go into HDF5 after this long, this many runs, this many
+#: buffered values (a run's row and each of its items count one), or this many journaled
+#: bytes, whichever comes first. Every flush opens the file and its nodes (a few ms), so
+#: a study of one float per run flushes every 25,000 runs (each buffered run holds about
+#: 200 bytes at the flush), one of a dozen items (W3) about every 11,000.
 FLUSH_SECONDS = 1.0
-FLUSH_RUNS = 10_000
+FLUSH_RUNS = 25_000
+FLUSH_VALUES = 150_000
 FLUSH_BYTES = 64 * 1024 * 1024
 
 
@@ -143,8 +147,10 @@ class HDF5Storage(TrajectoryStore, Storage):
 
     def _flush_on_budget(self) -> None:
         state = self._state
+        runs = self.buffered_runs()
         if (
-            self.buffered_runs() >= FLUSH_RUNS
+            runs >= FLUSH_RUNS
+            or runs * (1 + self.buffered_columns()) >= FLUSH_VALUES
             or self._bulk_bytes >= FLUSH_BYTES
             or state.journal_size_pending() >= FLUSH_BYTES
             or time.monotonic() - state.last_flush >= FLUSH_SECONDS

@@ -220,3 +220,7 @@ class RunBuffers:
     def buffered_runs(self) -> int:
         """Rows waiting in the buffers."""
         return len(self._rows) + sum(len(block) for block in self._row_blocks)
+
+    def buffered_columns(self) -> int:
+        """How many per-run columns have values waiting in the buffers."""
+        return len(self._buffers)

@@ -40,7 +40,7 @@ from pytraj.storage.hdf5.codecs import (
 )
 from pytraj.storage.hdf5.options import FileOptions
 from pytraj.storage.hdf5.sizes import read_leaf
-from pytraj.storage.valuecodec import dumps, loads
+from pytraj.storage.valuecodec import dumps, dumps_each, loads
 
 __all__ = [
     "ColumnSpec",
@@ -178,6 +178,12 @@ class ColumnSpec:
         if kind == "pickle":
             return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         return dumps(value)
+
+    def to_bytes_each(self, values: Sequence[Any]) -> list[bytes]:
+        """:meth:`to_bytes` of each value (fitting); encoded values as a column."""
+        if self.kind in ("text", "bytes", "pickle"):
+            return [self.to_bytes(value) for value in values]
+        return dumps_each(values)
 
     def from_bytes(self, raw: bytes) -> Any:
         """Inverse of :meth:`to_bytes` (pickles stay bytes: unpickled on access only)."""
@@ -330,7 +336,7 @@ def append_rows(group: Any, name: str, spec: ColumnSpec, values: Sequence[Any]) 
     if not values:
         return
     if spec.is_heap:
-        append_heap(group, name, [spec.to_bytes(value) for value in values])
+        append_heap(group, name, spec.to_bytes_each(values))
         return
     node = group._f_get_child(name)
     dtype = spec.dtype

@@ -61,6 +61,7 @@ from pytraj.storage.hdf5.journal_format import (
 from pytraj.storage.hdf5.writeguard import NO_SPACE
 from pytraj.storage.recordcodec import definition_chunks, encode_runs_into
 from pytraj.storage.records import RunRecord, StudyDefinition
+from pytraj.storage.runbatch import batch_leaves
 
 __all__ = [
     "CHECKPOINT",
@@ -424,12 +425,11 @@ class Journal:
         if not records:
             return
         pickled = self._pickled_of(traj_name)
-        for record in records:
-            for leaf in record.leaves:
-                if leaf.pickled:
-                    if pickled is None:
-                        pickled = self._pickled[traj_name] = set()
-                    pickled.add(leaf.path)
+        for leaf in batch_leaves(records):
+            if leaf.pickled:
+                if pickled is None:
+                    pickled = self._pickled[traj_name] = set()
+                pickled.add(leaf.path)
         chunks = [name_chunk(traj_name)]
         encode_runs_into(chunks, records, pickled=pickled or ())
         self._append(RUNS, chunks)
