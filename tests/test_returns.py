@@ -64,7 +64,10 @@ def test_adding_after_iterating_keeps_every_pair() -> None:
 @pytest.mark.parametrize("ncores", [1, 2])
 def test_env_run_returns_a_plain_list(tmp_path: object, ncores: int) -> None:
     env = pt.Environment(
-        trajectory="t", filename=tmp_path / "r.h5", ncores=ncores, progress=False  # type: ignore[operator]
+        trajectory="t",
+        filename=tmp_path / "r.h5",
+        ncores=ncores,
+        progress=False,  # type: ignore[operator]
     )
     traj = env.trajectory
     traj.add_parameter("x", 0)
