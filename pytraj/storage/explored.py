@@ -29,6 +29,7 @@ __all__ = [
     "same_stored_values",
 ]
 
+
 class _StoredColumn(Sequence[Any]):
     """A column of ``length`` values read by ``load`` (one read) on first use."""
 
@@ -173,7 +174,7 @@ class ExploredColumn(_StoredColumn):
         if dtype is None:
             return None
         try:
-            array = np.array(values, dtype=dtype)
+            array: np.ndarray = np.array(values, dtype=dtype)
         except OverflowError:  # an int beyond 64 bits: kept exactly, in a list
             return None
         return cls.of_array(array, numpy_scalars=False, description=description)
