@@ -5,8 +5,9 @@ of one hung run and carry on, it shares one queue (so Ctrl-C cannot stop queued 
 from starting), and it knows nothing of caps. Here every worker has its own duplex
 :class:`~multiprocessing.connection.Connection`; the main process keeps a few tasks
 queued in each worker (so a worker never waits for the main process between runs),
-waits on all pipes and process sentinels at once with
-:func:`multiprocessing.connection.wait`, and knows at any time which worker runs what.
+waits on all pipes and process sentinels at once (a selector kept for the job on POSIX,
+:func:`multiprocessing.connection.wait` elsewhere), and knows at any time which worker
+runs what.
 
 :class:`WorkerPool` manages the processes; :class:`PoolRunner` drives them for a job.
 """
@@ -77,7 +78,7 @@ def pace_seconds(mean_run: float, behind: int) -> float:
 class PoolWorker:
     """One worker process, its pipe and the tasks it holds (the first one runs)."""
 
-    __slots__ = ("conn", "head_started", "pending", "pid", "process", "queue", "ready", "started")
+    __slots__ = ("conn", "head_started", "pid", "poller", "process", "queue", "ready", "started")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
@@ -85,10 +86,10 @@ class PoolWorker:
         self.pid: int = process.pid or 0
         #: Polls this worker's pipe alone (POSIX): one system call per check, where
         #: ``conn.poll()`` builds a selector each time.
-        self.pending: Any = None
+        self.poller: Any = None
         if _SELECTOR:
-            self.pending = select.poll()
-            self.pending.register(conn.fileno(), select.POLLIN)
+            self.poller = select.poll()
+            self.poller.register(conn.fileno(), select.POLLIN)
         self.queue: deque[Task] = deque()
         #: When the task at the head of the queue started (monotonic clock); the worker
         #: starts the next task the moment it sent the previous result.
@@ -230,7 +231,7 @@ class WorkerPool:
                 yield from self._drain(worker)
 
     def _drain(self, worker: PoolWorker) -> Iterator[tuple[PoolWorker, tuple[Any, ...] | None]]:
-        poll = worker.conn.poll if worker.pending is None else worker.pending.poll
+        poll = worker.conn.poll if worker.poller is None else worker.poller.poll
         while True:
             try:
                 if not poll(0):
