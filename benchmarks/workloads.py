@@ -63,6 +63,7 @@ __all__ = [
     "measure_work_cpu",
     "measure_work_time",
     "parallel_efficiency",
+    "timed_busy_work",
     "w3_values",
     "x_values",
 ]
@@ -230,16 +231,25 @@ def cpu_seconds() -> float:
     return total
 
 
-def cpu_above_work(n: int, work_cpu: float, cpu_spent: float) -> float:
-    """W4's CPU per run above the work: ``(CPU of all processes - N x work) / N``.
+def cpu_above_work(n: int, work_cpu_total: float, cpu_spent: float) -> float:
+    """W4's CPU per run above the work: ``(CPU of all processes - the runs' work) / N``.
 
-    ``work_cpu`` is one busy-work call's CPU measured serially
-    (:func:`measure_work_cpu`); ``cpu_spent`` what the main process and its workers
-    used from the start of the runs to the end of the pool (:func:`cpu_seconds`).
-    What is left is the framework's cost per run: handing points out, sending
-    results back, storing, starting and stopping workers.
+    ``work_cpu_total`` is the CPU the N busy-work calls took, each measured in the
+    worker that ran it (:func:`timed_busy_work`): on a shared machine one call's CPU
+    measured serially in another process differs from it by more than the framework's
+    cost (it came out negative for the floor at load 4). ``cpu_spent`` is what the main
+    process and its workers used from the start of the runs to the end of the pool
+    (:func:`cpu_seconds`). What is left is the framework's cost per run: handing points
+    out, sending results back, storing, starting and stopping workers.
     """
-    return (cpu_spent - n * work_cpu) / n
+    return (cpu_spent - work_cpu_total) / n
+
+
+def timed_busy_work(iterations: int) -> float:
+    """Run :func:`busy_work` and return the CPU seconds it took in this process."""
+    start = time.process_time()
+    busy_work(iterations)
+    return time.process_time() - start
 
 
 def parallel_efficiency(n: int, work_seconds: float, wall_seconds: float) -> float:

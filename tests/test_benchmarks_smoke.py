@@ -23,6 +23,7 @@ from benchmarks.workloads import (
     WORKLOADS,
     cpu_above_work,
     parallel_efficiency,
+    timed_busy_work,
 )
 
 # What a system may answer instead of a measurement without the harness being broken.
@@ -203,9 +204,15 @@ def test_the_data_checks_catch_a_wrong_value() -> None:
 
 
 def test_cpu_above_work_is_what_all_processes_spent_beyond_the_work_per_run() -> None:
-    # 1,000 runs of 5 ms of CPU; the main process and its workers spent 6.2 s in all.
-    assert cpu_above_work(1_000, 0.005, 6.2) == pytest.approx(0.0012)
-    assert cpu_above_work(1_000, 0.005, 5.0) == pytest.approx(0.0)
+    # 1,000 runs whose work took 5.0 s of CPU in all, as the workers measured it; the main
+    # process and its workers spent 6.2 s.
+    assert cpu_above_work(1_000, 5.0, 6.2) == pytest.approx(0.0012)
+    assert cpu_above_work(1_000, 5.0, 5.0) == pytest.approx(0.0)
+
+
+def test_timed_busy_work_returns_the_cpu_the_work_took() -> None:
+    seconds = timed_busy_work(200_000)
+    assert 0.0 < seconds < 10.0
 
 
 def test_parallel_efficiency_is_work_over_workers_times_wall() -> None:

@@ -39,13 +39,12 @@ from benchmarks.workloads import (
     LARGE_ARRAY_LENGTH,
     MERGE_ARRAY_LENGTH,
     WORKERS,
-    busy_work,
     cpu_above_work,
     cpu_seconds,
     expected_z,
-    measure_work_cpu,
     measure_work_time,
     parallel_efficiency,
+    timed_busy_work,
     w3_values,
     x_values,
 )
@@ -85,10 +84,11 @@ def simulate_w3(traj: Any) -> None:
     traj.add_result("info", info)
 
 
-def simulate_w4(traj: Any, iterations: int) -> None:
-    """W4: busy-work, then W1's float."""
-    busy_work(iterations)
+def simulate_w4(traj: Any, iterations: int) -> float:
+    """W4: busy-work, then W1's float; returns the busy-work's CPU seconds."""
+    work_cpu = timed_busy_work(iterations)
     traj.add_result("z", expected_z(traj.x))
+    return work_cpu
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def _close(env: Any) -> float:
 
 def _run(
     cell: Cell,
-    simulate: Callable[..., None],
+    simulate: Callable[..., float | None],
     *args: Any,
     offset: int = 0,
     name: str = "pytraj.h5",
@@ -137,11 +137,15 @@ def _run(
         env, _ = _study(cell, path, offset, **options)
         cpu_before = cpu_seconds()
         with timed() as watch:
-            env.run(simulate, *args)
+            returned = env.run(simulate, *args)
         close_s = _close(env)
         # CPU of this process and of the pool's workers (ended and waited for by now).
         cpu_s = cpu_seconds() - cpu_before
-    return path, watch.seconds, {"close_s": close_s, "cpu_s": cpu_s, "study_s": study.seconds}
+    # W4's simulation returns its busy-work's CPU seconds (others return None).
+    work_cpu_s = sum(value for _, value in returned if value is not None)
+    del returned
+    extra = {"close_s": close_s, "cpu_s": cpu_s, "study_s": study.seconds, "work_cpu_s": work_cpu_s}
+    return path, watch.seconds, extra
 
 
 # -- runners ----------------------------------------------------------------------------
@@ -216,7 +220,6 @@ def w3(cell: Cell) -> Outcome:
 def w4(cell: Cell) -> Outcome:
     """W4: W1 with busy-work on ``ncores=2`` (the cell's start method)."""
     work = measure_work_time(cell.iterations)
-    work_cpu = measure_work_cpu(cell.iterations)
     # W4 keeps the platform's default start method (no option); W4spawn asks for spawn.
     default = multiprocessing.get_start_method()
     options: dict[str, Any] = {"ncores": WORKERS}
@@ -227,7 +230,7 @@ def w4(cell: Cell) -> Outcome:
     extra.update(
         work_s=work,
         efficiency=parallel_efficiency(cell.n, work, seconds),
-        cpu_above_s=cpu_above_work(cell.n, work_cpu, extra["cpu_s"]),
+        cpu_above_s=cpu_above_work(cell.n, extra["work_cpu_s"], extra["cpu_s"]),
     )
     return Outcome(seconds, [path], check, extra, version=_version())
 

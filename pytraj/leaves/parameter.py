@@ -192,8 +192,12 @@ class Parameter(Leaf):
         return coerce_range(self._default, given, where=self.full_name or self.name)
 
     def set_range(self, values: Sequence[Any] | None) -> None:
-        """Install already coerced values, one per run (or None to stop exploring)."""
-        self._range = list(values) if values is not None else None
+        """Install already coerced values, one per run (or None to stop exploring); an
+        :class:`ExploredColumn` is held as it is (an array, no object per run)."""
+        if type(values) is ExploredColumn:
+            self._range = values  # type: ignore[assignment]  # a sequence, as loaded ranges are
+        else:
+            self._range = list(values) if values is not None else None
         self._changed()
 
     def extend_range(self, values: Sequence[Any]) -> None:

@@ -5,8 +5,9 @@ of one hung run and carry on, it shares one queue (so Ctrl-C cannot stop queued 
 from starting), and it knows nothing of caps. Here every worker has its own duplex
 :class:`~multiprocessing.connection.Connection`; the main process keeps a few tasks
 queued in each worker (so a worker never waits for the main process between runs),
-waits on all pipes and process sentinels at once with
-:func:`multiprocessing.connection.wait`, and knows at any time which worker runs what.
+waits on all pipes and process sentinels at once (a selector kept for the job on POSIX,
+:func:`multiprocessing.connection.wait` elsewhere), and knows at any time which worker
+runs what.
 
 :class:`WorkerPool` manages the processes; :class:`PoolRunner` drives them for a job.
 """
@@ -16,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
+import select
+import selectors
 import threading
 import time
 from collections import deque
@@ -34,7 +38,7 @@ from pytraj.run.worker import StudyInput, Task, worker_main
 from pytraj.storage.records import FAILED, FailureRecord, RunRecord
 from pytraj.trajectory.running import this_host
 
-__all__ = ["PoolRunner", "PoolWorker", "WorkerPool"]
+__all__ = ["PoolLoop", "PoolRunner", "PoolWorker", "WorkerPool", "pace_seconds"]
 
 log = logging.getLogger("pytraj.run")
 
@@ -46,23 +50,46 @@ CHUNK_SECONDS = 0.002
 MAX_CHUNK = 64
 #: Each worker holds about this much work (seconds) queued, so that it keeps running
 #: while the main process waits for a CPU on a busy machine or commits a batch.
-QUEUE_SECONDS = 0.05
+QUEUE_SECONDS = 0.1
 MAX_QUEUE = 256
 #: While every worker holds a next task, the main process wakes at most this often:
 #: results gather in the pipes meanwhile, and each wake-up it saves is a core handed
 #: back to a worker (on 2 cores, ~400 wake-ups a second cost 5 ms runs ~5 %).
 PACE_SECONDS = 0.01
+#: ... and, when runs are long enough that every worker holds more queued work, up to
+#: half of that work's time, at most this long (5 ms runs on 2 workers: about 45
+#: wake-ups a second instead of 100, each handling a few results).
+MAX_PACE_SECONDS = 0.05
+
+
+#: Watch the pipes with a selector kept for the whole job (POSIX); elsewhere
+#: :func:`multiprocessing.connection.wait` builds one per call.
+_SELECTOR = os.name == "posix" and hasattr(select, "poll")
+
+
+def pace_seconds(mean_run: float, behind: int) -> float:
+    """How long the main process may sleep between wake-ups while every worker holds
+    ``behind`` runs queued behind its running one, runs taking ``mean_run`` seconds
+    (0: not known yet): half the time those runs take, within :data:`PACE_SECONDS` and
+    :data:`MAX_PACE_SECONDS`, so that no worker runs dry meanwhile."""
+    return min(max(PACE_SECONDS, behind * mean_run / 2), MAX_PACE_SECONDS)
 
 
 class PoolWorker:
     """One worker process, its pipe and the tasks it holds (the first one runs)."""
 
-    __slots__ = ("conn", "head_started", "pid", "process", "queue", "ready", "started")
+    __slots__ = ("conn", "head_started", "pid", "poller", "process", "queue", "ready", "started")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
         self.pid: int = process.pid or 0
+        #: Polls this worker's pipe alone (POSIX): one system call per check, where
+        #: ``conn.poll()`` builds a selector each time.
+        self.poller: Any = None
+        if _SELECTOR:
+            self.poller = select.poll()
+            self.poller.register(conn.fileno(), select.POLLIN)
         self.queue: deque[Task] = deque()
         #: When the task at the head of the queue started (monotonic clock); the worker
         #: starts the next task the moment it sent the previous result.
@@ -93,6 +120,10 @@ class WorkerPool:
         self.size = size
         self.workers: list[PoolWorker] = []
         self.started_count = 0
+        #: Every worker's pipe and process sentinel, registered once per worker.
+        self._selector: selectors.BaseSelector | None = (
+            selectors.DefaultSelector() if _SELECTOR else None
+        )
 
     # -- processes -------------------------------------------------------------------
     def start(self) -> None:
@@ -117,7 +148,18 @@ class WorkerPool:
         process.start()
         child.close()
         self.started_count += 1
-        return PoolWorker(process, parent)
+        worker = PoolWorker(process, parent)
+        if self._selector is not None:
+            self._selector.register(parent, selectors.EVENT_READ, worker)
+            self._selector.register(process.sentinel, selectors.EVENT_READ, worker)
+        return worker
+
+    def _unwatch(self, worker: PoolWorker) -> None:
+        if self._selector is None:
+            return
+        for handle in (worker.conn, worker.process.sentinel):
+            with contextlib.suppress(KeyError, ValueError, OSError):  # not (or no longer) open
+                self._selector.unregister(handle)
 
     def replace(self, worker: PoolWorker) -> PoolWorker:
         """Remove a dead or killed worker and start a new one in its place."""
@@ -132,6 +174,7 @@ class WorkerPool:
         self._discard(worker)
 
     def _discard(self, worker: PoolWorker) -> None:
+        self._unwatch(worker)
         if worker in self.workers:
             self.workers.remove(worker)
         if worker.process.is_alive():
@@ -167,22 +210,31 @@ class WorkerPool:
     def receive(self, timeout: float) -> Iterator[tuple[PoolWorker, tuple[Any, ...] | None]]:
         """Wait up to ``timeout`` seconds; yield ``(worker, message)`` for every message
         waiting, and ``(worker, None)`` for a worker whose process ended."""
-        by_handle: dict[Any, PoolWorker] = {}
-        for worker in self.workers:
-            by_handle[worker.conn] = worker
-            by_handle[worker.process.sentinel] = worker
-        seen: set[int] = set()
-        for handle in wait(list(by_handle), timeout=timeout):
-            worker = by_handle[handle]
-            if id(worker) in seen:
-                continue
-            seen.add(id(worker))
-            yield from self._drain(worker)
+        ready: list[PoolWorker] = []
+        if self._selector is not None:
+            if not self.workers:  # nothing to watch: wait as a selector would
+                time.sleep(max(timeout, 0.0))
+                return
+            for key, _events in self._selector.select(timeout):
+                if key.data not in ready:
+                    ready.append(key.data)
+        else:
+            by_handle: dict[Any, PoolWorker] = {}
+            for worker in self.workers:
+                by_handle[worker.conn] = worker
+                by_handle[worker.process.sentinel] = worker
+            for handle in wait(list(by_handle), timeout=timeout):
+                if by_handle[handle] not in ready:
+                    ready.append(by_handle[handle])
+        for worker in ready:
+            if worker in self.workers:  # not replaced by an earlier message's handling
+                yield from self._drain(worker)
 
     def _drain(self, worker: PoolWorker) -> Iterator[tuple[PoolWorker, tuple[Any, ...] | None]]:
+        poll = worker.conn.poll if worker.poller is None else worker.poller.poll
         while True:
             try:
-                if not worker.conn.poll():
+                if not poll(0):
                     break
                 message = worker.conn.recv()
             except (EOFError, OSError):
@@ -204,8 +256,11 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(timeout=STOP_GRACE)
+            self._unwatch(worker)
             worker.conn.close()
         self.workers.clear()
+        if self._selector is not None:
+            self._selector.close()
 
 
 class PoolRunner(Runner):
@@ -256,7 +311,7 @@ class PoolRunner(Runner):
             pickle_arguments=self.start_method != "fork",
         )
         pool = WorkerPool(self.context, study, size)
-        loop = _PoolLoop(
+        loop = PoolLoop(
             self, job, study=study, pool=pool, session=session, control=control, gate=gate
         )
         try:
@@ -266,7 +321,7 @@ class PoolRunner(Runner):
             pool.close(kill=control.aborted or loop.failed_to_start)
 
 
-class _PoolLoop:
+class PoolLoop:
     """The main process's side of the pool for one job."""
 
     def __init__(
@@ -316,6 +371,13 @@ class _PoolLoop:
                 self.held = True
                 return
             count = min(chunk, room, len(self.pending))
+            if not self.gate.caps.active:
+                # One message tops the worker's queue up (one pipe write and one unpickling
+                # for several runs, not one each); the last runs are shared out evenly.
+                level = math.ceil(
+                    (self.pool.in_flight + len(self.pending)) / len(self.pool.workers)
+                )
+                count = min(room, len(self.pending), max(count, level - len(worker.queue)))
             tasks = [
                 make_task(self.job, self.pending.popleft(), self.frozen, self.explored)
                 for _ in range(count)
@@ -345,13 +407,18 @@ class _PoolLoop:
             self.session.maybe_commit()
 
     def _pace(self) -> None:
-        """Sleep out the rest of :data:`PACE_SECONDS` since the last wake-up, if every
-        worker has a task queued behind the running one (none can run dry meanwhile)."""
+        """Sleep out the rest of the pace (:data:`PACE_SECONDS`, longer for long runs)
+        since the last wake-up, if every worker has a task queued behind the running one
+        (none can run dry meanwhile)."""
+        workers = self.pool.workers
         if self.control.stopping or not all(
-            len(worker.queue) >= 2 and worker.ready for worker in self.pool.workers
+            len(worker.queue) >= 2 and worker.ready for worker in workers
         ):
             return
-        rest = min(PACE_SECONDS - (time.monotonic() - self.woke), self._timeout())
+        count = self.session.count
+        mean = self.session.run_seconds / count if count else 0.0
+        pace = pace_seconds(mean, min(len(worker.queue) for worker in workers) - 1)
+        rest = min(pace - (time.monotonic() - self.woke), self._timeout())
         if rest > 0:
             time.sleep(rest)
 

@@ -18,6 +18,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from pytraj.run.progress import Progress
+from pytraj.run.returns import ReturnValues
 from pytraj.storage.records import COMPLETED, WRITER_KEY, RunRecord
 from pytraj.storage.runbatch import LaneRun, RecordBatch, RunLane, RunStarts
 from pytraj.trajectory.running import this_host, this_pid
@@ -109,7 +110,7 @@ class RunSession:
         #: Position of this writer session in ``provenance["writers"]`` (-1: none).
         self.writer = writer
         #: ``(idx, return value)`` of the completed runs (empty unless ``keep_values``).
-        self.results: list[tuple[int, Any]] = []
+        self.results = ReturnValues()
         self._keep_values = keep_values
         self._completed = 0
         self.failed: list[int] = []
@@ -132,7 +133,7 @@ class RunSession:
         if record.status == COMPLETED:
             self._completed += 1
             if self._keep_values:
-                self.results.append((record.idx, value))
+                self.results.add(record.idx, value)
         else:
             self.failed.append(record.idx)
             self._batch_failed += 1
@@ -158,7 +159,7 @@ class RunSession:
         runs = lane.runs
         runs.append(run)
         if self._keep_values:
-            self.results.append((idx, value))
+            self.results.add(idx, value)
         return len(runs) + len(self._batch) >= COMMIT_EVERY or run[2] >= self._due
 
     def maybe_commit(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
 import threading
 import traceback
@@ -257,8 +258,9 @@ def worker_main(conn: Connection, study: StudyInput, death_signal: bool = False)
         return
     conn.send(("ready", os.getpid(), study.start_method, forwarder.take()))
     queue: deque[Task] = deque()
+    waiting = _message_check(conn)
     while True:
-        while not queue or conn.poll():
+        while not queue or waiting():
             try:
                 message = conn.recv()
             except EOFError:  # the main process went away
@@ -280,6 +282,20 @@ def worker_main(conn: Connection, study: StudyInput, death_signal: bool = False)
             _send_outcome(conn, record, value, forwarder)
         except OSError:  # the main process went away while the run was running
             return
+
+
+def _message_check(conn: Connection) -> Callable[[], bool]:
+    """A check whether a message waits in ``conn``: one ``poll`` system call on POSIX
+    (``conn.poll()`` builds a selector for every call, once per run here)."""
+    if os.name != "posix" or not hasattr(select, "poll"):
+        return conn.poll
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+
+    def waiting() -> bool:
+        return bool(poller.poll(0))
+
+    return waiting
 
 
 def _send_outcome(

@@ -23,29 +23,22 @@ import numpy as np
 from pytraj.errors import FileFormatError
 
 __all__ = [
-    "ONE_BY_ONE",
     "ExploredColumn",
     "StoredPointIds",
     "is_stored_column",
     "same_stored_values",
 ]
 
-#: Values asked one at a time after which a column holds all of them as Python objects
-#: (a list index is cheaper than converting one element of the array each time).
-ONE_BY_ONE = 1024
-
 
 class _StoredColumn(Sequence[Any]):
     """A column of ``length`` values read by ``load`` (one read) on first use."""
 
-    __slots__ = ("__weakref__", "_array", "_items", "_length", "_load", "_reads", "description")
+    __slots__ = ("__weakref__", "_array", "_length", "_load", "description")
 
     def __init__(self, length: int, load: Callable[[], np.ndarray], description: str) -> None:
         self._length = int(length)
         self._load: Callable[[], np.ndarray] | None = load
         self._array: np.ndarray | None = None
-        self._items: list[Any] | None = None
-        self._reads = 0
         self.description = description
 
     def __len__(self) -> int:
@@ -77,8 +70,6 @@ class _StoredColumn(Sequence[Any]):
 
     def tolist(self) -> list[Any]:
         """Every value as Python objects (a new list)."""
-        if self._items is not None:
-            return list(self._items)
         return self._objects(self.to_numpy())
 
     @abstractmethod
@@ -97,17 +88,16 @@ class _StoredColumn(Sequence[Any]):
         array = self.to_numpy()
         if isinstance(key, slice):
             return self._objects(array[key])
-        items = self._items
-        if items is not None:
-            return items[key]
         position = int(key) + self._length if key < 0 else int(key)
         if not 0 <= position < self._length:
             raise IndexError(f"index {key} is out of range for {self._length} values")
-        self._reads += 1
-        if self._reads > ONE_BY_ONE:
-            # Read one by one (runs of a continued study): Python objects once for all.
-            self._items = self.tolist()
-        return self._objects(array[position : position + 1])[0]
+        # One element converted as tolist() converts them all, without a Python object
+        # per value of the column (a run reads its own value).
+        return self._object(array, position)
+
+    @abstractmethod
+    def _object(self, array: np.ndarray, position: int) -> Any:
+        """The value at ``position`` of ``array``, the object :meth:`_objects` gives."""
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, _StoredColumn):
@@ -173,6 +163,22 @@ class ExploredColumn(_StoredColumn):
         column.load()
         return column
 
+    @classmethod
+    def of_values(cls, values: Sequence[Any], *, description: str) -> ExploredColumn | None:
+        """Explored values of one plain Python type (all ``float``, all ``int`` within
+        64 bits, or all ``bool``) as one array: 8 bytes a run instead of a list slot and
+        an object; they come back as the same Python objects. None for any other values
+        (they stay a list)."""
+        kinds = set(map(type, values))
+        dtype = _PLAIN_DTYPES.get(kinds.pop()) if len(kinds) == 1 else None
+        if dtype is None:
+            return None
+        try:
+            array: np.ndarray = np.array(values, dtype=dtype)
+        except OverflowError:  # an int beyond 64 bits: kept exactly, in a list
+            return None
+        return cls.of_array(array, numpy_scalars=False, description=description)
+
     @property
     def has_python_values(self) -> bool:
         """Whether values come out as Python objects (not numpy scalars)."""
@@ -206,6 +212,10 @@ class ExploredColumn(_StoredColumn):
         # Python objects of the exact type, list() numpy scalars.
         return list(array) if self._numpy_scalars else array.tolist()
 
+    def _object(self, array: np.ndarray, position: int) -> Any:
+        # item() converts one element as tolist() does; indexing gives a numpy scalar.
+        return array[position] if self._numpy_scalars else array.item(position)
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         array = self.to_numpy()
         if dtype is not None and np.dtype(dtype) != array.dtype:
@@ -233,6 +243,9 @@ class StoredPointIds(_StoredColumn):
     def _objects(self, array: np.ndarray) -> list[Any]:
         return array.tolist()  # V16 values become bytes of 16
 
+    def _object(self, array: np.ndarray, position: int) -> Any:
+        return array.item(position)
+
     def same_as(self, other: Sequence[bytes]) -> bool:
         """Whether ``other`` holds the same ids, in order (16 raw bytes each; shorter ones
         count with their trailing NUL bytes restored)."""
@@ -255,6 +268,9 @@ class StoredPointIds(_StoredColumn):
 
     __hash__ = None
 
+
+#: The array type of a column of explored values of one plain Python type.
+_PLAIN_DTYPES: dict[type, type] = {float: np.float64, int: np.int64, bool: np.bool_}
 
 #: The Python type of each value of a column of Python scalars, by numpy dtype kind.
 _PYTHON_TYPES: dict[str, type] = {"b": bool, "i": int, "f": float, "c": complex}

@@ -11,6 +11,7 @@ import numpy as np
 
 from pytraj.errors import DuplicatePointWarning, ExplorationError, NodeNotFoundError
 from pytraj.leaves.parameter import Parameter
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.records import PENDING
 from pytraj.trajectory.pointbatch import POINT_ID_BATCH, point_ids
 from pytraj.trajectory.runtable import RunTable
@@ -84,7 +85,12 @@ class Exploration:
         if n == 0:
             raise ExplorationError("cannot explore zero points")
         for parameter, values in coerced.items():
-            parameter.set_range(values)
+            # Plain numbers as one array: a million floats hold 8 MB, not 32.
+            column = ExploredColumn.of_values(
+                values, description=f"the explored values of {parameter.full_name}"
+            )
+            parameter.set_range(values if column is None else column)
+        del coerced, values  # the lists, once held as arrays, go before the run table grows
         table.resize(n)
         self._ids_valid = False
         traj.mark_definition_changed()
@@ -139,8 +145,8 @@ class Exploration:
         """
         if self._ids_valid:
             return
-        pending = self._host.run_table.indices(PENDING)
-        _compute_point_ids(self._host, _as_range(pending))
+        indices = _as_range(self._host.run_table.indices(PENDING))  # usually a range: no array
+        _compute_point_ids(self._host, indices)
         self._ids_valid = True
 
 

@@ -324,6 +324,10 @@ def _scalar_column(values: list[Any]) -> tuple[str, np.dtype[Any]] | None:
     first = scalar_tag(values[0])
     if first is None:
         return None
+    if isinstance(values, ExploredColumn) and values.has_python_values:
+        # Held as one array (plain numbers explored): its dtype says it all, without a
+        # Python object per value.
+        return first if _column_array(values, first[0], first[1]) is not None else None
     kind_type, dtype = type(values[0]), first[1]
     # Checked in C (a merge appends 50,000 values): one type, and ints that fit int64.
     if set(map(type, values)) != {kind_type}:

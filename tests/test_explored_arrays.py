@@ -1,0 +1,99 @@
+"""explore holds columns of plain numbers as one array (8 bytes a run), values unchanged."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pytraj as pt
+from pytraj.storage.explored import ExploredColumn
+
+
+def _raw(traj: pt.Trajectory, name: str) -> object:
+    return traj.par.node(name).raw_range
+
+
+@pytest.mark.parametrize(
+    ("default", "values", "kind", "dtype"),
+    [
+        (0.0, [0.25, -0.0, 1e300, -2.5], float, np.float64),
+        (0, [1, -(2**63), 2**63 - 1, 7], int, np.int64),
+        (False, [True, False], bool, np.bool_),
+    ],
+)
+def test_plain_numbers_are_held_as_one_array(
+    default: object, values: list[object], kind: type, dtype: type
+) -> None:
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", default)
+    traj.explore({"x": values})
+    column = _raw(traj, "x")
+    assert type(column) is ExploredColumn
+    assert column.to_numpy().dtype == np.dtype(dtype)
+    assert traj.par.node("x").range == tuple(values)
+    for i, value in enumerate(values):
+        got = traj.par.node("x").value_at(i)
+        assert type(got) is kind
+        assert got == value
+    assert column[-1] == values[-1]
+    assert pickle.loads(pickle.dumps(column)) == values
+
+
+def test_float_bits_and_nan_survive_the_array() -> None:
+    nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000123))[0]
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [-0.0, nan, 1.5]})
+    got = [traj.par.node("x").value_at(i) for i in range(3)]
+    assert struct.pack("<d", got[0]) == struct.pack("<d", -0.0)
+    assert math.isnan(got[1])
+    assert struct.pack("<d", got[1]) == struct.pack("<d", nan)
+    assert got[2] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("default", "values"),
+    [
+        (0j, [1j, 2 + 0j]),
+        (np.float32(0), [np.float32(1.5), np.float32(2.5)]),  # numpy scalars keep their type
+        ("a", ["b", "c"]),
+    ],
+)
+def test_other_values_stay_a_list(default: object, values: list[object]) -> None:
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", default)
+    traj.explore({"x": values})
+    raw = _raw(traj, "x")
+    assert type(raw) is list
+    assert raw == values
+    assert [type(v) for v in traj.par.node("x").range] == [type(v) for v in values]
+
+
+def test_ints_beyond_64_bits_are_not_an_array() -> None:
+    assert ExploredColumn.of_values([1, 2**70], description="x") is None
+    assert ExploredColumn.of_values([1, True], description="x") is None
+    assert ExploredColumn.of_values([], description="x") is None
+
+
+def test_an_explored_array_runs_stores_and_expands(tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    env = pt.Environment(trajectory="s", filename=path, progress=False)
+    traj = env.trajectory
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("n", 0)
+    traj.explore(pt.cartesian_product({"x": [0.5, 1.5], "n": [1, 2]}))
+    assert type(_raw(traj, "x")) is ExploredColumn
+    results = env.run(lambda t: t.x * t.n)
+    assert results == [(0, 0.5), (1, 1.0), (2, 1.5), (3, 3.0)]
+    traj.expand({"x": [2.5], "n": [3]})
+    assert env.run(lambda t: t.x * t.n) == [(4, 7.5)]
+    env.close()
+    loaded = pt.load(path)
+    assert loaded.par.node("x").range == (0.5, 0.5, 1.5, 1.5, 2.5)
+    assert loaded.par.node("n").range == (1, 2, 1, 2, 3)
+    assert [type(v) for v in loaded.par.node("n").range] == [int] * 5
