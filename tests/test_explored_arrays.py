@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tables
 
 import pytraj as pt
 from pytraj.storage.explored import ExploredColumn
+from pytraj.storage.recordslots import number_slots, slot_bytes
 
 
 def _raw(traj: pt.Trajectory, name: str) -> object:
@@ -97,3 +99,50 @@ def test_an_explored_array_runs_stores_and_expands(tmp_path: Path) -> None:
     assert loaded.par.node("x").range == (0.5, 0.5, 1.5, 1.5, 2.5)
     assert loaded.par.node("n").range == (1, 2, 1, 2, 3)
     assert [type(v) for v in loaded.par.node("n").range] == [int] * 5
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.25, -0.0, 1e300, -2.5], [1, -(2**63), 2**63 - 1, 7], [True, False, True]],
+)
+def test_a_column_journals_the_bytes_of_its_values(values: list[object]) -> None:
+    column = ExploredColumn.of_values(values, description="x")
+    assert column is not None
+    from_column, from_list = number_slots(column), number_slots(values)
+    if isinstance(values[0], bool):  # bools are encoded value by value, either way
+        assert from_column is None
+        assert from_list is None
+        return
+    assert from_column is not None
+    assert from_list is not None
+    assert bytes(from_column) == bytes(from_list)
+    assert bytes(from_column) == b"".join(slot_bytes(v, False, ("x",)) for v in values)
+
+
+def test_an_explored_table_of_many_blocks_holds_every_point(tmp_path: Path) -> None:
+    # 150,000 rows: the explored table is written in several blocks of whole chunks.
+    n = 150_000
+    path = tmp_path / "b.h5"
+    traj = pt.Trajectory("b", filename=path)
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("k", 0)
+    traj.add_parameter("f", np.float32(0))
+    floats = [np.float32(i % 1000) for i in range(n)]  # numpy scalars: a list, in blocks
+    traj.explore({"x": [i / 3 for i in range(n)], "k": list(range(n)), "f": floats})
+    assert type(_raw(traj, "x")) is ExploredColumn
+    assert type(_raw(traj, "f")) is list
+    ids = np.ascontiguousarray(traj.run_table.rows["point_id"]).tobytes()
+    traj.store()
+    with tables.open_file(path) as h5:
+        table = h5.get_node("/b/runs/explored")
+        assert table.nrows == n
+        rows = table.read()
+    assert rows["x"].tolist() == [i / 3 for i in range(n)]
+    assert rows["k"].tolist() == list(range(n))
+    assert rows["f"].dtype == np.float32
+    assert rows["f"].tolist() == [float(i % 1000) for i in range(n)]
+    assert np.ascontiguousarray(rows["point_id"]).tobytes() == ids
+    loaded = pt.load(path)
+    assert loaded.par.node("x").value_at(n - 1) == (n - 1) / 3
+    assert loaded.par.node("k").range[-3:] == (n - 3, n - 2, n - 1)
+    assert type(loaded.par.node("f").value_at(1001)) is np.float32

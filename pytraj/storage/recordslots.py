@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pytraj.errors import PytrajError, UnsupportedValueError
+from pytraj.storage.explored import ExploredColumn
 from pytraj.storage.records import NOT_LOADED, LazyValue
 from pytraj.storage.valuecodec import FORMAT_VERSION, dump_parts
 
@@ -32,6 +33,9 @@ _NUMBER_LENGTH = 10
 _SLOT_FIELDS = [("slot", "S1"), ("length", "<u4"), ("version", "u1"), ("tag", "S1")]
 _FLOAT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<f8")])
 _INT_SLOTS = np.dtype([*_SLOT_FIELDS, ("value", "<i8")])
+#: The Python type of the values of an explored column of Python numbers, by its array's
+#: dtype (a column of bools, or of another dtype, is encoded value by value).
+_ARRAY_KINDS: dict[str, type] = {"<f8": float, "<i8": int}
 
 
 def where_text(parts: tuple[object, ...]) -> str:
@@ -98,16 +102,23 @@ def number_slots(values: Sequence[Any]) -> memoryview | None:
     The bytes are those :func:`slot_bytes` gives value by value, as a memoryview of the
     array that holds them (a chunk: not copied into a bytes object of its own).
     """
-    kinds = set(map(type, values))
+    source: Sequence[Any] | np.ndarray = values
+    if isinstance(values, ExploredColumn) and values.has_python_values:
+        # Held as one array (plain numbers explored): its dtype says what every value
+        # is, without turning a million of them into Python objects to find out.
+        source = values.to_numpy()
+        kinds = {_ARRAY_KINDS.get(source.dtype.str)}
+    else:
+        kinds = set(map(type, values))
     if kinds == {float}:
         tag, layout = b"f", _FLOAT_SLOTS
     elif kinds == {int}:
         tag, layout = b"i", _INT_SLOTS
     else:
         return None
-    slots = np.empty(len(values), layout)
+    slots = np.empty(len(source), layout)
     try:
-        slots["value"] = values
+        slots["value"] = source
     except OverflowError:
         return None  # an int beyond int64: the slot-by-slot path says which one
     slots["slot"] = b"v"
