@@ -146,3 +146,22 @@ def test_an_explored_table_of_many_blocks_holds_every_point(tmp_path: Path) -> N
     assert loaded.par.node("x").value_at(n - 1) == (n - 1) / 3
     assert loaded.par.node("k").range[-3:] == (n - 3, n - 2, n - 1)
     assert type(loaded.par.node("f").value_at(1001)) is np.float32
+
+
+def test_definitions_share_point_ids_only_while_the_ids_are_the_same() -> None:
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("y", 1)
+    traj.explore({"x": [0.5, 1.5, 2.5]})
+    first = traj.exploration.point_id_record(3)
+    assert first.tolist() == traj.run_table.point_ids()
+    assert traj.exploration.point_id_record(3) is first  # unchanged ids: the same array
+    assert traj.exploration.point_id_record(2) is not first
+    held = traj.exploration.point_id_record(3)
+    traj.par.node("y").value = 2  # every point id changes
+    traj.exploration.ensure_point_ids()
+    changed = traj.exploration.point_id_record(3)
+    assert changed is not held
+    assert changed.tolist() == traj.run_table.point_ids()
+    assert changed.tolist() != held.tolist()
+    assert held.tolist() == first.tolist()  # a definition's ids never change under it

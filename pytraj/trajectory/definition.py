@@ -82,9 +82,7 @@ def to_definition(traj: Trajectory, *, keep_lazy: bool = False) -> StudyDefiniti
         links=links,
         n_runs=len(traj),
         # The run table's ids as one array (no bytes object per run until one is asked).
-        point_ids=StoredPointIds.of_array(  # type: ignore[arg-type]  # a sequence of bytes
-            traj.run_table.rows["point_id"][: len(traj)].copy(), f"the point ids of {traj.name!r}"
-        ),
+        point_ids=traj.exploration.point_id_record(len(traj)),  # type: ignore[arg-type]
     )
 
 
