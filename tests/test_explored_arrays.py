@@ -165,3 +165,14 @@ def test_definitions_share_point_ids_only_while_the_ids_are_the_same() -> None:
     assert changed.tolist() == traj.run_table.point_ids()
     assert changed.tolist() != held.tolist()
     assert held.tolist() == first.tolist()  # a definition's ids never change under it
+
+
+def test_a_trajectory_pickles_after_a_definition_recorded_its_ids() -> None:
+    traj = pt.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [0.5, 1.5]})
+    record = traj.exploration.point_id_record(2)
+    copy = pickle.loads(pickle.dumps(traj))
+    assert copy.par.node("x").range == (0.5, 1.5)
+    assert copy.run_table.point_ids() == record.tolist()
+    assert copy.exploration.point_id_record(2).tolist() == record.tolist()

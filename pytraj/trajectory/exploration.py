@@ -55,6 +55,16 @@ class Exploration:
         #: The point ids last handed to a definition, while something (the storage) holds them.
         self._id_record: weakref.ref[StoredPointIds] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A trajectory pickles with its exploration; the weak reference cannot (and a
+        # copy holds no definition's ids).
+        return {"_host": self._host, "_ids_valid": self._ids_valid}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._host = state["_host"]
+        self._ids_valid = state["_ids_valid"]
+        self._id_record = None
+
     def point_id_record(self, n_runs: int) -> StoredPointIds:
         """The point ids of the first ``n_runs`` runs as one array, for a definition.
 
