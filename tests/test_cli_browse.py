@@ -358,12 +358,16 @@ WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pytraj as pt
+    from pytraj.storage.hdf5 import backend
 
     marker = Path(sys.argv[2])
+    # A flush budget of 3 s: runs 3-4 stay out of the file even when a loaded machine
+    # stalls this process for a while after the flush of runs 0-2.
+    backend.FLUSH_SECONDS = 3.0
 
     def simulate(traj):
         if traj.idx == 2:
-            time.sleep(1.2)  # past the flush budget: runs 0-2 go into the file
+            time.sleep(3.2)  # past the flush budget: runs 0-2 go into the file
         if traj.idx == 4:
             time.sleep(0.4)  # past the commit interval: runs 3-4 get journaled
         if traj.idx == 5:
