@@ -85,6 +85,10 @@ class _StoredColumn(Sequence[Any]):
     def __getitem__(self, key: slice) -> list[Any]: ...
 
     def __getitem__(self, key: int | slice) -> Any:
+        array = self._array
+        if type(key) is int and array is not None and 0 <= key < self._length:
+            # A run reading its own value: once per run and explored parameter.
+            return self._object(array, key)
         array = self.to_numpy()
         if isinstance(key, slice):
             return self._objects(array[key])
